@@ -1,0 +1,106 @@
+"""Bars: the OHLCV frame every step passes along, and the rules that keep it honest.
+
+A bars frame is a pandas DataFrame indexed by a tz-aware UTC DatetimeIndex named ``time`` (the moment the
+bar is complete: a daily bar is stamped at its session close) with float columns ``open high low close
+volume``, strictly increasing and without gaps in values. Point-in-time means no row stamped after the
+run's ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class BarsError(ValueError):
+    """Bars that cannot be used (malformed, too few, inconsistent). The message says exactly why."""
+
+
+def validate_bars(frame: pd.DataFrame, *, source: str = "bars") -> pd.DataFrame:
+    """Check shape and consistency; return the frame with canonical column order and float dtype."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise BarsError(f"{source}: missing columns {missing}")
+    if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
+        raise BarsError(f"{source}: index must be a tz-aware DatetimeIndex")
+    out = frame.loc[:, list(COLUMNS)].astype("float64")
+    if len(out) == 0:
+        return out
+    if out.index.has_duplicates:
+        dup = out.index[out.index.duplicated()][0]
+        raise BarsError(f"{source}: duplicate bar at {dup.isoformat()}")
+    if not out.index.is_monotonic_increasing:
+        raise BarsError(f"{source}: bars are not in time order")
+    values = out.to_numpy()
+    if not np.isfinite(values).all():
+        row = out.index[~np.isfinite(values).all(axis=1)][0]
+        raise BarsError(f"{source}: missing or non-finite value in the bar at {row.isoformat()}")
+    o, h, low, c, v = (values[:, i] for i in range(5))
+    bad = (h < np.maximum(o, c) - 1e-9) | (low > np.minimum(o, c) + 1e-9) | (low <= 0) | (v < 0)
+    if bad.any():
+        row = out.index[bad][0]
+        raise BarsError(f"{source}: inconsistent bar at {row.isoformat()} (high/low do not bound open/close, "
+                        "or a non-positive price, or negative volume)")
+    out.index.name = "time"
+    return out
+
+
+def point_in_time(frame: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Only the bars complete at ``as_of``: none stamped after it."""
+    ts = pd.Timestamp(as_of)
+    if ts.tzinfo is None:
+        raise BarsError("as_of must be timezone-aware")
+    return frame.loc[frame.index <= ts.tz_convert("UTC")]
+
+
+def resample_weekly(daily: pd.DataFrame) -> pd.DataFrame:
+    """Weekly bars (weeks ending Friday) from daily bars, stamped at the last daily bar of each week.
+
+    Stamping at the last contributing daily bar (not at the Friday) keeps a partial current week honest:
+    it is as complete as the daily data it is built from, and no later.
+    """
+    if daily.empty:
+        return daily.copy()
+    week = daily.index.tz_convert("America/New_York").tz_localize(None).to_period("W-FRI")
+    grouped = daily.groupby(week, sort=True)
+    out = pd.DataFrame(
+        {
+            "open": grouped["open"].first(),
+            "high": grouped["high"].max(),
+            "low": grouped["low"].min(),
+            "close": grouped["close"].last(),
+            "volume": grouped["volume"].sum(),
+        }
+    )
+    out.index = pd.DatetimeIndex(daily.index.to_series().groupby(week, sort=True).max().to_numpy(), tz="UTC")
+    out.index.name = "time"
+    return out
+
+
+def bars_to_records(frame: pd.DataFrame) -> list[dict]:
+    """Bars as plain JSON-able records (for artifacts and replay)."""
+    return [
+        {"t": ts.isoformat(), "o": r[0], "h": r[1], "l": r[2], "c": r[3], "v": r[4]}
+        for ts, r in zip(frame.index, frame.to_numpy().tolist(), strict=True)
+    ]
+
+
+def bars_from_records(records: list[dict]) -> pd.DataFrame:
+    """Inverse of :func:`bars_to_records`."""
+    index = pd.DatetimeIndex([pd.Timestamp(r["t"]) for r in records], name="time")
+    index = index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
+    frame = pd.DataFrame(
+        {
+            "open": [r["o"] for r in records],
+            "high": [r["h"] for r in records],
+            "low": [r["l"] for r in records],
+            "close": [r["c"] for r in records],
+            "volume": [r["v"] for r in records],
+        },
+        index=index,
+    )
+    return validate_bars(frame, source="stored bars")

@@ -1,0 +1,58 @@
+"""Reading daily OHLCV tables (CSV or Parquet) into bars, shared by the sample and files adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tradetrail.domain.bars import BarsError, validate_bars
+from tradetrail.marketdata.port import MarketDataError
+
+# A daily bar is complete at the session close. Stamping every daily bar at 16:00 New York time is
+# conservative on early-close days (the bar is stamped later than it really completed), never early.
+SESSION_CLOSE = "16:00"
+EXCHANGE_TZ = "America/New_York"
+
+_ALIASES = {"date": "date", "time": "date", "timestamp": "date", "datetime": "date",
+            "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume", "vol": "volume"}
+
+
+def read_daily_table(path: Path) -> pd.DataFrame:
+    """Read a daily OHLCV file; column names are matched case-insensitively (``Adj Close`` is ignored)."""
+    try:
+        if path.suffix == ".parquet":
+            raw = pd.read_parquet(path)
+        else:
+            raw = pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for unreadable files
+        raise MarketDataError(f"cannot read {path.name}: {exc}") from exc
+    renamed = {c: _ALIASES[c.strip().lower()] for c in raw.columns if c.strip().lower() in _ALIASES}
+    raw = raw.rename(columns=renamed)
+    if "date" not in raw.columns and isinstance(raw.index, pd.DatetimeIndex):
+        raw = raw.reset_index(names="date")
+    missing = [c for c in ("date", "open", "high", "low", "close", "volume") if c not in raw.columns]
+    if missing:
+        raise MarketDataError(f"{path.name}: missing columns {missing} (need date, open, high, low, close, volume)")
+    try:
+        dates = pd.to_datetime(raw["date"])
+    except (ValueError, TypeError) as exc:
+        raise MarketDataError(f"{path.name}: unreadable date column: {exc}") from exc
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_convert(EXCHANGE_TZ).dt.tz_localize(None)
+    stamps = (dates.dt.normalize() + pd.Timedelta(SESSION_CLOSE + ":00")).dt.tz_localize(EXCHANGE_TZ)
+    frame = raw[["open", "high", "low", "close", "volume"]].copy()
+    frame.index = pd.DatetimeIndex(stamps.dt.tz_convert("UTC"), name="time")
+    try:
+        return validate_bars(frame, source=path.name)
+    except BarsError as exc:
+        raise MarketDataError(str(exc)) from exc
+
+
+def tail_as_of(frame: pd.DataFrame, as_of, lookback: int) -> pd.DataFrame:
+    """The last ``lookback`` bars stamped at or before ``as_of``."""
+    ts = pd.Timestamp(as_of)
+    if ts.tzinfo is None:
+        raise MarketDataError("as_of must be timezone-aware")
+    end = frame.index.searchsorted(ts.tz_convert("UTC"), side="right")
+    return frame.iloc[max(0, end - lookback):end]
