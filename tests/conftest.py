@@ -1,0 +1,86 @@
+"""Test harness: every test that touches the database gets the real thing.
+
+``TRADETRAIL_TEST_DB=sqlite`` (default) uses a SQLite file; ``TRADETRAIL_TEST_DB=postgresql`` creates a fresh
+database on the local PostgreSQL (``TRADETRAIL_TEST_PG_URL``, default the ``postgres`` database on
+127.0.0.1:5432) for the session and drops it afterwards. The schema is migrated once with Alembic; each test
+starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tradetrail.db.models import Base
+from tradetrail.db.session import engine_for
+from tradetrail.services.app import App, build_app
+from tradetrail.settings import Settings
+
+for _key in [k for k in os.environ if k.startswith("TRADETRAIL_") and not k.startswith("TRADETRAIL_TEST_")]:
+    del os.environ[_key]  # a developer's own settings must not change what the tests see
+
+BACKEND = os.environ.get("TRADETRAIL_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("TRADETRAIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_report_header(config) -> str:
+    return f"tradetrail database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory) -> str:
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'tradetrail.db'}"
+        return
+    if BACKEND != "postgresql":
+        raise pytest.UsageError(f"TRADETRAIL_TEST_DB must be sqlite or postgresql, not {BACKEND!r}")
+    name = f"tradetrail_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine_for.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(db_url) -> str:
+    from tradetrail.db.migrate import upgrade
+
+    upgrade(engine_for(db_url))
+    return db_url
+
+
+def _empty_tables(url: str) -> None:
+    engine = engine_for(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def settings(migrated, tmp_path) -> Settings:
+    _empty_tables(migrated)
+    return Settings(home=tmp_path, database_url=migrated)
+
+
+@pytest.fixture
+def app(settings) -> App:
+    return build_app(settings, migrate=False)
+
+
+@pytest.fixture
+def cli_env(settings) -> dict[str, str]:
+    """Environment for running the real ``tradetrail`` command against the test database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env.update(TRADETRAIL_HOME=str(settings.home), TRADETRAIL_DATABASE_URL=settings.database_url)
+    return env

@@ -1,0 +1,37 @@
+"""The HTTP face. Routes arrive with the REST API issue; ``/health`` answers now."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from tradetrail import __version__
+from tradetrail.db.migrate import current_revision
+from tradetrail.services.app import App
+
+
+def create_app(application: App) -> FastAPI:
+    api = FastAPI(title="tradetrail", version=__version__)
+    api.state.app = application
+
+    @api.get("/health")
+    def health() -> JSONResponse:
+        checks: dict = {}
+        try:
+            with application.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True, "revision": current_revision(application.engine),
+                                  "backend": application.engine.dialect.name}
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            checks["database"] = {"ok": False, "error": f"{type(exc).__name__}"}
+        try:
+            h = application.broker.health()
+            checks["broker"] = {"ok": h.healthy, **h.to_dict()}
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = {"ok": False, "error": f"{type(exc).__name__}"}
+        ok = all(c["ok"] for c in checks.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "version": __version__, "checks": checks},
+                            status_code=200 if ok else 503)
+
+    return api

@@ -1,0 +1,201 @@
+"""Technical indicators on a bars frame (see :mod:`tradetrail.domain.bars`), computed with ta-lib.
+
+Every value at row ``t`` uses only bars up to and including ``t`` (no lookahead), so computing on a prefix
+of the bars gives the same rows as computing on the whole series. Recursive indicators (EMA, RSI, ATR,
+ADX, SuperTrend) are seeded at the first bar of the frame, so their values depend on how much history the
+caller passes in: fetch a fixed number of bars for reproducible runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import talib
+
+from tradetrail.domain.supertrend import supertrend
+
+PERIOD_RANGE = (2, 500)
+SMOOTHING_RANGE = (1, 500)
+BB_STD_RANGE = (0.5, 5.0)
+MULTIPLIER_RANGE = (0.5, 10.0)
+MAX_MA_PERIODS = 5
+REQUIRED_SMA = 20  # the 3-of-4 confirmation compares close with SMA20
+SIGNIFICANT_DIGITS = 8
+
+_PERIOD_FIELDS = ("rsi_period", "macd_fast", "macd_slow", "macd_signal", "atr_period", "bb_period",
+                  "supertrend_period", "stoch_k", "adx_period")
+_SMOOTHING_FIELDS = ("stoch_smooth_k", "stoch_d")
+
+
+def _fail(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"IndicatorParams.{name} must be {allowed}, got {value!r}")
+
+
+def _is_int_in(value: object, lo: int, hi: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, Integral) and lo <= int(value) <= hi
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if not _is_int_in(value, lo, hi):
+        raise _fail(name, value, f"an integer in {lo}..{hi}")
+    return int(value)
+
+
+def _check_float(name: str, value: object, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not lo <= float(value) <= hi:
+        raise _fail(name, value, f"a number in {lo}..{hi}")
+    return float(value)
+
+
+def _check_periods(name: str, value: object, required: int | None) -> tuple[int, ...]:
+    allowed = f"up to {MAX_MA_PERIODS} distinct integers in {PERIOD_RANGE[0]}..{PERIOD_RANGE[1]}"
+    if required is not None:
+        allowed += f" including {required}"
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise _fail(name, value, allowed)
+    items = list(value)  # type: ignore[call-overload]
+    bad_item = not all(_is_int_in(p, *PERIOD_RANGE) for p in items)
+    if (bad_item or len(items) > MAX_MA_PERIODS or len(set(items)) != len(items)
+            or (required is not None and required not in items)):
+        raise _fail(name, value, allowed)
+    return tuple(int(p) for p in items)
+
+
+@dataclass(frozen=True)
+class IndicatorParams:
+    """Indicator settings for one workflow; invalid settings fail at construction, naming the field.
+
+    Rules: lookback periods are integers in 2..500, stochastic smoothing in 1..500, ``bb_std`` in 0.5..5,
+    ``supertrend_multiplier`` in 0.5..10, ``macd_fast < macd_slow``; ``sma_periods`` and ``ema_periods``
+    hold at most 5 distinct periods (order kept) and ``sma_periods`` must include 20 because the 3-of-4
+    confirmation compares close with SMA20. Works as a pydantic v2 field type (lists become tuples and a
+    ValueError here becomes a ValidationError).
+    """
+
+    sma_periods: tuple[int, ...] = (20, 50, 200)
+    ema_periods: tuple[int, ...] = (20, 50, 200)
+    rsi_period: int = 14
+    macd_fast: int = 12
+    macd_slow: int = 26
+    macd_signal: int = 9
+    atr_period: int = 14
+    bb_period: int = 20
+    bb_std: float = 2.0
+    supertrend_period: int = 10
+    supertrend_multiplier: float = 3.0
+    stoch_k: int = 14
+    stoch_smooth_k: int = 3
+    stoch_d: int = 3
+    adx_period: int = 14
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: normalise in place (lists -> tuples, numpy ints -> int)
+        put(self, "sma_periods", _check_periods("sma_periods", self.sma_periods, REQUIRED_SMA))
+        put(self, "ema_periods", _check_periods("ema_periods", self.ema_periods, None))
+        for name in _PERIOD_FIELDS:
+            put(self, name, _check_int(name, getattr(self, name), *PERIOD_RANGE))
+        for name in _SMOOTHING_FIELDS:
+            put(self, name, _check_int(name, getattr(self, name), *SMOOTHING_RANGE))
+        put(self, "bb_std", _check_float("bb_std", self.bb_std, *BB_STD_RANGE))
+        put(self, "supertrend_multiplier",
+            _check_float("supertrend_multiplier", self.supertrend_multiplier, *MULTIPLIER_RANGE))
+        if self.macd_fast >= self.macd_slow:
+            raise ValueError(f"IndicatorParams.macd_fast must be less than macd_slow, got macd_fast="
+                             f"{self.macd_fast} and macd_slow={self.macd_slow}")
+
+    def lookbacks(self) -> dict[str, int]:
+        """Per output column, the index of its first defined value (ta-lib's lookback)."""
+        out = {f"sma_{n}": n - 1 for n in self.sma_periods}
+        out.update({f"ema_{n}": n - 1 for n in self.ema_periods})
+        macd = self.macd_slow + self.macd_signal - 2
+        stoch = self.stoch_k + self.stoch_smooth_k + self.stoch_d - 3  # ta-lib trims %K to %D's start
+        bb = self.bb_period - 1
+        out.update(
+            rsi=self.rsi_period, macd=macd, macd_signal=macd, macd_hist=macd, atr=self.atr_period,
+            bb_upper=bb, bb_middle=bb, bb_lower=bb, obv=0, stoch_k=stoch, stoch_d=stoch,
+            adx=2 * self.adx_period - 1,
+        )
+        out.update({c: self.supertrend_period for c in _SUPERTREND_COLUMNS})
+        return {c: out[c] for c in indicator_columns(self)}
+
+    def warmup_bars(self) -> int:
+        """Bars needed so every configured indicator has a defined latest value."""
+        return max(self.lookbacks().values()) + 1
+
+    def to_dict(self) -> dict:
+        """JSON-friendly settings (periods as lists)."""
+        out = asdict(self)
+        out["sma_periods"] = list(self.sma_periods)
+        out["ema_periods"] = list(self.ema_periods)
+        return out
+
+
+_SUPERTREND_COLUMNS = ("supertrend", "supertrend_dir", "supertrend_upper", "supertrend_lower")
+
+
+def indicator_columns(params: IndicatorParams) -> tuple[str, ...]:
+    """The columns :func:`compute_indicators` returns for ``params``, in order."""
+    return (
+        *(f"sma_{n}" for n in params.sma_periods), *(f"ema_{n}" for n in params.ema_periods),
+        "rsi", "macd", "macd_signal", "macd_hist", "atr", "bb_upper", "bb_middle", "bb_lower",
+        *_SUPERTREND_COLUMNS, "obv", "stoch_k", "stoch_d", "adx",
+    )
+
+
+def _column(bars: pd.DataFrame, name: str) -> np.ndarray:
+    return np.ascontiguousarray(bars[name].to_numpy(), dtype=np.float64)
+
+
+def compute_indicators(bars: pd.DataFrame, params: IndicatorParams) -> pd.DataFrame:
+    """All configured indicators for ``bars`` (same index), NaN during each indicator's warm-up."""
+    missing = [c for c in ("high", "low", "close", "volume") if c not in bars.columns]
+    if missing:
+        raise ValueError(f"compute_indicators: bars are missing columns {missing}")
+    p = params
+    columns = indicator_columns(p)
+    if len(bars) == 0:
+        return pd.DataFrame({c: np.array([], dtype=np.float64) for c in columns}, index=bars.index)
+    h, lo, c, v = (_column(bars, k) for k in ("high", "low", "close", "volume"))
+    out: dict[str, np.ndarray] = {f"sma_{n}": talib.SMA(c, timeperiod=n) for n in p.sma_periods}
+    out.update({f"ema_{n}": talib.EMA(c, timeperiod=n) for n in p.ema_periods})
+    out["rsi"] = talib.RSI(c, timeperiod=p.rsi_period)
+    out["macd"], out["macd_signal"], out["macd_hist"] = talib.MACD(
+        c, fastperiod=p.macd_fast, slowperiod=p.macd_slow, signalperiod=p.macd_signal)
+    out["atr"] = talib.ATR(h, lo, c, timeperiod=p.atr_period)
+    out["bb_upper"], out["bb_middle"], out["bb_lower"] = talib.BBANDS(
+        c, timeperiod=p.bb_period, nbdevup=p.bb_std, nbdevdn=p.bb_std, matype=talib.MA_Type.SMA)
+    st = supertrend(h, lo, c, period=p.supertrend_period, multiplier=p.supertrend_multiplier)
+    out.update(supertrend=st.line, supertrend_dir=st.direction, supertrend_upper=st.final_upper,
+               supertrend_lower=st.final_lower)
+    out["obv"] = talib.OBV(c, v)
+    out["stoch_k"], out["stoch_d"] = talib.STOCH(
+        h, lo, c, fastk_period=p.stoch_k, slowk_period=p.stoch_smooth_k, slowk_matype=talib.MA_Type.SMA,
+        slowd_period=p.stoch_d, slowd_matype=talib.MA_Type.SMA)
+    out["adx"] = talib.ADX(h, lo, c, timeperiod=p.adx_period)
+    return pd.DataFrame({name: out[name] for name in columns}, index=bars.index, dtype=np.float64)
+
+
+def _plain(value: object) -> float | None:
+    x = float(value)  # type: ignore[arg-type]
+    return float(f"{x:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(x) else None
+
+
+def latest_values(frame: pd.DataFrame, bars: pd.DataFrame | None = None) -> dict[str, float | None]:
+    """The last row as plain floats rounded to 8 significant digits (NaN -> None), plus ``close`` from bars.
+
+    Eight digits keep prices exact to well below a tick, so close-vs-SMA comparisons on these values do
+    not tie spuriously, while staying short in prompts and JSON.
+    """
+    if len(frame) == 0:
+        raise ValueError("latest_values: the indicator frame is empty")
+    out: dict[str, float | None] = {}
+    if bars is not None:
+        if len(bars) == 0 or bars.index[-1] != frame.index[-1]:
+            raise ValueError("latest_values: the last bar and the last indicator row are not the same time")
+        out["close"] = _plain(bars["close"].iloc[-1])
+    out.update({str(name): _plain(value) for name, value in frame.iloc[-1].items()})
+    return out

@@ -1,0 +1,77 @@
+"""The application object every face (CLI, API, workers) builds once: settings, database, artifact store,
+broker and the adapters chosen by configuration. Services take it as their first argument."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tradetrail.analyst.port import Analyst
+from tradetrail.artifacts.local import LocalArtifactStore
+from tradetrail.artifacts.registry import ArtifactRegistry
+from tradetrail.broker.port import Broker
+from tradetrail.broker.simulated import SimulatedBroker
+from tradetrail.db.migrate import upgrade
+from tradetrail.db.session import engine_for, session_factory
+from tradetrail.marketdata.port import MarketData, MarketDataError
+from tradetrail.settings import Settings
+
+
+class ConfigurationError(Exception):
+    """The configuration asks for something that cannot work; the message says what to set."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    Session: sessionmaker[Session]
+    artifacts: ArtifactRegistry
+    broker: Broker
+    _market_data: dict[str, MarketData] = field(default_factory=dict)
+
+    def market_data(self, source: str | None = None) -> MarketData:
+        """The market data adapter for ``source`` (the strategy's choice, else the global setting)."""
+        name = source or self.settings.market_data
+        if name not in self._market_data:
+            if name == "sample":
+                from tradetrail.marketdata.sample import SampleMarketData
+
+                self._market_data[name] = SampleMarketData()
+            elif name == "files":
+                folder = self.settings.market_data_dir
+                if folder is None:
+                    raise MarketDataError("market data 'files' needs TRADETRAIL_MARKET_DATA_DIR (a folder of "
+                                          "<SYMBOL>.csv or .parquet files)")
+                from tradetrail.marketdata.files import FilesMarketData
+
+                self._market_data[name] = FilesMarketData(folder)
+            else:
+                raise MarketDataError(f"unknown market data source {name!r}")
+        return self._market_data[name]
+
+    def llm_analyst(self, model: str | None = None) -> Analyst:
+        """The configured OpenAI-compatible analyst, wrapped in the answer cache."""
+        s = self.settings
+        if not s.llm_configured:
+            raise ConfigurationError("the strategy asks for a model but TRADETRAIL_LLM_BASE_URL is not set")
+        from tradetrail.analyst.cache import CachingAnalyst, SqlAnswerCache
+        from tradetrail.analyst.openai_compat import OpenAICompatAnalyst
+
+        inner = OpenAICompatAnalyst(base_url=s.llm_base_url, model=model or s.llm_model,
+                                    api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
+                                    timeout_s=s.llm_timeout_s, max_attempts=s.llm_max_attempts,
+                                    backoff_s=s.llm_backoff_s)
+        return CachingAnalyst(inner, SqlAnswerCache(self.engine), model=model or s.llm_model)
+
+
+def build_app(settings: Settings, *, migrate: bool = True) -> App:
+    """Wire the embedded defaults (or what ``settings`` asks for); run migrations unless told not to."""
+    engine = engine_for(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    store = LocalArtifactStore(settings.resolved_artifacts_dir)
+    return App(settings=settings, engine=engine, Session=session_factory(engine),
+               artifacts=ArtifactRegistry(store, engine), broker=SimulatedBroker())

@@ -1,0 +1,68 @@
+"""The one settings object. Every value can come from the environment with the ``TRADETRAIL_`` prefix.
+
+Defaults are the embedded deployment: SQLite and a local artifact folder under ``TRADETRAIL_HOME``
+(``./var``), the bundled sample market, the simulated broker and the rules analyst. Setting
+``TRADETRAIL_LLM_BASE_URL`` (and a model) makes strategies whose analyst is ``auto`` ask that model.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration (read once; tests build their own instances)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADETRAIL_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="folder for the SQLite file and artifacts")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    artifacts_dir: Path | None = Field(default=None, description="local artifact folder; default home/artifacts")
+
+    market_data: Literal["sample", "files"] = "sample"
+    market_data_dir: Path | None = Field(default=None, description="folder for the 'files' market data")
+
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    llm_max_attempts: int = Field(default=3, ge=1, le=3)
+    llm_backoff_s: float = Field(default=1.0, ge=0, le=30)
+
+    allow_live_trading: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'tradetrail.db').resolve()}"
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        return (self.artifacts_dir or self.home / "artifacts").resolve()
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_base_url is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

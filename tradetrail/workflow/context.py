@@ -1,0 +1,71 @@
+"""What one execution carries from step to step, and the outcome type steps return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tradetrail.analyst.port import AnalysisResult, ChartImage
+    from tradetrail.domain.confirmation import Confirmation
+    from tradetrail.domain.signal_policy import SignalDecision
+    from tradetrail.marketdata.port import Contract
+    from tradetrail.schemas.strategy import StrategyConfig
+    from tradetrail.services.app import App
+
+
+class StepError(Exception):
+    """A step failed for a reason a trader should read. ``output`` and ``meta`` are recorded with it."""
+
+    def __init__(self, message: str, *, output: dict | None = None, meta: dict | None = None):
+        super().__init__(message)
+        self.output = output or {}
+        self.meta = meta or {}
+
+
+@dataclass
+class StepOutcome:
+    output: dict[str, Any] = field(default_factory=dict)
+    status: str = "succeeded"  # succeeded | skipped
+    halt: bool = False  # with status "skipped": the run ends here, as skipped
+
+
+@dataclass
+class RunContext:
+    """State of one execution. Steps read what earlier steps left here and record what they consumed in
+    ``step_input`` / ``step_meta`` / ``step_artifacts`` (reset by the executor before every step, and
+    recorded even when the step fails)."""
+
+    app: App
+    execution_id: str
+    user_id: int
+    strategy_id: int
+    strategy_version_id: int
+    as_of: datetime
+    trigger: str = "manual"
+
+    step_input: dict[str, Any] = field(default_factory=dict)
+    step_meta: dict[str, Any] = field(default_factory=dict)
+    step_artifacts: dict[str, str] = field(default_factory=dict)
+
+    strategy_name: str = ""
+    config: StrategyConfig | None = None
+    contract: Contract | None = None
+    bars: dict[str, pd.DataFrame] = field(default_factory=dict)
+    indicators: dict[str, pd.DataFrame] = field(default_factory=dict)
+    latest: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    confirmation: dict[str, Confirmation] = field(default_factory=dict)
+    charts: dict[str, ChartImage] = field(default_factory=dict)
+    analysis: AnalysisResult | None = None
+    signal: SignalDecision | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    started_perf: float = 0.0  # perf_counter() at the start of the run, set by the executor
+
+    def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
+        """Store ``data`` content-addressed and list it under ``name`` on the current step's lineage row."""
+        digest = self.app.artifacts.save(data, content_type)
+        self.step_artifacts[name] = digest
+        return digest

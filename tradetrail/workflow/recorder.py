@@ -1,0 +1,52 @@
+"""The lineage recorder: one row per step, written and committed as soon as the step ends.
+
+Rows stay small: an input or output whose JSON is larger than ``SPILL_BYTES`` goes to the artifact store
+and the row keeps ``{"$artifact": <sha256>, "bytes": n}``. The insert is a single pre-built Core statement
+per step (no ORM unit of work), which keeps recording well under a millisecond on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, update
+
+from tradetrail.artifacts.registry import ArtifactRegistry
+from tradetrail.db.models import Execution, LineageStep
+from tradetrail.workflow.jsonable import dumps, to_jsonable
+
+SPILL_BYTES = 16_384
+
+_INSERT = insert(LineageStep.__table__)
+
+
+class LineageRecorder:
+    def __init__(self, engine: Engine, artifacts: ArtifactRegistry):
+        self.engine = engine
+        self.artifacts = artifacts
+
+    def _small(self, value: dict[str, Any]) -> dict[str, Any]:
+        clean = to_jsonable(value)
+        text = dumps(clean)
+        if len(text) <= SPILL_BYTES:
+            return clean
+        digest = self.artifacts.save(text.encode(), "application/json")
+        return {"$artifact": digest, "bytes": len(text)}
+
+    def record_step(self, *, execution_id: str, number: int, name: str, status: str, input: dict,
+                    output: dict, meta: dict, artifacts: dict[str, str], error: str | None,
+                    traceback: str | None, started_at: datetime, duration_ms: float) -> None:
+        row = dict(execution_id=execution_id, step_number=number, step_name=name, status=status,
+                   input=self._small(input), output=self._small(output), metadata=self._small(meta),
+                   artifacts=dict(artifacts), error=error, traceback=traceback, started_at=started_at,
+                   duration_ms=round(duration_ms, 3))
+        with self.engine.begin() as conn:
+            conn.execute(_INSERT, row)
+
+    def finish_execution(self, execution_id: str, *, status: str, finished_at: datetime, duration_ms: float,
+                         failed_step: str | None = None, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(Execution).where(Execution.id == execution_id).values(
+                status=status, finished_at=finished_at, duration_ms=round(duration_ms, 3),
+                failed_step=failed_step, error=error))

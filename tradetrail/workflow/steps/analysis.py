@@ -1,0 +1,108 @@
+"""analyze: render the prompts, ask the analyst, validate and record the answer (valid or not).
+
+Which analyst: ``rules`` (deterministic) or ``llm`` (the configured OpenAI-compatible model, behind the
+answer cache); ``auto`` picks the model when ``TRADETRAIL_LLM_BASE_URL`` is set. An invalid or missing
+answer fails this step; nothing downstream ever sees a made-up one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
+from tradetrail.analyst.rules import RulesAnalyst
+from tradetrail.db.models import Analysis
+from tradetrail.prompts.templates import PromptTemplateError, render
+from tradetrail.services.app import ConfigurationError
+from tradetrail.services.prompts import TemplateRef, latest_template
+from tradetrail.workflow.context import RunContext, StepError, StepOutcome
+from tradetrail.workflow.jsonable import dumps, to_jsonable
+
+
+def _variables(ctx: RunContext) -> dict:
+    c = ctx.contract
+    return dict(strategy=ctx.strategy_name, description=ctx.config.description, symbol=c.symbol, name=c.name,
+                exchange=c.exchange, currency=c.currency, timeframe="",
+                as_of=ctx.bars["daily"].index[-1].isoformat(),  # the data's time, not the clock's
+                timeframes=list(ctx.bars), close=ctx.latest["daily"].get("close"), indicators=ctx.latest,
+                confirmation={tf: conf.to_dict() for tf, conf in ctx.confirmation.items()},
+                bars={tf: len(b) for tf, b in ctx.bars.items()})
+
+
+def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRef]]:
+    names = ctx.config.analyst.prompts
+    variables = _variables(ctx)
+    with ctx.app.Session() as s:
+        refs = {"system": latest_template(s, names.system, user_id=ctx.user_id)}
+        for tf in ctx.bars:
+            refs[tf] = latest_template(s, getattr(names, tf), user_id=ctx.user_id)
+    system = render(refs["system"].body, variables)
+    per_tf = {tf: render(refs[tf].body, variables | {"timeframe": tf}) for tf in ctx.bars}
+    return system, per_tf, refs
+
+
+def _choose(ctx: RunContext):
+    cfg = ctx.config.analyst
+    kind = cfg.kind
+    if kind == "auto":
+        kind = "llm" if ctx.app.settings.llm_configured else "rules"
+    if kind == "rules":
+        return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
+    if not ctx.charts:
+        raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
+    try:
+        return ctx.app.llm_analyst(cfg.model)
+    except ConfigurationError as exc:
+        raise StepError(str(exc)) from exc
+
+
+def _record(ctx: RunContext, request: AnalysisRequest, refs: dict, prompt_sha: str, analyst_name: str,
+            model: str | None, result: AnalysisResult | None, error: AnalysisFailed | None) -> None:
+    row = Analysis(execution_id=ctx.execution_id, analyst=analyst_name, model=model,
+                   prompt_hash=request.prompt_hash, prompt_artifact=prompt_sha,
+                   templates={k: r.ref() for k, r in refs.items()},
+                   image_hashes=[i.sha256 for i in request.images], valid=result is not None)
+    if result is not None:
+        row.answer = result.answer.model_dump(mode="json")
+        row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
+        row.latency_ms, row.attempts, row.cached = result.latency_ms, result.attempts, result.cached
+    else:
+        row.error = str(error)
+        row.attempts = int(error.details.get("attempts", 1))
+    with ctx.app.Session() as s:
+        s.add(row)
+        s.commit()
+
+
+def analyze(ctx: RunContext) -> StepOutcome:
+    try:
+        system, per_tf, refs = _prompts(ctx)
+    except PromptTemplateError as exc:
+        raise StepError(f"prompt: {exc}") from exc
+    prompt_doc = {"system": system, "timeframes": per_tf}
+    prompt_hash = hashlib.sha256(dumps(prompt_doc).encode()).hexdigest()
+    prompt_sha = ctx.save_artifact("prompt", dumps(prompt_doc).encode(), "application/json")
+    analyst = _choose(ctx)
+    model = getattr(analyst, "model", None)
+    images = [ctx.charts[tf] for tf in ctx.bars if tf in ctx.charts]
+    request = AnalysisRequest(symbol=ctx.contract.symbol, as_of=ctx.as_of.isoformat(), system_prompt=system,
+                              timeframe_prompts=per_tf, images=images, indicators=ctx.latest,
+                              confirmation={tf: c.to_dict() for tf, c in ctx.confirmation.items()},
+                              prompt_hash=prompt_hash)
+    ctx.step_input.update(analyst=analyst.name if analyst.name != "cache" else "llm", model=model,
+                          prompt_hash=prompt_hash, templates={k: r.ref() for k, r in refs.items()},
+                          image_hashes=[i.sha256 for i in images])
+    try:
+        result = analyst.analyze(request)
+    except AnalysisFailed as exc:
+        _record(ctx, request, refs, prompt_sha, getattr(analyst, "inner", analyst).name, model, None, exc)
+        raise StepError(f"analysis failed: {exc}", output={"details": to_jsonable(exc.details)}) from exc
+    _record(ctx, request, refs, prompt_sha, result.analyst, result.model, result, None)
+    if result.raw:
+        ctx.save_artifact("answer", result.raw.encode(), "application/json")
+    ctx.analysis = result
+    ctx.step_meta.update(tokens={"prompt": result.prompt_tokens, "completion": result.completion_tokens},
+                         latency_ms=result.latency_ms, attempts=result.attempts, cached=result.cached)
+    label = result.extra.get("label") or f"model {result.model}"
+    return StepOutcome(output={"analyst": result.analyst, "label": label, "model": result.model,
+                               "cached": result.cached, "answer": result.answer.model_dump(mode="json")})

@@ -1,0 +1,49 @@
+"""fetch_market_data: daily bars up to the as-of time, and weekly bars resampled from them.
+
+Too few bars for the configured indicators fails here, with the number needed; bars are stored as an
+artifact so the run can be replayed without asking the source again.
+"""
+
+from __future__ import annotations
+
+from tradetrail.domain.bars import BarsError, bars_to_json, point_in_time, resample_weekly
+from tradetrail.marketdata.port import MarketDataError
+from tradetrail.workflow.context import RunContext, StepError, StepOutcome
+
+
+def _summary(frame) -> dict:
+    if frame.empty:
+        return {"count": 0}
+    return {"count": len(frame), "first": frame.index[0].isoformat(), "last": frame.index[-1].isoformat(),
+            "last_close": float(frame["close"].iloc[-1])}
+
+
+def fetch_market_data(ctx: RunContext) -> StepOutcome:
+    cfg = ctx.config
+    md = cfg.market_data
+    source = ctx.app.market_data(md.source)
+    warmup = cfg.indicators.warmup_bars()
+    need_daily = max(md.min_daily_bars, warmup)
+    ctx.step_input.update(source=source.name, symbol=ctx.contract.symbol, as_of=ctx.as_of.isoformat(),
+                          lookback_days=md.lookback_days, min_daily_bars=need_daily,
+                          confirmation_timeframe=md.confirmation_timeframe)
+    try:
+        daily = source.daily_bars(ctx.contract, as_of=ctx.as_of, lookback=md.lookback_days)
+    except (MarketDataError, BarsError) as exc:
+        raise StepError(f"market data from {source.name} failed: {exc}") from exc
+    daily = point_in_time(daily, ctx.as_of)  # the adapter's promise, enforced here too
+    if len(daily) < need_daily:
+        raise StepError(f"not enough daily bars: need at least {need_daily} (indicators need {warmup}, "
+                        f"minimum {md.min_daily_bars}), got {len(daily)}", output={"daily": _summary(daily)})
+    ctx.bars["daily"] = daily
+    out = {"daily": _summary(daily)}
+    ctx.save_artifact("bars_daily", bars_to_json(daily), "application/json")
+    if md.confirmation_timeframe == "weekly":
+        weekly = resample_weekly(daily)
+        if len(weekly) < warmup:
+            raise StepError(f"not enough weekly bars: need at least {warmup} for the indicators, got "
+                            f"{len(weekly)} (raise lookback_days or drop the confirmation timeframe)",
+                            output=out | {"weekly": _summary(weekly)})
+        ctx.bars["weekly"] = weekly
+        out["weekly"] = _summary(weekly) | {"resampled_from": "daily"}
+    return StepOutcome(output=out)
