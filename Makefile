@@ -37,7 +37,7 @@ test-postgres: install-test
 	TRADETRAIL_TEST_DB=postgresql $(BIN)/pytest -q
 
 bench: install-test
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python -m benchmarks.run_all
 
 lint: install-test
 	$(BIN)/ruff check tradetrail tests benchmarks scripts
