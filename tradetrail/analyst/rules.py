@@ -40,7 +40,8 @@ class RulesAnalyst:
                           take_profit=close - self.rr * (stop - close))
         else:
             answer = dict(action="HOLD", confidence=50, entry=None, stop_loss=None, take_profit=None)
-        if answer["action"] == "SELL" and answer["take_profit"] <= 0:
+        if (answer["action"] == "SELL" and answer["take_profit"] <= 0) or \
+                (answer["action"] == "BUY" and answer["stop_loss"] <= 0):  # levels that cannot exist
             answer = dict(action="HOLD", confidence=50, entry=None, stop_loss=None, take_profit=None)
         answer = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in answer.items()}
         reasoning = (f"3-of-4 confirmation on {self.timeframe}: {conf['bullish']} bullish, {conf['bearish']} "

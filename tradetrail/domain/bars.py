@@ -28,7 +28,10 @@ def validate_bars(frame: pd.DataFrame, *, source: str = "bars") -> pd.DataFrame:
         raise BarsError(f"{source}: missing columns {missing}")
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
         raise BarsError(f"{source}: index must be a tz-aware DatetimeIndex")
-    out = frame.loc[:, list(COLUMNS)].astype("float64")
+    try:
+        out = frame.loc[:, list(COLUMNS)].astype("float64")
+    except (ValueError, TypeError) as exc:
+        raise BarsError(f"{source}: non-numeric value in the bars ({exc})") from None
     if len(out) == 0:
         return out
     if out.index.has_duplicates:
@@ -84,7 +87,7 @@ def resample_weekly(daily: pd.DataFrame) -> pd.DataFrame:
 
 def bars_to_json(frame: pd.DataFrame) -> bytes:
     """Bars as compact columnar JSON (``t`` in epoch seconds): the stored, replayable form (~1.5 ms/1,500 bars)."""
-    data: dict[str, list] = {"t": (frame.index.asi8 // 1_000_000_000).tolist()}
+    data: dict[str, list] = {"t": (frame.index.as_unit("ns").asi8 // 1_000_000_000).tolist()}
     for column in COLUMNS:
         data[column] = frame[column].to_numpy().tolist()
     return json.dumps(data, separators=(",", ":")).encode()

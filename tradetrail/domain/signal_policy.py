@@ -69,9 +69,10 @@ _OPPOSITE = {"BUY": "BEARISH", "SELL": "BULLISH"}
 
 
 def reward_risk(p: Proposal) -> float | None:
+    """|target − entry| ÷ |entry − stop|, unrounded (rounding could lift 0.99996 over a minimum of 1.0)."""
     if p.entry is None or p.stop_loss is None or p.take_profit is None or p.entry == p.stop_loss:
         return None
-    return round(abs(p.take_profit - p.entry) / abs(p.entry - p.stop_loss), 4)
+    return abs(p.take_profit - p.entry) / abs(p.entry - p.stop_loss)
 
 
 def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalPolicy) -> SignalDecision:
@@ -91,8 +92,9 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
                                 f"higher timeframe is {higher or 'missing'}"))
     if p.action != "HOLD":
         rules.append(RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk,
-                                f"reward/risk {rr} vs minimum {policy.min_reward_risk}"))
+                                f"reward/risk {rr if rr is None else round(rr, 4)} vs minimum {policy.min_reward_risk}"))
     failed = [r for r in rules if not r.passed]
+    rr = None if rr is None else round(rr, 4)  # decided on the exact ratio; stored rounded
     if failed:
         return SignalDecision("HOLD", p.confidence, p.entry, p.stop_loss, p.take_profit, rr,
                               reason=f"{failed[0].rule}: {failed[0].detail}", rules=rules)

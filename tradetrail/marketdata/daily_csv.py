@@ -38,8 +38,8 @@ def read_daily_table(path: Path) -> pd.DataFrame:
         dates = pd.to_datetime(raw["date"])
     except (ValueError, TypeError) as exc:
         raise MarketDataError(f"{path.name}: unreadable date column: {exc}") from exc
-    if dates.dt.tz is not None:
-        dates = dates.dt.tz_convert(EXCHANGE_TZ).dt.tz_localize(None)
+    if dates.dt.tz is not None:  # a daily bar's label is its session date, in whatever zone it was written
+        dates = dates.dt.tz_localize(None)
     stamps = (dates.dt.normalize() + pd.Timedelta(SESSION_CLOSE + ":00")).dt.tz_localize(EXCHANGE_TZ)
     frame = raw[["open", "high", "low", "close", "volume"]].copy()
     frame.index = pd.DatetimeIndex(stamps.dt.tz_convert("UTC"), name="time")

@@ -24,7 +24,7 @@ class FilesMarketData:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self._cache: dict[Path, tuple[float, pd.DataFrame]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int, int], pd.DataFrame]] = {}
 
     def _path(self, symbol: str) -> Path:
         if not symbol or any(ch in symbol for ch in "/\\") or symbol.startswith("."):
@@ -38,12 +38,13 @@ class FilesMarketData:
 
     def _load(self, symbol: str) -> pd.DataFrame:
         path = self._path(symbol)
-        mtime = path.stat().st_mtime
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         hit = self._cache.get(path)
-        if hit and hit[0] == mtime:
+        if hit and hit[0] == stamp:
             return hit[1]
         frame = read_daily_table(path)
-        self._cache[path] = (mtime, frame)
+        self._cache[path] = (stamp, frame)
         return frame
 
     def resolve(self, symbol: str) -> Contract:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 VARIABLES: dict[str, str] = {
     "strategy": "strategy name",
@@ -36,7 +36,7 @@ DEFAULT_TEMPLATES = {
     "weekly": "Goes with the weekly chart image.",
 }
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
+_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
                            finalize=lambda value: "n/a" if value is None else value)
 
 
@@ -52,9 +52,14 @@ def validate_template(body: str) -> set[str]:
         raise PromptTemplateError("template is longer than 50,000 characters")
     try:
         ast = _env.parse(body)
-    except TemplateSyntaxError as exc:
+        used = meta.find_undeclared_variables(ast)
+    except TemplateSyntaxError as exc:  # includes unknown filters
         raise PromptTemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from None
-    used = meta.find_undeclared_variables(ast)
+    for node in ast.find_all((nodes.Filter, nodes.Test)):  # jinja resolves unknown tests only when rendering
+        known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise PromptTemplateError(f"unknown {kind} {node.name!r} on line {node.lineno}")
     unknown = sorted(used - VARIABLES.keys())
     if unknown:
         raise PromptTemplateError(f"unknown variable(s) {', '.join(unknown)}; allowed: {', '.join(VARIABLES)}")
@@ -65,7 +70,7 @@ def render(body: str, variables: dict) -> str:
     """Render in the sandbox; a missing value or an unsafe operation is a :class:`PromptTemplateError`."""
     try:
         return _env.from_string(body).render(**variables).strip() + "\n"
-    except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
+    except (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise PromptTemplateError(f"cannot render template: {exc}") from None
 
 

@@ -6,11 +6,11 @@ name the field and the reason (pydantic), so the CLI and the API can show them a
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tradetrail.domain.indicators import IndicatorParams
@@ -71,6 +71,10 @@ class ScheduleConfig(_Strict):
             raise ValueError(f"cron must have 5 fields (minute hour day month weekday), got {value!r}")
         if not croniter.is_valid(value):
             raise ValueError(f"invalid cron expression {value!r}")
+        try:  # valid syntax can still never fire, e.g. "0 9 31 2 *"
+            croniter(value, datetime(2000, 1, 1), max_years_between_matches=8).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"cron expression {value!r} never fires") from None
         return value
 
     @field_validator("timezone")
@@ -94,10 +98,10 @@ class StrategyConfig(_Strict):
     signal_policy: SignalPolicy = SignalPolicy()
     schedule: ScheduleConfig = ScheduleConfig()
 
-    @field_validator("symbol")
+    @field_validator("symbol", mode="before")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.strip().upper()
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     def to_json(self) -> dict:
         return self.model_dump(mode="json")
