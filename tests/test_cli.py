@@ -79,7 +79,8 @@ def test_serve_answers_health(cli_env):
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"server did not answer: {proc.stdout.read() if proc.poll() else ''}")
+                    output = proc.stdout.read() if proc.poll() is not None else ''
+                    raise AssertionError(f"server did not answer: {output}") from None
                 time.sleep(0.2)
         assert body["status"] == "ok" and body["checks"]["database"]["revision"] == "0001"
         assert body["checks"]["broker"]["healthy"] is True

@@ -92,7 +92,7 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
                                 f"higher timeframe is {higher or 'missing'}"))
     if p.action != "HOLD":
         rules.append(RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk,
-                                f"reward/risk {rr if rr is None else round(rr, 4)} vs minimum {policy.min_reward_risk}"))
+                                f"reward/risk {rr and round(rr, 4)} vs minimum {policy.min_reward_risk}"))
     failed = [r for r in rules if not r.passed]
     rr = None if rr is None else round(rr, 4)  # decided on the exact ratio; stored rounded
     if failed:
