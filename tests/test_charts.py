@@ -90,7 +90,8 @@ def test_equal_input_gives_identical_bytes(daily: pd.DataFrame, indicators: pd.D
 
 def test_global_style_changes_do_not_change_the_bytes(daily: pd.DataFrame, indicators: pd.DataFrame,
                                                       reference: bytes) -> None:
-    other_style = {"font.size": 17.0, "axes.facecolor": "black", "lines.linewidth": 4.0, "axes.grid": False}
+    other_style = {"font.size": 17.0, "font.family": "serif", "axes.facecolor": "black", "axes.grid": False,
+                   "xtick.major.size": 9.0, "ytick.direction": "in", "patch.linewidth": 3.0}
     with matplotlib.rc_context(other_style):
         assert render_chart(daily, indicators, title="SPX · daily") == reference
 

@@ -8,6 +8,8 @@ from alembic.migration import MigrationContext
 from tradetrail.db.migrate import current_revision, upgrade
 from tradetrail.db.models import Base
 
+HEAD = "0002"
+
 
 def test_migrations_match_models(app):
     with app.engine.connect() as conn:
@@ -18,4 +20,4 @@ def test_migrations_match_models(app):
 def test_upgrade_is_idempotent_and_at_head(app):
     before = current_revision(app.engine)
     upgrade(app.engine)
-    assert current_revision(app.engine) == before == "0001"
+    assert current_revision(app.engine) == before == HEAD

@@ -17,7 +17,8 @@ from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.strategies import save_strategy
 
 STEP_NAMES = ["load_strategy", "check_broker", "resolve_contract", "fetch_market_data", "compute_indicators",
-              "render_charts", "analyze", "decide_signal", "complete"]
+              "render_charts", "analyze", "decide_signal", "risk_check", "place_order", "track_order",
+              "update_portfolio", "complete"]
 
 
 def test_demo_run_succeeds_with_every_step_and_both_charts(app):

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     llm_backoff_s: float = Field(default=1.0, ge=0, le=30)
 
     allow_live_trading: bool = False
+    ibkr_allowed_questions: str = Field(
+        default="", description="comma-separated confirmation message ids answered 'yes' (e.g. o163,o354); "
+                                "any other question cancels the submission")
+    order_resubmit_window_s: float = Field(
+        default=900, ge=0, description="reconciliation resends an intent the broker never received only if it is "
+                                       "younger than this; older ones are cancelled with the reason")
+
+    sim_initial_cash: float = Field(default=100_000.0, gt=0)
+    sim_commission: Literal["fixed", "tiered", "none"] = "fixed"
+    sim_slippage_bps: float = Field(default=5.0, ge=0, le=500)
+    sim_questions: str = Field(default="", description="simulator: confirmation message ids it asks on every order")
+    sim_faults: str = Field(default="", description="simulator failure drills, e.g. place_timeout_after_accept")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -56,6 +68,10 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts_dir(self) -> Path:
         return (self.artifacts_dir or self.home / "artifacts").resolve()
+
+    @property
+    def allowed_questions(self) -> frozenset[str]:
+        return frozenset(q.strip() for q in self.ibkr_allowed_questions.split(",") if q.strip())
 
     @property
     def llm_configured(self) -> bool:

@@ -1,11 +1,19 @@
-"""Broker port. This module grows with the trading-core issue (orders, fills, positions); for now it holds
-the session health every run checks first, so an unhealthy broker fails the run at ``check_broker`` with a
-clear reason instead of surfacing later as "0 bars"."""
+"""Broker port: what every broker adapter (simulated, IBKR Web API, later TWS) implements.
+
+Shaped by IBKR's semantics: an order carries our client order id (``cOID``, echoed back as ``order_ref``);
+placing may end *accepted*, *rejected* (with the broker's reason), *needs_confirmation* (questions to answer
+with :meth:`Broker.reply`) or *ambiguous* (timeout, 5xx, connection lost: the order may exist). An adapter
+never retries a placement by itself; the order manager resolves ambiguity by reconciliation.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Protocol
+
+from tradetrail.domain.orders import OrderSpec
+from tradetrail.marketdata.port import Contract
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,110 @@ class BrokerHealth:
         return {**asdict(self), "healthy": self.healthy}
 
 
+@dataclass(frozen=True)
+class Question:
+    """A confirmation the broker asks before accepting (IBKR: reply id, message ids like ``o163``, text)."""
+
+    reply_id: str
+    message_ids: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    status: str  # accepted | rejected | needs_confirmation | ambiguous
+    broker_order_ids: dict[str, str] = field(default_factory=dict)  # client order id -> broker order id
+    reason: str = ""
+    questions: tuple[Question, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """An order as the broker reports it (open or recently done)."""
+
+    broker_order_id: str
+    client_order_id: str | None  # IBKR order_ref; None for orders placed elsewhere
+    symbol: str
+    side: str
+    order_type: str
+    quantity: float
+    filled_quantity: float
+    avg_fill_price: float | None
+    status: str  # our OrderState vocabulary: SUBMITTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED
+    limit_price: float | None = None
+    stop_price: float | None = None
+    parent_client_order_id: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class BrokerFill:
+    exec_id: str
+    broker_order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    commission: float
+    time: datetime
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    conid: int | None
+    quantity: float
+    avg_cost: float
+    market_price: float | None = None
+
+
+@dataclass(frozen=True)
+class AccountValues:
+    account: str
+    cash: float
+    equity: float  # net liquidation value
+    currency: str = "USD"
+    paper: bool = True
+
+
+class BrokerError(Exception):
+    """A broker call failed in a way that is not about one order (session, permissions, transport)."""
+
+
 class Broker(Protocol):
     name: str
 
     def health(self) -> BrokerHealth: ...
+
+    def account(self, user_id: int) -> str:
+        """The account id this user trades with at this broker."""
+        ...
+
+    def account_values(self, account: str) -> AccountValues: ...
+
+    def place(self, account: str, contract: Contract, orders: list[OrderSpec]) -> PlaceResult:
+        """Place one order or a bracket (parent first). Never retried by the adapter."""
+        ...
+
+    def reply(self, account: str, reply_id: str, confirmed: bool) -> PlaceResult: ...
+
+    def orders(self, account: str) -> list[BrokerOrder]:
+        """Open orders and those finished in the current session, each with its client order id if any."""
+        ...
+
+    def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]: ...
+
+    def positions(self, account: str) -> list[BrokerPosition]: ...
+
+    def cancel(self, account: str, broker_order_id: str) -> bool:
+        """Ask to cancel; True if the request was accepted (acceptance is not yet cancellation)."""
+        ...
+
+    def sync(self, account: str, now: datetime, contracts: tuple[Contract, ...] = ()) -> None:
+        """Let time pass up to ``now`` for what the account holds or works, and for ``contracts`` (the
+        simulator fills against bars; a real broker has nothing to do)."""
+        ...

@@ -1,14 +1,312 @@
-"""The built-in simulated broker (the embedded default). It runs in-process, so its session is healthy
-whenever the service runs; order handling arrives with the trading-core issue."""
+"""The built-in simulated broker (the embedded default): it keeps its own books in the database, so a
+restart loses nothing and our order records can be reconciled against it like against IBKR.
+
+Time passes only through :meth:`SimulatedBroker.sync`: orders placed at time T fill against the bars
+stamped after T, one instrument clock at a time (so a replayed strategy and a real-time one can share an
+account as long as they trade different instruments). Fill rules, per daily bar:
+- MKT fills at the open; STP triggers when the bar trades through the stop and fills at the worse of the
+  open and the stop; both pay ``slippage_bps`` against us. LMT fills at the limit or better (no slippage).
+- A DAY order that did not fill on the first bar after it was placed expires (CANCELLED).
+- Bracket children wake when their parent fills and may fill on the same bar; if the stop and the target
+  are both touched in one bar, the stop is assumed to have filled first. One child filling cancels the
+  other (one-cancels-the-other), and cancelling a parent cancels its children.
+- Commission per order from the IBKR fixed or tiered schedule. A duplicate client order id is rejected
+  with IBKR's wording ("Local order ID=... is already registered").
+Failure drills for tests and rehearsals come from ``TRADETRAIL_SIM_FAULTS``:
+``place_timeout_after_accept`` (the order is booked, the caller sees a timeout) and
+``place_timeout_before_accept`` (nothing is booked, the caller sees a timeout).
+"""
 
 from __future__ import annotations
 
-from tradetrail.broker.port import BrokerHealth
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tradetrail.broker.port import (
+    AccountValues,
+    BrokerFill,
+    BrokerHealth,
+    BrokerOrder,
+    BrokerPosition,
+    PlaceResult,
+    Question,
+)
+from tradetrail.db.sim_models import SimAccount, SimClock, SimFill, SimOrder, SimPosition, SimQuestion
+from tradetrail.domain.commissions import commission
+from tradetrail.domain.orders import OrderSpec
+from tradetrail.domain.positions import Position, apply_fill
+from tradetrail.marketdata.port import Contract, MarketData
+
+QUESTION_TEXT = {
+    "o163": "The following order exceeds the price percentage limit.",
+    "o354": "You are submitting an order without market data.",
+    "o383": "The following order size exceeds the size limit.",
+    "o451": "The following order value exceeds the total value limit.",
+    "o10151": "You are about to submit a market order; market orders can execute far from the last price.",
+}
+
+
+class SimulatedTimeout(TimeoutError):
+    """A drilled timeout: the caller cannot know whether the order was booked."""
 
 
 class SimulatedBroker:
     name = "simulated"
 
+    def __init__(self, engine: Engine, market_data: Callable[[str], MarketData], *, initial_cash: float = 100_000.0,
+                 commission_schedule: str = "fixed", slippage_bps: float = 5.0, questions: tuple[str, ...] = (),
+                 faults: tuple[str, ...] = ()):
+        self.engine = engine
+        self.market_data = market_data
+        self.initial_cash = initial_cash
+        self.schedule = commission_schedule
+        self.slippage = slippage_bps / 10_000
+        self.questions = questions
+        self.faults = set(faults)
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- session and account ------------------------------------------------------------------------------
     def health(self) -> BrokerHealth:
         return BrokerHealth(broker=self.name, authenticated=True, connected=True, competing=False, paper=True,
                             message="in-process simulated broker")
+
+    def account(self, user_id: int) -> str:
+        account = f"SIM{user_id:06d}"
+        with self._session() as s:
+            if s.get(SimAccount, account) is None:
+                s.add(SimAccount(account=account, cash=self.initial_cash, initial_cash=self.initial_cash))
+                s.commit()
+        return account
+
+    def _prices(self, s: Session, account: str) -> dict[str, float]:
+        """Last close at each instrument's clock (the simulator's mark)."""
+        prices = {}
+        for clock in s.scalars(select(SimClock).where(SimClock.account == account)):
+            bars = self._bars(clock.source, clock.symbol, None, clock.clock)
+            if len(bars):
+                prices[clock.symbol] = float(bars["close"].iloc[-1])
+        return prices
+
+    def account_values(self, account: str) -> AccountValues:
+        with self._session() as s:
+            acct = s.get(SimAccount, account)
+            if acct is None:
+                raise KeyError(f"no simulated account {account}")
+            prices = self._prices(s, account)
+            value = sum(p.quantity * prices.get(p.symbol, p.avg_cost)
+                        for p in s.scalars(select(SimPosition).where(SimPosition.account == account)))
+            return AccountValues(account=account, cash=round(acct.cash, 6), equity=round(acct.cash + value, 6),
+                                 currency=acct.currency, paper=True)
+
+    # -- placing ------------------------------------------------------------------------------------------
+    def place(self, account: str, contract: Contract, orders: list[OrderSpec]) -> PlaceResult:
+        if "place_timeout_before_accept" in self.faults:
+            raise SimulatedTimeout("simulated timeout before the order reached the book")
+        pending = {"contract": {"source": contract.source, "symbol": contract.symbol},
+                   "orders": [self._spec_dict(o) for o in orders], "asked": []}
+        return self._ask_or_accept(account, pending)
+
+    def reply(self, account: str, reply_id: str, confirmed: bool) -> PlaceResult:
+        with self._session() as s:
+            q = s.get(SimQuestion, reply_id)
+            if q is None or q.account != account:
+                return PlaceResult("rejected", reason=f"reply id not found: '{reply_id}'")
+            pending = json.loads(q.payload)
+            s.delete(q)
+            s.commit()
+        if not confirmed:
+            return PlaceResult("rejected", reason="Order not confirmed")
+        return self._ask_or_accept(account, pending)
+
+    def _ask_or_accept(self, account: str, pending: dict) -> PlaceResult:
+        remaining = [m for m in self.questions if m not in pending["asked"]]
+        if remaining:
+            msg = remaining[0]
+            pending["asked"].append(msg)
+            reply_id = str(uuid.uuid4())
+            with self._session() as s:
+                s.add(SimQuestion(reply_id=reply_id, account=account, payload=json.dumps(pending)))
+                s.commit()
+            return PlaceResult("needs_confirmation", questions=(
+                Question(reply_id, (msg,), QUESTION_TEXT.get(msg, f"Confirm message {msg}?")),))
+        return self._accept(account, pending)
+
+    def _accept(self, account: str, pending: dict) -> PlaceResult:
+        contract = pending["contract"]
+        with self._session() as s:
+            for spec in pending["orders"]:
+                if s.scalar(select(SimOrder.id).where(SimOrder.client_order_id == spec["client_order_id"])):
+                    return PlaceResult("rejected", reason=f"Order couldn't be submitted: Local order ID="
+                                                          f"{spec['client_order_id']} is already registered.")
+            clock = s.get(SimClock, (account, contract["symbol"]))
+            placed_at = clock.clock if clock else datetime.now(UTC)
+            ids = {}
+            for spec in pending["orders"]:
+                row = SimOrder(account=account, source=contract["source"], symbol=contract["symbol"],
+                               status="SUBMITTED", placed_at=placed_at, **spec)
+                s.add(row)
+                s.flush()
+                ids[spec["client_order_id"]] = str(row.id)
+            s.commit()
+        if "place_timeout_after_accept" in self.faults:
+            raise SimulatedTimeout("simulated timeout after the order was booked")
+        return PlaceResult("accepted", broker_order_ids=ids)
+
+    @staticmethod
+    def _spec_dict(o: OrderSpec) -> dict:
+        return {"client_order_id": o.client_order_id, "parent_client_order_id": o.parent_client_order_id,
+                "side": o.side.value, "order_type": o.order_type.value, "quantity": o.quantity,
+                "limit_price": o.limit_price, "stop_price": o.stop_price, "tif": o.tif}
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def orders(self, account: str) -> list[BrokerOrder]:
+        with self._session() as s:
+            rows = s.scalars(select(SimOrder).where(SimOrder.account == account).order_by(SimOrder.id)).all()
+        return [BrokerOrder(broker_order_id=str(r.id), client_order_id=r.client_order_id, symbol=r.symbol,
+                            side=r.side, order_type=r.order_type, quantity=r.quantity,
+                            filled_quantity=r.filled_quantity, avg_fill_price=r.avg_fill_price, status=r.status,
+                            limit_price=r.limit_price, stop_price=r.stop_price,
+                            parent_client_order_id=r.parent_client_order_id, reason=r.reason) for r in rows]
+
+    def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
+        with self._session() as s:
+            q = select(SimFill).where(SimFill.account == account)
+            if since is not None:
+                q = q.where(SimFill.filled_at >= since)
+            rows = s.scalars(q.order_by(SimFill.filled_at, SimFill.exec_id)).all()
+        return [BrokerFill(exec_id=r.exec_id, broker_order_id=str(r.order_id), client_order_id=r.client_order_id,
+                           symbol=r.symbol, side=r.side, quantity=r.quantity, price=r.price,
+                           commission=r.commission, time=r.filled_at) for r in rows]
+
+    def positions(self, account: str) -> list[BrokerPosition]:
+        with self._session() as s:
+            prices = self._prices(s, account)
+            rows = s.scalars(select(SimPosition).where(SimPosition.account == account,
+                                                       SimPosition.quantity != 0)).all()
+        return [BrokerPosition(symbol=r.symbol, conid=None, quantity=r.quantity, avg_cost=r.avg_cost,
+                               market_price=prices.get(r.symbol)) for r in rows]
+
+    def cancel(self, account: str, broker_order_id: str) -> bool:
+        with self._session() as s:
+            row = s.get(SimOrder, int(broker_order_id))
+            if row is None or row.account != account or row.status != "SUBMITTED":
+                return False
+            self._cancel(s, row, "cancelled on request")
+            s.commit()
+        return True
+
+    def _cancel(self, s: Session, row: SimOrder, reason: str) -> None:
+        row.status, row.reason = "CANCELLED", reason
+        for child in s.scalars(select(SimOrder).where(SimOrder.parent_client_order_id == row.client_order_id,
+                                                      SimOrder.status == "SUBMITTED")):
+            child.status, child.reason = "CANCELLED", f"parent {reason}"
+
+    # -- time passing -------------------------------------------------------------------------------------
+    def _bars(self, source: str, symbol: str, after: datetime | None, until: datetime) -> pd.DataFrame:
+        md = self.market_data(source)
+        bars = md.daily_bars(Contract(source=source, symbol=symbol, name=symbol), as_of=until, lookback=100_000)
+        return bars if after is None else bars.loc[bars.index > pd.Timestamp(after)]
+
+    def sync(self, account: str, now: datetime, contracts: tuple[Contract, ...] = ()) -> None:
+        """Process every instrument with working orders or positions, and ``contracts``, up to ``now``
+        (never backwards); orders placed next on those instruments are stamped with ``now``."""
+        with self._session() as s:
+            working = s.execute(select(SimOrder.symbol, SimOrder.source).where(
+                SimOrder.account == account, SimOrder.status == "SUBMITTED").distinct()).all()
+            held = s.execute(select(SimPosition.symbol, SimPosition.source).where(
+                SimPosition.account == account)).all()
+            asked = {(c.symbol, c.source) for c in contracts}
+            for symbol, source in sorted(set(working) | set(held) | asked):
+                self._advance(s, account, symbol, source, now)
+            s.commit()
+
+    def _advance(self, s: Session, account: str, symbol: str, source: str, now: datetime) -> None:
+        clock = s.get(SimClock, (account, symbol))
+        if clock is not None and clock.clock >= now:
+            return
+        if clock is None:
+            clock = SimClock(account=account, symbol=symbol, source=source, clock=now)
+            s.add(clock)
+            first = s.scalar(select(SimOrder.placed_at).where(SimOrder.account == account, SimOrder.symbol == symbol,
+                                                              SimOrder.status == "SUBMITTED")
+                             .order_by(SimOrder.placed_at))
+            after = first
+        else:
+            after = clock.clock
+        if after is not None:
+            for ts, bar in self._bars(source, symbol, after, now).iterrows():
+                self._process_bar(s, account, symbol, ts.to_pydatetime(), bar)
+        clock.clock = now
+
+    def _process_bar(self, s: Session, account: str, symbol: str, ts: datetime, bar) -> None:
+        o, h, low = float(bar["open"]), float(bar["high"]), float(bar["low"])
+        working = s.scalars(select(SimOrder).where(SimOrder.account == account, SimOrder.symbol == symbol,
+                                                   SimOrder.status == "SUBMITTED", SimOrder.placed_at < ts)
+                            .order_by(SimOrder.id)).all()
+        by_coid = {r.client_order_id: r for r in s.scalars(select(SimOrder).where(SimOrder.account == account,
+                                                                                 SimOrder.symbol == symbol))}
+        roots = [r for r in working if r.parent_client_order_id is None]
+        children = [r for r in working if r.parent_client_order_id is not None]
+        for row in roots:
+            price = self._trigger(row, o, h, low)
+            if price is not None:
+                self._fill(s, row, price, ts)
+            elif row.tif == "DAY":
+                self._cancel(s, row, "expired unfilled at the end of its day")
+        # Children of parents that are filled by now; stop before target when both touch the same bar.
+        live = [c for c in children if by_coid.get(c.parent_client_order_id) is not None
+                and by_coid[c.parent_client_order_id].status == "FILLED" and c.status == "SUBMITTED"]
+        for row in sorted(live, key=lambda r: (r.parent_client_order_id, r.order_type != "STP")):
+            if row.status != "SUBMITTED":
+                continue
+            price = self._trigger(row, o, h, low)
+            if price is not None:
+                self._fill(s, row, price, ts)
+                for sibling in live:
+                    if sibling is not row and sibling.parent_client_order_id == row.parent_client_order_id \
+                            and sibling.status == "SUBMITTED":
+                        sibling.status, sibling.reason = "CANCELLED", "one-cancels-other: sibling filled"
+
+    def _trigger(self, row: SimOrder, o: float, h: float, low: float) -> float | None:
+        buy = row.side == "BUY"
+        slip = (1 + self.slippage) if buy else (1 - self.slippage)
+        if row.order_type == "MKT":
+            return o * slip
+        if row.order_type == "LMT":
+            if buy and low <= row.limit_price:
+                return min(o, row.limit_price)
+            if not buy and h >= row.limit_price:
+                return max(o, row.limit_price)
+            return None
+        if row.order_type == "STP":
+            if buy and h >= row.stop_price:
+                return max(o, row.stop_price) * slip
+            if not buy and low <= row.stop_price:
+                return min(o, row.stop_price) * slip
+        return None
+
+    def _fill(self, s: Session, row: SimOrder, price: float, ts: datetime) -> None:
+        price = round(price, 4)
+        fee = commission(self.schedule, row.quantity, price)
+        acct = s.get(SimAccount, row.account)
+        sign = 1 if row.side == "BUY" else -1
+        acct.cash -= sign * row.quantity * price + fee
+        pos = s.get(SimPosition, (row.account, row.symbol))
+        current = Position(pos.quantity, pos.avg_cost) if pos else Position()
+        new, _ = apply_fill(current, row.side, row.quantity, price, fee)
+        if pos is None:
+            pos = SimPosition(account=row.account, symbol=row.symbol, source=row.source, quantity=0, avg_cost=0)
+            s.add(pos)
+        pos.quantity, pos.avg_cost = new.quantity, new.avg_cost
+        row.status, row.filled_quantity, row.avg_fill_price = "FILLED", row.quantity, price
+        s.add(SimFill(exec_id=f"sim-{row.id}-1", order_id=row.id, account=row.account,
+                      client_order_id=row.client_order_id, symbol=row.symbol, side=row.side, quantity=row.quantity,
+                      price=price, commission=fee, filled_at=ts))

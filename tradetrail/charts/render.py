@@ -1,11 +1,11 @@
 """Chart PNGs for one timeframe: what the vision model and the human both look at (mplfinance + Agg).
 
-Speed (150 daily bars, 1200x900, 2 cores; ``benchmarks/bench_charts.py``): the same chart via ``mpf.plot``
-panels + savefig took 290 ms median, now 103 ms. The time went to ``ax.bar`` (one Rectangle artist per
-volume/histogram bar), Tick objects (every panel x axis + twin axes), full-figure ``fig.clear()``, legends,
-text layout (~1 ms per string in matplotlib 3.11) and zlib level 6. Now: own Figure + 4 axes in mplfinance's
-external-axes mode, bars as one PolyCollection, x ticks on the bottom panel only (vertical grid drawn as one
-LineCollection), colored-text legends, no text hinting, RGB PNG at compress level 3, no metadata.
+Speed, 150 daily bars at 1200x900 on the 2-core box (``benchmarks/bench_charts.py --naive``): the same chart
+drawn the stock way (``mpf.plot`` panels + ``savefig``) took 290-305 ms median (p90 470-510), this 118-120 ms
+(p90 ~125). The time went to ``ax.bar`` (one Rectangle per volume/histogram bar), Tick objects (every panel's
+x axis, twin axes), text (~1 ms a string in matplotlib 3.11), zlib level 6, and full GC passes over dead
+figures. Changed: own Figure in mplfinance's external-axes mode, bars as one PolyCollection, dates on the
+bottom panel only, fixed label positions, no hinting, RGB PNG at level 3, collector paused + gen-0 pass.
 """
 
 from __future__ import annotations
@@ -169,6 +169,9 @@ def _draw(fig: Figure, canvas: FigureCanvasAgg, bars: pd.DataFrame, ind: pd.Data
     for ax, label, entries in zip(axes, ("Price", "Volume", "MACD", "RSI"), legends, strict=True):
         ax.set_ylabel(label)
         ax.yaxis.tick_right()
+        # Fixed label places: automatic ones measure every tick label a second time, on every draw.
+        ax.yaxis.set_label_coords(-0.012, 0.5)
+        ax.xaxis.set_label_coords(0.5, -0.2)
         ax.set_xlim(-1.0, n + 1.0)
         ax.vlines(ticks, 0.0, 1.0, transform=ax.get_xaxis_transform(), colors=_RC["grid.color"],
                   linewidth=_RC["grid.linewidth"], zorder=0.5)
@@ -179,7 +182,8 @@ def _draw(fig: Figure, canvas: FigureCanvasAgg, bars: pd.DataFrame, ind: pd.Data
     ax_rsi.xaxis.set_major_formatter(ax_price.xaxis.get_major_formatter())  # mplfinance's bar -> date
 
     last = float(closes[-1])
-    change = f" ({(last / closes[-2] - 1.0) * 100.0:+.2f}%)" if n > 1 and closes[-2] else ""
+    previous = float(closes[-2]) if n > 1 else float("nan")
+    change = f" ({(last / previous - 1.0) * 100.0:+.2f}%)" if np.isfinite(previous) and previous else ""
     # "semibold" would have no DejaVu face (a findfont warning); parse_math=False: "$" in a title is text.
     fig.text(_LEFT, 0.962, f"{title}  |  last bar {bars.index[-1]:%Y-%m-%d}  |  close {last:,.2f}{change}",
              fontsize=13, fontweight="bold", va="bottom", parse_math=False)
@@ -222,8 +226,8 @@ def _price_overlays(ax: Axes, ind: pd.DataFrame) -> tuple[list[dict], Rows]:
     upper, lower, middle = _column(ind, "bb_upper"), _column(ind, "bb_lower"), _column(ind, "bb_middle")
     if upper is not None and lower is not None:
         line(upper, BB_COLOR, 0.7)
-        band = {"y1": upper, "y2": lower, "color": BB_COLOR, "alpha": 0.08, "linewidth": 0, "zorder": 0.6}
-        line(lower, BB_COLOR, 0.7, fill_between=band)  # zorder: the shade goes under the candles
+        shade = {"y1": upper, "y2": lower, "color": BB_COLOR, "alpha": 0.08, "linewidth": 0, "zorder": 0.6}
+        line(lower, BB_COLOR, 0.7, fill_between=shade)  # zorder 0.6: the shade stays under the candles
         entries.append((f"{SOLID} BB {_last(lower):,.2f}–{_last(upper):,.2f}", BB_COLOR))
     elif upper is not None or lower is not None:
         band, side = (upper, "upper") if upper is not None else (lower, "lower")

@@ -229,3 +229,7 @@ class Signal(Base):
     reasons: Mapped[list[Any]]
     policy: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The trading and simulator tables live in their own modules; importing them here registers them on Base.
+from tradetrail.db import sim_models, trading_models  # noqa: E402,F401

@@ -14,6 +14,7 @@ from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tradetrail.domain.indicators import IndicatorParams
+from tradetrail.domain.risk import RiskLimits
 from tradetrail.domain.signal_policy import SignalPolicy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -87,6 +88,13 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class OrdersConfig(_Strict):
+    entry_type: Literal["MKT", "LMT"] = Field(
+        default="MKT", description="MKT: next open; LMT: at the signal's entry price or better")
+    entry_tif: Literal["DAY", "GTC"] = "DAY"
+    exit_tif: Literal["DAY", "GTC"] = Field(default="GTC", description="the bracket's stop and take-profit")
+
+
 class StrategyConfig(_Strict):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_ ]+$")
     description: str = Field(default="", max_length=2000)
@@ -96,6 +104,8 @@ class StrategyConfig(_Strict):
     charts: ChartsConfig = ChartsConfig()
     analyst: AnalystConfig = AnalystConfig()
     signal_policy: SignalPolicy = SignalPolicy()
+    risk: RiskLimits = RiskLimits()
+    orders: OrdersConfig = OrdersConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
     @field_validator("symbol", mode="before")

@@ -73,5 +73,13 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     if migrate:
         upgrade(engine)
     store = LocalArtifactStore(settings.resolved_artifacts_dir)
-    return App(settings=settings, engine=engine, Session=session_factory(engine),
-               artifacts=ArtifactRegistry(store, engine), broker=SimulatedBroker())
+    app = App(settings=settings, engine=engine, Session=session_factory(engine),
+              artifacts=ArtifactRegistry(store, engine), broker=None)  # type: ignore[arg-type]
+    app.broker = SimulatedBroker(engine, app.market_data, initial_cash=settings.sim_initial_cash,
+                                 commission_schedule=settings.sim_commission, slippage_bps=settings.sim_slippage_bps,
+                                 questions=_csv(settings.sim_questions), faults=_csv(settings.sim_faults))
+    return app
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())

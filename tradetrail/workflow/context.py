@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from tradetrail.analyst.port import AnalysisResult, ChartImage
     from tradetrail.domain.confirmation import Confirmation
+    from tradetrail.domain.risk import RiskDecision
     from tradetrail.domain.signal_policy import SignalDecision
     from tradetrail.marketdata.port import Contract
     from tradetrail.schemas.strategy import StrategyConfig
@@ -61,6 +62,8 @@ class RunContext:
     charts: dict[str, ChartImage] = field(default_factory=dict)
     analysis: AnalysisResult | None = None
     signal: SignalDecision | None = None
+    risk: RiskDecision | None = None
+    account: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     started_perf: float = 0.0  # perf_counter() at the start of the run, set by the executor
 

@@ -1,8 +1,4 @@
-"""The ordered step list of one execution (see SPEC.md, "The workflow").
-
-The trading steps (risk_check, place_order, track_order, update_portfolio) go between decide_signal and
-complete when the trading core lands.
-"""
+"""The ordered step list of one execution (see SPEC.md, "The workflow")."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ from tradetrail.workflow.steps.indicators import compute_indicators
 from tradetrail.workflow.steps.market_data import fetch_market_data
 from tradetrail.workflow.steps.signal import decide_signal
 from tradetrail.workflow.steps.strategy import load_strategy
+from tradetrail.workflow.steps.trading import place_order, risk_check, track_order, update_portfolio
 
 STEPS: list[tuple[str, Step]] = [
     ("load_strategy", load_strategy),
@@ -26,5 +23,9 @@ STEPS: list[tuple[str, Step]] = [
     ("render_charts", render_charts),
     ("analyze", analyze),
     ("decide_signal", decide_signal),
+    ("risk_check", risk_check),
+    ("place_order", place_order),
+    ("track_order", track_order),
+    ("update_portfolio", update_portfolio),
     ("complete", complete),
 ]

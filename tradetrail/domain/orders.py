@@ -1,0 +1,120 @@
+"""Orders: what we intend to send, and the one state machine every order follows.
+
+NEW → SUBMITTING → SUBMITTED → PARTIALLY_FILLED → FILLED, with CANCELLED, REJECTED and UNKNOWN.
+UNKNOWN means the broker call ended ambiguously (timeout, 5xx, connection lost): the order may or may not
+exist at the broker. Only reconciliation moves it on — to what the broker reports, or back to NEW when
+the broker provably does not have it. Nothing is ever resent from UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    NEW = "NEW"
+    SUBMITTING = "SUBMITTING"
+    SUBMITTED = "SUBMITTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+
+
+TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+OPEN = frozenset({OrderState.NEW, OrderState.SUBMITTING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED,
+                  OrderState.UNKNOWN})
+
+_S = OrderState
+TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    _S.NEW: frozenset({_S.SUBMITTING, _S.CANCELLED}),
+    # SUBMITTING -> NEW only by reconciliation: a crash mid-send, and the broker provably has no such order.
+    _S.SUBMITTING: frozenset({_S.NEW, _S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.REJECTED, _S.CANCELLED,
+                              _S.UNKNOWN}),
+    _S.SUBMITTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.REJECTED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED}),
+    _S.UNKNOWN: frozenset({_S.NEW, _S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.REJECTED}),
+    _S.FILLED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REJECTED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """An order asked to move where the state machine does not allow."""
+
+
+def check_transition(current: OrderState | str, new: OrderState | str) -> OrderState:
+    """Return ``new`` if ``current → new`` is allowed (staying put is always allowed), else raise."""
+    cur, nxt = OrderState(current), OrderState(new)
+    if cur == nxt or nxt in TRANSITIONS[cur]:
+        return nxt
+    raise InvalidTransition(f"order cannot go from {cur} to {nxt}")
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MKT = "MKT"
+    LMT = "LMT"
+    STP = "STP"
+
+
+class Leg(StrEnum):
+    ENTRY = "entry"
+    STOP = "stop"
+    TARGET = "target"
+    EXIT = "exit"
+
+
+def client_order_id(execution_id: str, leg: Leg | str) -> str:
+    """Deterministic client order id (IBKR ``cOID``, ≤ 40 chars): the same execution and leg always give the
+    same id, so a resend can never become a second order the broker would accept."""
+    digest = hashlib.sha256(f"{execution_id}:{leg}".encode()).hexdigest()[:20]
+    return f"tt-{digest}-{Leg(leg).value}"
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """One order as the broker will see it (a bracket is a parent plus children with ``parent_coid``)."""
+
+    client_order_id: str
+    leg: Leg
+    side: Side
+    order_type: OrderType
+    quantity: float
+    limit_price: float | None = None
+    stop_price: float | None = None
+    tif: str = "DAY"
+    parent_client_order_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantity <= 0:
+            raise ValueError(f"order quantity must be positive, got {self.quantity}")
+        if self.order_type == OrderType.LMT and (self.limit_price is None or self.limit_price <= 0):
+            raise ValueError("a limit order needs a positive limit price")
+        if self.order_type == OrderType.STP and (self.stop_price is None or self.stop_price <= 0):
+            raise ValueError("a stop order needs a positive stop price")
+        if len(self.client_order_id) > 40:
+            raise ValueError("client order id longer than 40 characters")
+
+
+def bracket(execution_id: str, side: Side, quantity: float, *, entry_type: OrderType, entry_price: float,
+            stop_price: float, target_price: float, tif: str = "DAY", child_tif: str = "GTC") -> list[OrderSpec]:
+    """Entry plus protective stop and take-profit children (one-cancels-the-other at the broker)."""
+    exit_side = Side.SELL if side == Side.BUY else Side.BUY
+    parent = client_order_id(execution_id, Leg.ENTRY)
+    return [
+        OrderSpec(parent, Leg.ENTRY, side, entry_type, quantity,
+                  limit_price=entry_price if entry_type == OrderType.LMT else None, tif=tif),
+        OrderSpec(client_order_id(execution_id, Leg.STOP), Leg.STOP, exit_side, OrderType.STP, quantity,
+                  stop_price=stop_price, tif=child_tif, parent_client_order_id=parent),
+        OrderSpec(client_order_id(execution_id, Leg.TARGET), Leg.TARGET, exit_side, OrderType.LMT, quantity,
+                  limit_price=target_price, tif=child_tif, parent_client_order_id=parent),
+    ]

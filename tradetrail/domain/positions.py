@@ -1,0 +1,45 @@
+"""Positions and trades from fills: average cost, realized P&L on reductions, unrealized at market.
+
+Commissions are part of realized P&L when paid, so at any price p:
+``initial cash + realized + unrealized(p) == cash + quantity × p`` — the identity the property tests check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Position:
+    quantity: float = 0.0  # signed: > 0 long, < 0 short
+    avg_cost: float = 0.0
+    realized_pnl: float = 0.0
+
+    def unrealized(self, price: float) -> float:
+        return self.quantity * (price - self.avg_cost) if self.quantity else 0.0
+
+    def market_value(self, price: float) -> float:
+        return self.quantity * price
+
+
+def apply_fill(pos: Position, side: str, quantity: float, price: float, commission: float) -> tuple[Position, float]:
+    """The position after one fill, and the realized P&L the fill produced (commission included)."""
+    if quantity <= 0 or price <= 0 or commission < 0:
+        raise ValueError(f"invalid fill: quantity {quantity}, price {price}, commission {commission}")
+    signed = quantity if side == "BUY" else -quantity
+    realized = -commission
+    q0 = pos.quantity
+    if q0 == 0 or (q0 > 0) == (signed > 0):  # opening or adding
+        new_q = q0 + signed
+        avg = (abs(q0) * pos.avg_cost + abs(signed) * price) / abs(new_q)
+        return Position(new_q, avg, pos.realized_pnl + realized), realized
+    closing = min(abs(q0), abs(signed))
+    realized += closing * (price - pos.avg_cost) * (1 if q0 > 0 else -1)
+    new_q = q0 + signed
+    if new_q == 0:
+        avg = 0.0
+    elif (new_q > 0) == (q0 > 0):
+        avg = pos.avg_cost  # reduced: the remaining units keep their cost
+    else:
+        avg = price  # flipped: the new side opened at this price
+    return replace(pos, quantity=new_q, avg_cost=avg, realized_pnl=pos.realized_pnl + realized), realized

@@ -1,0 +1,178 @@
+"""The risk gate: pure functions that size an entry and say no, with the rule and the numbers, when a limit
+would be crossed. Applied by the risk_check step before any order exists.
+
+Entries (BUY): size = floor(equity × risk_per_trade ÷ |entry − stop|), capped by max position % of equity
+and by cash (after commission); denied when the size is below one unit, reward/risk is below the minimum,
+exposure would pass its maximum, too many positions are open, today's loss has reached the daily limit,
+the strategy lost N trades in a row, a position is already open, an earlier order of the strategy is
+still working or of unknown fate, or trading is REDUCING or HALTED.
+Exits (SELL): close the strategy's open position; allowed while REDUCING, denied while HALTED; without a
+position a SELL is a recorded no-op (no shorting).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"  # exits only
+    HALTED = "HALTED"  # nothing
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    risk_per_trade_pct: float = 1.0
+    max_position_pct: float = 20.0
+    max_exposure_pct: float = 90.0
+    max_open_positions: int = 10
+    min_reward_risk: float = 1.0
+    daily_loss_limit_pct: float = 3.0
+    max_consecutive_losses: int = 3
+
+    def __post_init__(self) -> None:
+        checks = [("risk_per_trade_pct", self.risk_per_trade_pct, 0.01, 5.0),
+                  ("max_position_pct", self.max_position_pct, 0.1, 100.0),
+                  ("max_exposure_pct", self.max_exposure_pct, 1.0, 100.0),
+                  ("max_open_positions", self.max_open_positions, 1, 1000),
+                  ("min_reward_risk", self.min_reward_risk, 0.1, 20.0),
+                  ("daily_loss_limit_pct", self.daily_loss_limit_pct, 0.1, 100.0),
+                  ("max_consecutive_losses", self.max_consecutive_losses, 1, 100)]
+        for name, value, lo, hi in checks:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"risk.{name} must be between {lo} and {hi}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RiskInputs:
+    """What the gate looks at, read from the broker and the database just before deciding."""
+
+    equity: float
+    cash: float
+    exposure: float  # market value of all open positions (absolute)
+    open_positions: int
+    position_qty: float  # this strategy's position in this contract (0 if none)
+    day_start_equity: float
+    consecutive_losses: int
+    strategy_state: TradingState = TradingState.ACTIVE
+    global_state: TradingState = TradingState.ACTIVE
+    commission_per_unit: float = 0.0
+    min_commission: float = 0.0
+    pending_orders: int = 0  # this strategy's orders on this instrument that are unsettled or still working
+
+
+@dataclass(frozen=True)
+class Denial:
+    rule: str
+    detail: str
+    numbers: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    action: str  # "enter" | "exit" | "none"
+    approved: bool
+    quantity: int
+    reason: str
+    denials: tuple[Denial, ...] = ()
+    numbers: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _state(inputs: RiskInputs) -> TradingState:
+    order = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
+    return max(inputs.strategy_state, inputs.global_state, key=order.index)
+
+
+def evaluate(action: str, entry: float | None, stop: float | None, target: float | None,
+             inputs: RiskInputs, limits: RiskLimits) -> RiskDecision:
+    """Decide what the signal may do. Never raises for a bad signal: it denies it."""
+    state = _state(inputs)
+    if action == "HOLD":
+        return RiskDecision("none", False, 0, "HOLD: nothing to do")
+    if action == "SELL":
+        return _exit(inputs, state)
+    if action != "BUY":
+        return RiskDecision("none", False, 0, f"unknown action {action!r}", (Denial("action", action),))
+    return _entry(entry, stop, target, inputs, limits, state)
+
+
+def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
+    if inputs.position_qty <= 0:
+        return RiskDecision("none", False, 0, "SELL with no open position: nothing to close (no shorting)")
+    if state == TradingState.HALTED:
+        d = Denial("trading_state", "trading is HALTED: no orders, not even exits", {"state": state.value})
+        return RiskDecision("exit", False, 0, d.detail, (d,))
+    qty = int(inputs.position_qty)
+    return RiskDecision("exit", True, qty, f"close the position of {qty}", numbers={"position": qty})
+
+
+def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: TradingState) -> RiskDecision:
+    denials: list[Denial] = []
+
+    def deny(rule: str, detail: str, **numbers) -> None:
+        denials.append(Denial(rule, detail, numbers))
+
+    if state != TradingState.ACTIVE:
+        deny("trading_state", f"trading is {state.value}: no new entries", state=state.value)
+    if entry is None or stop is None or target is None or entry <= 0 or stop <= 0 or not stop < entry < target:
+        deny("levels", "a BUY needs 0 < stop < entry < take-profit", entry=entry, stop=stop, target=target)
+        return RiskDecision("enter", False, 0, denials[-1].detail if len(denials) == 1 else denials[0].detail,
+                            tuple(denials))
+    if inputs.position_qty > 0:
+        deny("position_open", f"the strategy already holds {inputs.position_qty:g}", position=inputs.position_qty)
+    if inputs.pending_orders > 0:
+        deny("orders_pending", f"{inputs.pending_orders} earlier order(s) still working or of unknown fate",
+             pending_orders=inputs.pending_orders)
+    if inputs.equity <= 0:
+        deny("equity", "no equity", equity=inputs.equity)
+        return RiskDecision("enter", False, 0, denials[0].detail, tuple(denials))
+    per_unit = entry - stop
+    rr = (target - entry) / per_unit
+    numbers = {"equity": round(inputs.equity, 2), "cash": round(inputs.cash, 2), "entry": entry, "stop": stop,
+               "target": target, "risk_per_unit": round(per_unit, 6), "reward_risk": round(rr, 4)}
+    if rr < limits.min_reward_risk:
+        deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
+    budget = inputs.equity * limits.risk_per_trade_pct / 100
+    qty = math.floor(budget / per_unit + 1e-9)
+    numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
+    caps = {}
+    by_position = math.floor(inputs.equity * limits.max_position_pct / 100 / entry + 1e-9)
+    if by_position < qty:
+        caps["max_position_pct"] = by_position
+        qty = by_position
+    unit_cost = entry + inputs.commission_per_unit
+    by_cash = math.floor(max(inputs.cash - inputs.min_commission, 0) / unit_cost + 1e-9)
+    if by_cash < qty:
+        caps["cash"] = by_cash
+        qty = by_cash
+    numbers.update(capped_by=caps, quantity=qty)
+    if qty < 1:
+        deny("min_size", "the size rounds down to zero units (risk budget, position cap or cash)", **numbers)
+    exposure_after = (inputs.exposure + qty * entry) / inputs.equity * 100
+    numbers["exposure_after_pct"] = round(exposure_after, 2)
+    if exposure_after > limits.max_exposure_pct + 1e-9:
+        deny("max_exposure", f"exposure would be {exposure_after:.1f}% > {limits.max_exposure_pct}%",
+             exposure_after_pct=round(exposure_after, 2))
+    if inputs.open_positions >= limits.max_open_positions:
+        deny("max_open_positions", f"{inputs.open_positions} positions open, maximum {limits.max_open_positions}",
+             open_positions=inputs.open_positions)
+    day_pnl = inputs.equity - inputs.day_start_equity
+    loss_limit = inputs.day_start_equity * limits.daily_loss_limit_pct / 100
+    numbers["day_pnl"] = round(day_pnl, 2)
+    if day_pnl <= -loss_limit:
+        deny("daily_loss_limit", f"today's P&L {day_pnl:.2f} reached the daily loss limit -{loss_limit:.2f}",
+             day_pnl=round(day_pnl, 2), limit=round(-loss_limit, 2))
+    if inputs.consecutive_losses >= limits.max_consecutive_losses:
+        deny("consecutive_losses", f"paused after {inputs.consecutive_losses} losing trades in a row "
+             f"(limit {limits.max_consecutive_losses}); resume the strategy to trade again",
+             consecutive_losses=inputs.consecutive_losses)
+    if denials:
+        return RiskDecision("enter", False, 0, f"{denials[0].rule}: {denials[0].detail}", tuple(denials), numbers)
+    return RiskDecision("enter", True, qty, f"buy {qty} risking {qty * per_unit:.2f} of {budget:.2f}",
+                        numbers=numbers)

@@ -1,0 +1,156 @@
+"""Keeping our books equal to the broker's.
+
+``sync_account`` (every run, and the track_order step): broker order statuses and fills into our orders,
+positions and trades; broker orders we do not know are adopted as *external*.
+``reconcile`` (start-up, on demand, periodically): sync, then settle every order whose fate we do not know
+(NEW, SUBMITTING, UNKNOWN) by asking the broker for its client order id — found: adopt what the broker
+says; provably absent: send again if the intent is recent, otherwise cancel it with the reason — and flag
+any position that differs from the broker's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from tradetrail.broker.port import BrokerOrder
+from tradetrail.db.trading_models import Order, OrderEvent, Position, Reconciliation
+from tradetrail.db.types import utcnow
+from tradetrail.domain.orders import OPEN, OrderState, check_transition
+from tradetrail.services.books import move, record_fill
+from tradetrail.services.orders import send
+
+UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
+
+
+def _adopt(s, user_id: int, account: str, bo: BrokerOrder, broker_name: str) -> Order:
+    row = Order(user_id=user_id, strategy_id=None, execution_id=None, broker=broker_name, account=account,
+                client_order_id=bo.client_order_id or f"ext-{broker_name}-{bo.broker_order_id}"[:40],
+                parent_client_order_id=bo.parent_client_order_id, leg="external", symbol=bo.symbol, conid=None,
+                source=None, side=bo.side, order_type=bo.order_type, quantity=bo.quantity,
+                limit_price=bo.limit_price, stop_price=bo.stop_price, tif="", state=OrderState.SUBMITTED.value,
+                broker_order_id=bo.broker_order_id, external=True, reason="adopted: placed outside tradetrail")
+    s.add(row)
+    s.flush()
+    s.add(OrderEvent(order_id=row.id, from_state=None, to_state=row.state, detail="adopted from the broker"))
+    return row
+
+
+def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
+    if order.broker_order_id is None:
+        order.broker_order_id = bo.broker_order_id
+    if bo.status in (OrderState.CANCELLED, OrderState.REJECTED) and order.state != bo.status:
+        order.reason = bo.reason or order.reason
+        move(s, order, bo.status, f"broker reports {bo.status}: {bo.reason}".rstrip(": "))
+    elif bo.status in (OrderState.SUBMITTED,) and order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+        move(s, order, OrderState.SUBMITTED, "the broker has it")
+        notes.append(f"{order.client_order_id}: found at the broker, now SUBMITTED")
+    elif bo.status in (OrderState.FILLED, OrderState.PARTIALLY_FILLED) and order.state in (
+            OrderState.SUBMITTING, OrderState.UNKNOWN):
+        move(s, order, OrderState.SUBMITTED, "the broker has it (fills follow)")
+        notes.append(f"{order.client_order_id}: found at the broker with fills")
+
+
+def sync_account(app, user_id: int, account: str) -> dict:
+    """Pull statuses and fills from the broker into our books. Returns what changed."""
+    broker_orders = app.broker.orders(account)
+    fills = app.broker.fills(account)
+    notes: list[str] = []
+    adopted, new_fills = [], []
+    with app.Session() as s:
+        local = {o.client_order_id: o for o in s.scalars(select(Order).where(Order.account == account))}
+        by_broker_id = {o.broker_order_id: o for o in local.values() if o.broker_order_id}
+        for bo in broker_orders:
+            order = local.get(bo.client_order_id) if bo.client_order_id else by_broker_id.get(bo.broker_order_id)
+            if order is None:
+                order = _adopt(s, user_id, account, bo, app.broker.name)
+                local[order.client_order_id] = order
+                by_broker_id[bo.broker_order_id] = order
+                adopted.append(order.client_order_id)
+                continue
+            if order.state in OPEN:
+                _apply_status(s, order, bo, notes)
+        for fill in fills:
+            order = local.get(fill.client_order_id) if fill.client_order_id else by_broker_id.get(fill.broker_order_id)
+            if order is None:
+                notes.append(f"fill {fill.exec_id} for an order we cannot find ({fill.broker_order_id})")
+                continue
+            if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                move(s, order, OrderState.SUBMITTED, "the broker filled it")
+            if record_fill(s, order, fill):
+                new_fills.append({"exec_id": fill.exec_id, "client_order_id": order.client_order_id,
+                                  "side": fill.side, "quantity": fill.quantity, "price": fill.price,
+                                  "commission": fill.commission, "time": fill.time.isoformat()})
+        s.commit()
+    return {"adopted": adopted, "fills": new_fills, "notes": notes}
+
+
+def _settle_unsettled(app, account: str, broker_coids: set[str], notes: list[str]) -> list[str]:
+    window = timedelta(seconds=app.settings.order_resubmit_window_s)
+    groups: dict[str, list[int]] = defaultdict(list)
+    resent = []
+    with app.Session() as s:
+        unsettled = s.scalars(select(Order).where(Order.account == account, Order.state.in_(UNSETTLED))
+                              .order_by(Order.id)).all()
+        for o in unsettled:
+            if o.client_order_id in broker_coids:
+                continue  # sync_account already applied what the broker says
+            groups[o.parent_client_order_id or o.client_order_id].append(o.id)
+        for key, ids in groups.items():
+            rows = [s.get(Order, i) for i in ids]
+            if any(r.client_order_id in broker_coids for r in rows):
+                continue
+            fresh = utcnow() - min(r.created_at for r in rows) <= window
+            for r in rows:
+                if fresh:
+                    if r.state != OrderState.NEW:
+                        move(s, r, OrderState.NEW, "the broker has no order with this id: safe to send again")
+                else:
+                    r.reason = "never reached the broker and is too old to send now"
+                    check_transition(r.state, OrderState.CANCELLED)
+                    move(s, r, OrderState.CANCELLED, r.reason)
+            if fresh:
+                resent.append(key)
+            else:
+                notes.append(f"{key}: never reached the broker; cancelled as too old to send")
+        s.commit()
+    for key in resent:
+        with app.Session() as s:
+            rows = s.scalars(select(Order).where((Order.client_order_id == key) |
+                                                 (Order.parent_client_order_id == key)).order_by(Order.id)).all()
+        outcome = send(app, rows)
+        notes.append(f"{key}: the broker never had it; sent again: {outcome.status} {outcome.reason}".rstrip())
+    return resent
+
+
+def _position_mismatches(app, account: str) -> list[dict]:
+    with app.Session() as s:
+        ours = dict(s.execute(select(Position.symbol, func.sum(Position.quantity)).where(
+            Position.account == account).group_by(Position.symbol)).all())
+    theirs = {p.symbol: p.quantity for p in app.broker.positions(account)}
+    out = []
+    for symbol in sorted(set(ours) | set(theirs)):
+        a, b = float(ours.get(symbol) or 0.0), float(theirs.get(symbol) or 0.0)
+        if abs(a - b) > 1e-9:
+            out.append({"symbol": symbol, "ours": a, "broker": b})
+    return out
+
+
+def reconcile(app, user_id: int) -> dict:
+    """Sync, settle unsettled orders, compare positions; store and return the report."""
+    account = app.broker.account(user_id)
+    first = sync_account(app, user_id, account)
+    notes = list(first["notes"])
+    coids = {bo.client_order_id for bo in app.broker.orders(account) if bo.client_order_id}
+    resent = _settle_unsettled(app, account, coids, notes)
+    second = sync_account(app, user_id, account) if resent else {"adopted": [], "fills": [], "notes": []}
+    mismatches = _position_mismatches(app, account)
+    report = {"account": account, "adopted": first["adopted"] + second["adopted"],
+              "fills": first["fills"] + second["fills"], "resent": resent, "notes": notes + second["notes"],
+              "position_mismatches": mismatches}
+    with app.Session() as s:
+        s.add(Reconciliation(account=account, ok=not mismatches, report=report))
+        s.commit()
+    return report

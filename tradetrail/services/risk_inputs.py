@@ -1,0 +1,59 @@
+"""What the risk gate looks at, gathered from the broker and our books just before it decides."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from tradetrail.db.trading_models import Order, PortfolioSnapshot, Position, Trade
+from tradetrail.domain.commissions import per_unit_and_minimum
+from tradetrail.domain.orders import OPEN
+from tradetrail.domain.risk import RiskInputs
+from tradetrail.services.trading_state import GLOBAL, get_state, scope_for
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+
+
+def day_start(as_of: datetime) -> datetime:
+    local = as_of.astimezone(EXCHANGE_TZ)
+    return datetime.combine(local.date(), time(0), tzinfo=EXCHANGE_TZ)
+
+
+def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
+           as_of: datetime) -> tuple[RiskInputs, dict]:
+    values = app.broker.account_values(account)
+    broker_positions = [p for p in app.broker.positions(account) if p.quantity]
+    exposure = sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in broker_positions)
+    strategy_state, _ = get_state(app, user_id, scope_for(strategy_id))
+    global_state, _ = get_state(app, user_id, GLOBAL)
+    _, srow = get_state(app, user_id, scope_for(strategy_id))
+    resumed_at = srow.resumed_at if srow else None
+    with app.Session() as s:
+        qty = s.scalar(select(Position.quantity).where(Position.account == account, Position.strategy_id == strategy_id,
+                                                       Position.symbol == symbol)) or 0.0
+        start = s.scalar(select(PortfolioSnapshot.equity).where(PortfolioSnapshot.account == account,
+                                                                PortfolioSnapshot.at < day_start(as_of))
+                         .order_by(PortfolioSnapshot.at.desc(), PortfolioSnapshot.id.desc()).limit(1))
+        q = select(Trade.pnl).where(Trade.strategy_id == strategy_id, Trade.status == "closed")
+        if resumed_at is not None:
+            q = q.where(Trade.exit_at >= resumed_at)
+        recent = s.scalars(q.order_by(Trade.exit_at.desc(), Trade.id.desc()).limit(100)).all()
+        pending = s.scalar(select(func.count(Order.id)).where(
+            Order.account == account, Order.strategy_id == strategy_id, Order.symbol == symbol,
+            Order.state.in_([st.value for st in OPEN]), Order.leg.in_(("entry", "exit")))) or 0
+    losses = 0
+    for pnl in recent:
+        if pnl > 0:
+            break
+        losses += 1
+    per_unit, minimum = per_unit_and_minimum(app.settings.sim_commission) if app.broker.name == "simulated" \
+        else (0.0, 0.0)
+    inputs = RiskInputs(equity=values.equity, cash=values.cash, exposure=exposure,
+                        open_positions=len(broker_positions), position_qty=float(qty),
+                        day_start_equity=start if start is not None else values.equity,
+                        consecutive_losses=losses, strategy_state=strategy_state, global_state=global_state,
+                        commission_per_unit=per_unit, min_commission=minimum, pending_orders=pending)
+    return inputs, {"account": account, "paper": values.paper, "day_start_equity_from": "snapshot" if start is not None
+                    else "current equity (no earlier snapshot)"}

@@ -1,0 +1,40 @@
+"""Trading states (ACTIVE / REDUCING / HALTED), account-wide (``global``) and per strategy.
+
+Resuming a strategy (back to ACTIVE) also restarts its count of consecutive losses, which is how a pause
+after N losing trades is lifted: by a person, on purpose.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tradetrail.db.trading_models import TradingStateRow
+from tradetrail.db.types import utcnow
+from tradetrail.domain.risk import TradingState
+
+GLOBAL = "global"
+
+
+def scope_for(strategy_id: int | None) -> str:
+    return GLOBAL if strategy_id is None else f"strategy:{strategy_id}"
+
+
+def get_state(app, user_id: int, scope: str) -> tuple[TradingState, TradingStateRow | None]:
+    with app.Session() as s:
+        row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id,
+                                                     TradingStateRow.scope == scope))
+    return (TradingState(row.state) if row else TradingState.ACTIVE), row
+
+
+def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = "") -> dict:
+    with app.Session() as s:
+        row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id,
+                                                     TradingStateRow.scope == scope))
+        if row is None:
+            row = TradingStateRow(user_id=user_id, scope=scope, state=state.value)
+            s.add(row)
+        row.state, row.reason, row.changed_at = state.value, reason, utcnow()
+        if state == TradingState.ACTIVE:
+            row.resumed_at = row.changed_at
+        s.commit()
+        return {"scope": scope, "state": row.state, "reason": row.reason, "changed_at": row.changed_at.isoformat()}

@@ -1,0 +1,129 @@
+"""The trading steps: risk_check, place_order, track_order, update_portfolio.
+
+risk_check first lets the broker catch up to the as-of time and pulls its fills into our books, so the
+gate sees the account as it is. A denial is a recorded outcome, not a failure. place_order persists the
+intent before sending and fails the step on a rejection, a declined confirmation or an ambiguous outcome
+(the orders stay UNKNOWN for reconciliation). A SELL closes the strategy's position: its working
+protective orders are cancelled first, and the exit is sent only once the broker confirms that.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy import select
+
+from tradetrail.db.trading_models import Order
+from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id
+from tradetrail.domain.risk import evaluate
+from tradetrail.services import portfolio
+from tradetrail.services.orders import save_intents, send
+from tradetrail.services.reconcile import sync_account
+from tradetrail.services.risk_inputs import EXCHANGE_TZ, gather
+from tradetrail.workflow.context import RunContext, StepError, StepOutcome
+
+SESSION_CLOSE = time(16, 0)
+
+
+def risk_check(ctx: RunContext) -> StepOutcome:
+    app, sig = ctx.app, ctx.signal
+    ctx.account = app.broker.account(ctx.user_id)
+    app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
+    synced = sync_account(app, ctx.user_id, ctx.account)
+    inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
+                          symbol=ctx.contract.symbol, as_of=ctx.as_of)
+    limits = ctx.config.risk
+    ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
+                                  "take_profit": sig.take_profit}, limits=limits, inputs=inputs, **info)
+    ctx.risk = evaluate(sig.action, sig.entry, sig.stop_loss, sig.take_profit, inputs, limits)
+    ctx.step_meta["synced"] = synced
+    return StepOutcome(output=ctx.risk.to_dict())
+
+
+def _live_guard(ctx: RunContext) -> None:
+    values = ctx.app.broker.account_values(ctx.account)
+    if values.paper:
+        return
+    if ctx.config.mode != "live" or not ctx.app.settings.allow_live_trading:
+        raise StepError(f"account {ctx.account} is live: orders need the strategy in live mode "
+                        f"(it is {ctx.config.mode}) and TRADETRAIL_ALLOW_LIVE_TRADING=true "
+                        f"(it is {str(ctx.app.settings.allow_live_trading).lower()})")
+
+
+def _cancel_protection(ctx: RunContext) -> list[str]:
+    """Cancel the strategy's working stop/target orders on this instrument; confirm with the broker."""
+    app = ctx.app
+    with app.Session() as s:
+        working = s.scalars(select(Order).where(
+            Order.account == ctx.account, Order.strategy_id == ctx.strategy_id, Order.symbol == ctx.contract.symbol,
+            Order.leg.in_((Leg.STOP.value, Leg.TARGET.value)),
+            Order.state.in_((OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))).all()
+    for order in working:
+        app.broker.cancel(order.account, order.broker_order_id)
+    sync_account(app, ctx.user_id, ctx.account)
+    with app.Session() as s:
+        still = [o.client_order_id for o in s.scalars(select(Order).where(Order.id.in_([w.id for w in working])))
+                 if o.state not in (OrderState.CANCELLED.value, OrderState.FILLED.value)]
+    if still:
+        raise StepError(f"protective orders not yet cancelled at the broker ({', '.join(still)}); the exit was not "
+                        "sent, to avoid selling twice")
+    return [o.client_order_id for o in working]
+
+
+def place_order(ctx: RunContext) -> StepOutcome:
+    decision, sig, cfg = ctx.risk, ctx.signal, ctx.config
+    ctx.step_input.update(decision={"action": decision.action, "approved": decision.approved,
+                                    "quantity": decision.quantity}, account=ctx.account)
+    if not decision.approved:
+        return StepOutcome(output={"reason": f"nothing to send: {decision.reason}"}, status="skipped")
+    _live_guard(ctx)
+    risk_per_unit, cancelled = None, []
+    if decision.action == "enter":
+        specs = bracket(ctx.execution_id, Side.BUY, decision.quantity, entry_type=OrderType(cfg.orders.entry_type),
+                        entry_price=sig.entry, stop_price=sig.stop_loss, target_price=sig.take_profit,
+                        tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
+        risk_per_unit = sig.entry - sig.stop_loss
+    else:
+        cancelled = _cancel_protection(ctx)
+        specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
+                           decision.quantity, tif="DAY")]
+    orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
+                          account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit)
+    outcome = send(ctx.app, orders)
+    out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
+           "questions": outcome.questions, "cancelled_protection": cancelled}
+    if outcome.status not in ("accepted", "skipped"):
+        raise StepError(f"order {outcome.status}: {outcome.reason}", output=out)
+    return StepOutcome(output=out)
+
+
+def track_order(ctx: RunContext) -> StepOutcome:
+    """One sync with the broker. Orders still working are followed by later runs and by reconciliation."""
+    app = ctx.app
+    ctx.step_input["account"] = ctx.account
+    app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
+    synced = sync_account(app, ctx.user_id, ctx.account)
+    with app.Session() as s:
+        mine = s.scalars(select(Order).where(Order.execution_id == ctx.execution_id).order_by(Order.id)).all()
+        orders = [{"client_order_id": o.client_order_id, "leg": o.leg, "state": o.state,
+                   "broker_order_id": o.broker_order_id, "filled": o.filled_quantity, "avg_price": o.avg_fill_price}
+                  for o in mine]
+    return StepOutcome(output={"orders": orders, "fills": synced["fills"], "adopted": synced["adopted"],
+                               "notes": synced["notes"]})
+
+
+def _session_close(as_of: datetime) -> datetime:
+    local = as_of.astimezone(EXCHANGE_TZ)
+    return datetime.combine(local.date(), SESSION_CLOSE, tzinfo=EXCHANGE_TZ)
+
+
+def update_portfolio(ctx: RunContext) -> StepOutcome:
+    app = ctx.app
+    now = portfolio.snapshot(app, ctx.user_id, ctx.as_of, "execution", ctx.execution_id)
+    close = _session_close(ctx.as_of)
+    daily = False
+    if ctx.as_of >= close and not portfolio.has_snapshot(app, now["account"], "daily", close):
+        portfolio.snapshot(app, ctx.user_id, close, "daily")
+        daily = True
+    ctx.step_meta["daily_snapshot"] = daily
+    return StepOutcome(output=now)
