@@ -138,6 +138,133 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     uvicorn.run(create_app(application), host=host or s.host, port=port or s.port, log_level=s.log_level.lower())
 
 
+def _print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
+    console.print(table)
+
+
+def _emit(data, as_json: bool, render) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        render(data)
+
+
+@app.command()
+def orders(as_json: JsonOpt = False, user: UserOpt = "demo",
+           state: Annotated[str | None, typer.Option(help="e.g. SUBMITTED, FILLED, UNKNOWN")] = None,
+           strategy: Annotated[str | None, typer.Option(help="strategy name")] = None,
+           limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) -> None:
+    """Orders, newest first, with their fills (--json)."""
+    from tradetrail.services.orders_query import list_fills, list_orders
+
+    application = _app()
+    uid = _user_id(application, user)
+    rows = list_orders(application, uid, state=state, strategy=strategy, limit=limit)
+    data = {"orders": rows, "fills": list_fills(application, uid)}
+    for row in rows:
+        row["price"] = row["limit_price"] or row["stop_price"]
+        row["fill"] = f"{row['filled_quantity']:g} @ {row['avg_fill_price']:g}" if row["avg_fill_price"] else ""
+    _emit(data, as_json, lambda d: _print_rows("orders", d["orders"], [
+        "id", "strategy", "symbol", "leg", "side", "type", "quantity", "price", "state", "fill"]))
+
+
+@app.command()
+def positions(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
+    """Positions per strategy with average cost and P&L."""
+    from tradetrail.services.portfolio import current
+
+    application = _app()
+    data = current(application, _user_id(application, user), _latest_as_of(application))
+    _emit(data["positions"], as_json, lambda rows: _print_rows("positions", rows, [
+        "strategy", "symbol", "quantity", "avg_cost", "market_price", "realized_pnl", "unrealized_pnl"]))
+
+
+def _latest_as_of(application):
+    """The newest execution's as-of time (a replayed market is marked at its own clock)."""
+    from sqlalchemy import select
+
+    from tradetrail.db.models import Execution
+
+    with application.Session() as s:
+        return s.scalar(select(Execution.as_of).order_by(Execution.started_at.desc()).limit(1))
+
+
+@app.command()
+def portfolio(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
+    """Cash, equity, positions, realized and unrealized P&L, and trading statistics."""
+    from tradetrail.services import portfolio as pf
+
+    application = _app()
+    uid = _user_id(application, user)
+    data = pf.current(application, uid, _latest_as_of(application))
+    data["statistics"] = pf.stats(application, uid)
+
+    def render(d):
+        console.print(f"account {d['account']} ({'paper' if d['paper'] else 'LIVE'}): cash {d['cash']:,.2f}, "
+                      f"equity {d['equity']:,.2f}, realized {d['realized_pnl']:,.2f}, "
+                      f"unrealized {d['unrealized_pnl']:,.2f}")
+        _print_rows("positions", d["positions"], ["strategy", "symbol", "quantity", "avg_cost", "market_price",
+                                                  "realized_pnl", "unrealized_pnl"])
+        console.print(d["statistics"])
+
+    _emit(data, as_json, render)
+
+
+@app.command()
+def reconcile(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
+    """Compare our orders and positions with the broker's and settle every order of unknown fate."""
+    from tradetrail.services.reconcile import reconcile as do_reconcile
+
+    application = _app()
+    report = do_reconcile(application, _user_id(application, user))
+    _emit(report, as_json, lambda r: console.print_json(data=r))
+    if report["position_mismatches"]:
+        raise typer.Exit(1)
+
+
+StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="one strategy instead of the whole account")]
+
+
+def _set_state(user: str, strategy: str | None, state, reason: str) -> None:
+    from tradetrail.services.strategies import get_strategy
+    from tradetrail.services.trading_state import scope_for, set_state
+
+    application = _app()
+    uid = _user_id(application, user)
+    sid = None
+    if strategy:
+        with application.Session() as s:
+            try:
+                sid = get_strategy(s, uid, strategy).id
+            except NotFound as exc:
+                _fail(str(exc))
+    console.print_json(data=set_state(application, uid, scope_for(sid), state, reason))
+
+
+@app.command()
+def halt(strategy: StrategyOpt = None, user: UserOpt = "demo",
+         reducing: Annotated[bool, typer.Option(help="allow exits (REDUCING) instead of nothing (HALTED)")] = False,
+         reason: Annotated[str, typer.Option(help="why, for the record")] = "") -> None:
+    """Stop trading: HALTED (no orders) or, with --reducing, exits only."""
+    from tradetrail.domain.risk import TradingState
+
+    _set_state(user, strategy, TradingState.REDUCING if reducing else TradingState.HALTED, reason)
+
+
+@app.command()
+def resume(strategy: StrategyOpt = None, user: UserOpt = "demo",
+           reason: Annotated[str, typer.Option(help="why, for the record")] = "") -> None:
+    """Back to ACTIVE (also restarts the count of consecutive losses)."""
+    from tradetrail.domain.risk import TradingState
+
+    _set_state(user, strategy, TradingState.ACTIVE, reason)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         default=900, ge=0, description="reconciliation resends an intent the broker never received only if it is "
                                        "younger than this; older ones are cancelled with the reason")
 
+    reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
+                                                                       "account this often (0: only at start-up)")
+
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_commission: Literal["fixed", "tiered", "none"] = "fixed"
     sim_slippage_bps: float = Field(default=5.0, ge=0, le=500)

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from tradetrail import __version__
 from tradetrail.db.migrate import current_revision
 from tradetrail.services.app import App
+from tradetrail.services.startup import PeriodicReconciler, reconcile_all
+
+log = logging.getLogger(__name__)
 
 
-def create_app(application: App) -> FastAPI:
-    api = FastAPI(title="tradetrail", version=__version__)
+def create_app(application: App, *, background: bool = True) -> FastAPI:
+    """The ASGI app. With ``background``, it reconciles every account at start-up and periodically."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        reconciler = None
+        if background:
+            reports = await run_in_threadpool(reconcile_all, application)
+            log.info("start-up reconciliation: %s", {k: bool(v.get("position_mismatches")) for k, v in reports.items()})
+            reconciler = PeriodicReconciler(application, application.settings.reconcile_interval_s)
+            reconciler.start()
+        yield
+        if reconciler is not None:
+            await run_in_threadpool(reconciler.stop)
+
+    api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan)
     api.state.app = application
 
     @api.get("/health")
