@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import (
@@ -50,6 +50,9 @@ QUESTION_TEXT = {
     "o451": "The following order value exceeds the total value limit.",
     "o10151": "You are about to submit a market order; market orders can execute far from the last price.",
 }
+
+
+RECENT = timedelta(days=7)
 
 
 class SimulatedTimeout(TimeoutError):
@@ -168,13 +171,30 @@ class SimulatedBroker:
 
     # -- reading ------------------------------------------------------------------------------------------
     def orders(self, account: str) -> list[BrokerOrder]:
+        """Working orders and those that finished within a week of the account's latest clock (IBKR, too,
+        only lists recent orders; older ones are settled history)."""
         with self._session() as s:
-            rows = s.scalars(select(SimOrder).where(SimOrder.account == account).order_by(SimOrder.id)).all()
-        return [BrokerOrder(broker_order_id=str(r.id), client_order_id=r.client_order_id, symbol=r.symbol,
-                            side=r.side, order_type=r.order_type, quantity=r.quantity,
-                            filled_quantity=r.filled_quantity, avg_fill_price=r.avg_fill_price, status=r.status,
-                            limit_price=r.limit_price, stop_price=r.stop_price,
-                            parent_client_order_id=r.parent_client_order_id, reason=r.reason) for r in rows]
+            latest = s.scalar(select(func.max(SimClock.clock)).where(SimClock.account == account))
+            q = select(SimOrder).where(SimOrder.account == account)
+            if latest is not None:
+                q = q.where(or_(SimOrder.status == "SUBMITTED", SimOrder.closed_at.is_(None),
+                                SimOrder.closed_at >= latest - RECENT))
+            rows = s.scalars(q.order_by(SimOrder.id)).all()
+        return [self._broker_order(r) for r in rows]
+
+    def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
+        with self._session() as s:
+            row = s.scalar(select(SimOrder).where(SimOrder.account == account,
+                                                  SimOrder.client_order_id == client_order_id))
+        return self._broker_order(row) if row else None
+
+    @staticmethod
+    def _broker_order(r: SimOrder) -> BrokerOrder:
+        return BrokerOrder(broker_order_id=str(r.id), client_order_id=r.client_order_id, symbol=r.symbol,
+                           side=r.side, order_type=r.order_type, quantity=r.quantity,
+                           filled_quantity=r.filled_quantity, avg_fill_price=r.avg_fill_price, status=r.status,
+                           limit_price=r.limit_price, stop_price=r.stop_price,
+                           parent_client_order_id=r.parent_client_order_id, reason=r.reason)
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
         with self._session() as s:
@@ -203,11 +223,17 @@ class SimulatedBroker:
             s.commit()
         return True
 
-    def _cancel(self, s: Session, row: SimOrder, reason: str) -> None:
-        row.status, row.reason = "CANCELLED", reason
+    def _cancel(self, s: Session, row: SimOrder, reason: str, at: datetime | None = None) -> None:
+        at = at or self._clock_of(s, row)
+        row.status, row.reason, row.closed_at = "CANCELLED", reason, at
         for child in s.scalars(select(SimOrder).where(SimOrder.parent_client_order_id == row.client_order_id,
                                                       SimOrder.status == "SUBMITTED")):
-            child.status, child.reason = "CANCELLED", f"parent {reason}"
+            child.status, child.reason, child.closed_at = "CANCELLED", f"parent {reason}", at
+
+    @staticmethod
+    def _clock_of(s: Session, row: SimOrder) -> datetime:
+        clock = s.get(SimClock, (row.account, row.symbol))
+        return clock.clock if clock else row.placed_at
 
     # -- time passing -------------------------------------------------------------------------------------
     def _bars(self, source: str, symbol: str, after: datetime | None, until: datetime) -> pd.DataFrame:
@@ -260,7 +286,7 @@ class SimulatedBroker:
             if price is not None:
                 self._fill(s, row, price, ts)
             elif row.tif == "DAY":
-                self._cancel(s, row, "expired unfilled at the end of its day")
+                self._cancel(s, row, "expired unfilled at the end of its day", ts)
         # Children of parents that are filled by now; stop before target when both touch the same bar.
         live = [c for c in children if by_coid.get(c.parent_client_order_id) is not None
                 and by_coid[c.parent_client_order_id].status == "FILLED" and c.status == "SUBMITTED"]
@@ -274,6 +300,7 @@ class SimulatedBroker:
                     if sibling is not row and sibling.parent_client_order_id == row.parent_client_order_id \
                             and sibling.status == "SUBMITTED":
                         sibling.status, sibling.reason = "CANCELLED", "one-cancels-other: sibling filled"
+                        sibling.closed_at = ts
 
     def _trigger(self, row: SimOrder, o: float, h: float, low: float) -> float | None:
         buy = row.side == "BUY"
@@ -306,7 +333,7 @@ class SimulatedBroker:
             pos = SimPosition(account=row.account, symbol=row.symbol, source=row.source, quantity=0, avg_cost=0)
             s.add(pos)
         pos.quantity, pos.avg_cost = new.quantity, new.avg_cost
-        row.status, row.filled_quantity, row.avg_fill_price = "FILLED", row.quantity, price
+        row.status, row.filled_quantity, row.avg_fill_price, row.closed_at = "FILLED", row.quantity, price, ts
         s.add(SimFill(exec_id=f"sim-{row.id}-1", order_id=row.id, account=row.account,
                       client_order_id=row.client_order_id, symbol=row.symbol, side=row.side, quantity=row.quantity,
                       price=price, commission=fee, filled_at=ts))

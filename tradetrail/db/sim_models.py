@@ -47,6 +47,7 @@ class SimOrder(Base):
     filled_quantity: Mapped[float] = mapped_column(Float, default=0.0)
     avg_fill_price: Mapped[float | None] = mapped_column(Float)
     placed_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]  # the bar time it filled, or when it was cancelled (simulator time)
     reason: Mapped[str] = mapped_column(Text, default="")
 
 

@@ -3,6 +3,7 @@ broker and the adapters chosen by configuration. Services take it as their first
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -78,6 +79,9 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     app.broker = SimulatedBroker(engine, app.market_data, initial_cash=settings.sim_initial_cash,
                                  commission_schedule=settings.sim_commission, slippage_bps=settings.sim_slippage_bps,
                                  questions=_csv(settings.sim_questions), faults=_csv(settings.sim_faults))
+    # Everything built so far (modules, pandas/SQLAlchemy internals: ~200k objects) lives as long as the
+    # process; freezing it keeps full garbage collections (~100 ms each over those objects) off every run.
+    gc.freeze()
     return app
 
 

@@ -49,8 +49,10 @@ def current(app, user_id: int, as_of: datetime | None = None) -> dict:
             "as_of": as_of.isoformat() if as_of else None}
 
 
-def snapshot(app, user_id: int, at: datetime, kind: str, execution_id: str | None = None) -> dict:
-    now = current(app, user_id, at)
+def snapshot(app, user_id: int, at: datetime, kind: str, execution_id: str | None = None,
+             now: dict | None = None) -> dict:
+    """Store the portfolio as of ``at`` (``now``: an already computed :func:`current` to store as is)."""
+    now = now or current(app, user_id, at)
     with app.Session() as s:
         s.add(PortfolioSnapshot(user_id=user_id, account=now["account"], kind=kind, at=at, execution_id=execution_id,
                                 cash=now["cash"], equity=now["equity"], positions_value=now["positions_value"],

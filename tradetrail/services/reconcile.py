@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from tradetrail.broker.port import BrokerOrder
-from tradetrail.db.trading_models import Order, OrderEvent, Position, Reconciliation
+from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, OrderState, check_transition
-from tradetrail.services.books import move, record_fill
+from tradetrail.services.books import last_fill_time, move, record_fill
 from tradetrail.services.orders import send
 
 UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
@@ -53,15 +53,38 @@ def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
         notes.append(f"{order.client_order_id}: found at the broker with fills")
 
 
+FILL_LOOKBACK = timedelta(days=7)
+
+
 def sync_account(app, user_id: int, account: str) -> dict:
-    """Pull statuses and fills from the broker into our books. Returns what changed."""
+    """Pull statuses and fills from the broker into our books. Returns what changed.
+
+    Only what the broker reports now is looked at (its recent orders, fills since a week before our last
+    recorded one), so the cost follows the activity, not the history."""
     broker_orders = app.broker.orders(account)
-    fills = app.broker.fills(account)
     notes: list[str] = []
     adopted, new_fills = [], []
     with app.Session() as s:
-        local = {o.client_order_id: o for o in s.scalars(select(Order).where(Order.account == account))}
-        by_broker_id = {o.broker_order_id: o for o in local.values() if o.broker_order_id}
+        last = last_fill_time(s, account)
+        fills = app.broker.fills(account, since=last - FILL_LOOKBACK if last else None)
+        coids = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
+        coids |= {f.client_order_id for f in fills if f.client_order_id}
+        broker_ids = {bo.broker_order_id for bo in broker_orders} | {f.broker_order_id for f in fills}
+        rows = s.scalars(select(Order).where(Order.account == account, or_(
+            Order.client_order_id.in_(coids), Order.broker_order_id.in_(broker_ids)))).all() if coids or broker_ids \
+            else []
+        local = {o.client_order_id: o for o in rows}
+        by_broker_id = {o.broker_order_id: o for o in rows if o.broker_order_id}
+        known_execs = set(s.scalars(select(Fill.exec_id).where(Fill.exec_id.in_([f.exec_id for f in fills])))) \
+            if fills else set()
+        reported = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
+        for order in s.scalars(select(Order).where(Order.account == account, Order.state.in_(
+                (OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))):
+            if order.client_order_id not in reported:  # finished too long ago for the broker's recent list
+                bo = app.broker.order(account, order.client_order_id)
+                if bo is not None:
+                    broker_orders.append(bo)
+                    local.setdefault(order.client_order_id, order)
         for bo in broker_orders:
             order = local.get(bo.client_order_id) if bo.client_order_id else by_broker_id.get(bo.broker_order_id)
             if order is None:
@@ -73,6 +96,8 @@ def sync_account(app, user_id: int, account: str) -> dict:
             if order.state in OPEN:
                 _apply_status(s, order, bo, notes)
         for fill in fills:
+            if fill.exec_id in known_execs:
+                continue
             order = local.get(fill.client_order_id) if fill.client_order_id else by_broker_id.get(fill.broker_order_id)
             if order is None:
                 notes.append(f"fill {fill.exec_id} for an order we cannot find ({fill.broker_order_id})")

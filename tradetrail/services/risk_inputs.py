@@ -11,7 +11,7 @@ from tradetrail.db.trading_models import Order, PortfolioSnapshot, Position, Tra
 from tradetrail.domain.commissions import per_unit_and_minimum
 from tradetrail.domain.orders import OPEN
 from tradetrail.domain.risk import RiskInputs
-from tradetrail.services.trading_state import GLOBAL, get_state, scope_for
+from tradetrail.services.trading_state import states
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -26,9 +26,7 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
     values = app.broker.account_values(account)
     broker_positions = [p for p in app.broker.positions(account) if p.quantity]
     exposure = sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in broker_positions)
-    strategy_state, _ = get_state(app, user_id, scope_for(strategy_id))
-    global_state, _ = get_state(app, user_id, GLOBAL)
-    _, srow = get_state(app, user_id, scope_for(strategy_id))
+    strategy_state, global_state, srow = states(app, user_id, strategy_id)
     resumed_at = srow.resumed_at if srow else None
     with app.Session() as s:
         qty = s.scalar(select(Position.quantity).where(Position.account == account, Position.strategy_id == strategy_id,

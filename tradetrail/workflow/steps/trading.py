@@ -123,7 +123,7 @@ def update_portfolio(ctx: RunContext) -> StepOutcome:
     close = _session_close(ctx.as_of)
     daily = False
     if ctx.as_of >= close and not portfolio.has_snapshot(app, now["account"], "daily", close):
-        portfolio.snapshot(app, ctx.user_id, close, "daily")
+        portfolio.snapshot(app, ctx.user_id, close, "daily", now=now)  # as_of is at or after that close
         daily = True
     ctx.step_meta["daily_snapshot"] = daily
     return StepOutcome(output=now)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 21:41:06.745269
+Create Date: 2026-11-23 21:47:50.987095
 """
 
 from alembic import op
@@ -76,6 +76,7 @@ def upgrade() -> None:
     sa.Column('filled_quantity', sa.Float(), nullable=False),
     sa.Column('avg_fill_price', sa.Float(), nullable=True),
     sa.Column('placed_at', tradetrail.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', tradetrail.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_orders')),
     sa.UniqueConstraint('client_order_id', name=op.f('uq_sim_orders_client_order_id'))
