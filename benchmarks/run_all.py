@@ -7,12 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_charts, bench_execution, bench_recorder  # noqa: E402
+from benchmarks import bench_charts, bench_execution, bench_orders, bench_recorder  # noqa: E402
 
 
 def main() -> None:
     figures = {}
-    for bench in (bench_recorder, bench_execution, bench_charts):
+    for bench in (bench_recorder, bench_execution, bench_orders, bench_charts):
         print(f"== {bench.__name__.rsplit('.', 1)[-1]}")
         figures.update(bench.main())
     print("== summary")

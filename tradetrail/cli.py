@@ -203,6 +203,7 @@ def portfolio(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     uid = _user_id(application, user)
     data = pf.current(application, uid, _latest_as_of(application))
     data["statistics"] = pf.stats(application, uid)
+    data["trades"] = pf.trades(application, uid)
 
     def render(d):
         console.print(f"account {d['account']} ({'paper' if d['paper'] else 'LIVE'}): cash {d['cash']:,.2f}, "

@@ -108,6 +108,10 @@ def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
     if state == TradingState.HALTED:
         d = Denial("trading_state", "trading is HALTED: no orders, not even exits", {"state": state.value})
         return RiskDecision("exit", False, 0, d.detail, (d,))
+    if inputs.pending_orders > 0:  # an earlier exit (or entry) still working or of unknown fate: never sell twice
+        d = Denial("orders_pending", f"{inputs.pending_orders} earlier order(s) still working or of unknown fate",
+                   {"pending_orders": inputs.pending_orders})
+        return RiskDecision("exit", False, 0, f"{d.rule}: {d.detail}", (d,))
     qty = int(inputs.position_qty)
     return RiskDecision("exit", True, qty, f"close the position of {qty}", numbers={"position": qty})
 
@@ -124,7 +128,7 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
         deny("levels", "a BUY needs 0 < stop < entry < take-profit", entry=entry, stop=stop, target=target)
         return RiskDecision("enter", False, 0, denials[-1].detail if len(denials) == 1 else denials[0].detail,
                             tuple(denials))
-    if inputs.position_qty > 0:
+    if inputs.position_qty != 0:
         deny("position_open", f"the strategy already holds {inputs.position_qty:g}", position=inputs.position_qty)
     if inputs.pending_orders > 0:
         deny("orders_pending", f"{inputs.pending_orders} earlier order(s) still working or of unknown fate",

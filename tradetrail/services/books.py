@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import BrokerFill
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trade
-from tradetrail.domain.orders import OrderState, check_transition
+from tradetrail.domain.orders import InvalidTransition, OrderState, check_transition
 from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
 
@@ -54,8 +54,15 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
     filled = order.filled_quantity + fill.quantity
     avg = ((order.avg_fill_price or 0.0) * order.filled_quantity + fill.price * fill.quantity) / filled
     order.filled_quantity, order.avg_fill_price = filled, round(avg, 6)
-    move(s, order, OrderState.FILLED if filled >= order.quantity - 1e-9 else OrderState.PARTIALLY_FILLED,
-         f"fill {fill.exec_id}: {fill.side} {fill.quantity:g} @ {fill.price:g}")
+    target = OrderState.FILLED if filled >= order.quantity - 1e-9 else OrderState.PARTIALLY_FILLED
+    detail = f"fill {fill.exec_id}: {fill.side} {fill.quantity:g} @ {fill.price:g}"
+    try:
+        move(s, order, target, detail)
+    except InvalidTransition:  # the broker filled what we held as final: its books win, and we say so
+        s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=target.value,
+                         detail=f"CORRECTION: the broker filled an order we held as {order.state}; {detail}"))
+        order.reason = f"corrected from {order.state}: the broker filled it"
+        order.state = target.value
     row = position_row(s, order)
     before = row.quantity
     new, realized = apply_fill(Pos(row.quantity, row.avg_cost, row.realized_pnl), fill.side, fill.quantity,

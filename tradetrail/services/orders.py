@@ -92,49 +92,55 @@ def _answer_questions(app, account: str, result: PlaceResult, asked: list[dict])
 
 def send(app, orders: list[Order]) -> SendOutcome:
     """Send NEW orders (one order or one bracket) once; record exactly what the broker said."""
-    ids = [o.id for o in orders]
     with submission_lock(app, orders[0].account):
-        with app.Session() as s:
-            rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
-            if any(r.state != OrderState.NEW for r in rows):
-                return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
-                                                                                      for r in rows}, [])
-            for r in rows:
-                move(s, r, OrderState.SUBMITTING, "sending to the broker")
-            s.commit()
-            account, contract, specs = rows[0].account, contract_of(rows[0]), [spec_of(r) for r in rows]
-        asked: list[dict] = []
-        try:
-            result = app.broker.place(account, contract, specs)
-        except Exception as exc:  # noqa: BLE001 - the broker may or may not have it: ambiguous, never retried
-            result = PlaceResult("ambiguous", reason=f"{type(exc).__name__}: {exc}")
-        if result.status == "accepted":
-            crash_point("after_broker_accepted")
-        result = _answer_questions(app, account, result, asked)
-        crash_point("before_status_stored")
-        with app.Session() as s:
-            rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
-            status = result.status
-            for r in rows:
-                if status == "accepted":
-                    r.broker_order_id = result.broker_order_ids.get(r.client_order_id)
-                    move(s, r, OrderState.SUBMITTED, f"accepted as broker order {r.broker_order_id}")
-                elif status == "rejected" and DUPLICATE_MARKER in result.reason:
-                    status = "ambiguous"
-                    r.reason = result.reason
-                    move(s, r, OrderState.UNKNOWN, f"broker says the id is already placed: {result.reason}")
-                elif status == "rejected":
-                    r.reason = result.reason
-                    move(s, r, OrderState.REJECTED, result.reason)
-                elif status == "declined":
-                    r.reason = result.reason
-                    move(s, r, OrderState.CANCELLED, result.reason)
-                else:
-                    r.reason = result.reason
-                    move(s, r, OrderState.UNKNOWN, f"ambiguous outcome, reconcile before anything is resent: "
-                                                   f"{result.reason}")
-            s.commit()
-            return SendOutcome(status, result.reason, {r.client_order_id: r.state for r in rows}, asked)
+        return send_locked(app, [o.id for o in orders])
+
+
+def send_locked(app, ids: list[int]) -> SendOutcome:
+    """:func:`send` for a caller that already holds the account's submission lock."""
+    with app.Session() as s:
+        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
+        if any(r.state != OrderState.NEW for r in rows):
+            return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
+                                                                                  for r in rows}, [])
+        for r in rows:
+            move(s, r, OrderState.SUBMITTING, "sending to the broker")
+        s.commit()
+        account, contract, specs = rows[0].account, contract_of(rows[0]), [spec_of(r) for r in rows]
+    asked: list[dict] = []
+    try:
+        result = app.broker.place(account, contract, specs)
+    except Exception as exc:  # noqa: BLE001 - the broker may or may not have it: ambiguous, never retried
+        result = PlaceResult("ambiguous", reason=f"{type(exc).__name__}: {exc}")
+    if result.status == "accepted":
+        crash_point("after_broker_accepted")
+    result = _answer_questions(app, account, result, asked)
+    crash_point("before_status_stored")
+    with app.Session() as s:
+        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
+        status = result.status
+        if status == "rejected" and DUPLICATE_MARKER in result.reason:
+            status = "ambiguous"  # the broker holds an order with this id; reconciliation finds out which
+        for r in rows:
+            if r.state != OrderState.SUBMITTING:  # someone (a sync) settled it meanwhile: keep theirs
+                s.add(OrderEvent(order_id=r.id, from_state=r.state, to_state=r.state,
+                                 detail=f"late broker answer '{result.status}' {result.reason}".rstrip()))
+                continue
+            if status == "accepted":
+                r.broker_order_id = result.broker_order_ids.get(r.client_order_id)
+                move(s, r, OrderState.SUBMITTED, f"accepted as broker order {r.broker_order_id}")
+            elif status == "rejected":
+                r.reason = result.reason
+                move(s, r, OrderState.REJECTED, result.reason)
+            elif status == "declined":
+                r.reason = result.reason
+                move(s, r, OrderState.CANCELLED, result.reason)
+            else:
+                r.reason = result.reason
+                move(s, r, OrderState.UNKNOWN, f"ambiguous outcome, reconcile before anything is resent: "
+                                               f"{result.reason}")
+        s.commit()
+        return SendOutcome(status, result.reason, {r.client_order_id: r.state for r in rows}, asked)
 
 
 def cancel(app, order_id: int, *, user_id: int | None = None) -> str:

@@ -76,6 +76,21 @@ def equity_curve(app, user_id: int) -> list[dict]:
     return [{"at": r.at.isoformat(), "kind": r.kind, "equity": r.equity, "cash": r.cash} for r in rows]
 
 
+def trades(app, user_id: int, strategy_id: int | None = None) -> list[dict]:
+    """Round trips, newest first: entry, exit, holding period, P&L (commissions included) and R achieved."""
+    with app.Session() as s:
+        names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
+        q = select(Trade).where(Trade.user_id == user_id)
+        if strategy_id is not None:
+            q = q.where(Trade.strategy_id == strategy_id)
+        rows = s.scalars(q.order_by(Trade.entry_at.desc(), Trade.id.desc())).all()
+    return [{"strategy": names.get(t.strategy_id), "symbol": t.symbol, "status": t.status, "quantity": t.quantity,
+             "entry_price": t.entry_price, "entry_at": t.entry_at.isoformat(), "exit_price": t.exit_price,
+             "exit_at": t.exit_at.isoformat() if t.exit_at else None,
+             "holding_days": round((t.exit_at - t.entry_at).total_seconds() / 86400, 2) if t.exit_at else None,
+             "pnl": round(t.pnl, 6), "risk_per_unit": t.risk_per_unit, "r_multiple": t.r_multiple} for t in rows]
+
+
 def stats(app, user_id: int, strategy_id: int | None = None) -> dict:
     with app.Session() as s:
         q = select(Trade).where(Trade.user_id == user_id, Trade.status == "closed")

@@ -10,7 +10,6 @@ any position that differs from the broker's.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select
@@ -18,9 +17,10 @@ from sqlalchemy import func, or_, select
 from tradetrail.broker.port import BrokerOrder
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation
 from tradetrail.db.types import utcnow
-from tradetrail.domain.orders import OPEN, OrderState, check_transition
+from tradetrail.domain.orders import OPEN, OrderState
 from tradetrail.services.books import last_fill_time, move, record_fill
-from tradetrail.services.orders import send
+from tradetrail.services.locks import submission_lock
+from tradetrail.services.orders import send_locked
 
 UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
 
@@ -45,6 +45,7 @@ def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
         order.reason = bo.reason or order.reason
         move(s, order, bo.status, f"broker reports {bo.status}: {bo.reason}".rstrip(": "))
     elif bo.status in (OrderState.SUBMITTED,) and order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+        order.reason = None  # whatever made it ambiguous is settled now; the events keep the history
         move(s, order, OrderState.SUBMITTED, "the broker has it")
         notes.append(f"{order.client_order_id}: found at the broker, now SUBMITTED")
     elif bo.status in (OrderState.FILLED, OrderState.PARTIALLY_FILLED) and order.state in (
@@ -112,42 +113,66 @@ def sync_account(app, user_id: int, account: str) -> dict:
     return {"adopted": adopted, "fills": new_fills, "notes": notes}
 
 
-def _settle_unsettled(app, account: str, broker_coids: set[str], notes: list[str]) -> list[str]:
+def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list[str]:
+    """Decide the fate of NEW / SUBMITTING / UNKNOWN legs. Runs under the account's submission lock, so no
+    send is in flight, and asks the broker about every such leg by its client order id."""
     window = timedelta(seconds=app.settings.order_resubmit_window_s)
-    groups: dict[str, list[int]] = defaultdict(list)
-    resent = []
+    to_send: list[list[int]] = []
     with app.Session() as s:
-        unsettled = s.scalars(select(Order).where(Order.account == account, Order.state.in_(UNSETTLED))
-                              .order_by(Order.id)).all()
-        for o in unsettled:
-            if o.client_order_id in broker_coids:
-                continue  # sync_account already applied what the broker says
-            groups[o.parent_client_order_id or o.client_order_id].append(o.id)
-        for key, ids in groups.items():
-            rows = [s.get(Order, i) for i in ids]
-            if any(r.client_order_id in broker_coids for r in rows):
+        unsettled = s.scalars(select(Order).where(Order.account == account, Order.state.in_(UNSETTLED))).all()
+        keys = sorted({o.parent_client_order_id or o.client_order_id for o in unsettled})
+        for key in keys:
+            legs = s.scalars(select(Order).where(Order.account == account, or_(
+                Order.client_order_id == key, Order.parent_client_order_id == key)).order_by(Order.id)).all()
+            open_legs = [leg for leg in legs if leg.state in UNSETTLED]
+            found = {leg.client_order_id: app.broker.order(account, leg.client_order_id) for leg in open_legs}
+            for leg in open_legs:
+                if found[leg.client_order_id] is not None:
+                    _apply_status(s, leg, found[leg.client_order_id], notes)
+            missing = [leg for leg in open_legs if found[leg.client_order_id] is None]
+            if not missing:
                 continue
-            fresh = utcnow() - min(r.created_at for r in rows) <= window
-            for r in rows:
-                if fresh:
-                    if r.state != OrderState.NEW:
-                        move(s, r, OrderState.NEW, "the broker has no order with this id: safe to send again")
-                else:
-                    r.reason = "never reached the broker and is too old to send now"
-                    check_transition(r.state, OrderState.CANCELLED)
-                    move(s, r, OrderState.CANCELLED, r.reason)
-            if fresh:
-                resent.append(key)
+            if len(missing) < len(legs):  # part of a bracket reached the broker, part did not
+                for leg in missing:
+                    leg.reason = ("never reached the broker although other legs of its bracket did: the position "
+                                  "may lack protection; check it by hand")
+                    move(s, leg, OrderState.CANCELLED, leg.reason)
+                if legs[0].strategy_id is not None:
+                    _reduce(s, user_id, legs[0].strategy_id, f"bracket {key} is incomplete at the broker")
+                notes.append(f"{key}: ATTENTION {', '.join(m.client_order_id for m in missing)} never reached the "
+                             f"broker while the rest of the bracket did; cancelled here, strategy set to REDUCING")
+                continue
+            if utcnow() - min(leg.created_at for leg in legs) <= window:
+                for leg in missing:
+                    move(s, leg, OrderState.NEW, "reconciliation: the broker has no order with this id, safe to "
+                                                 "send again")
+                to_send.append([leg.id for leg in legs])
             else:
+                for leg in missing:
+                    leg.reason = "never reached the broker and is too old to send now"
+                    move(s, leg, OrderState.CANCELLED, leg.reason)
                 notes.append(f"{key}: never reached the broker; cancelled as too old to send")
         s.commit()
-    for key in resent:
+    resent = []
+    for ids in to_send:
+        outcome = send_locked(app, ids)
         with app.Session() as s:
-            rows = s.scalars(select(Order).where((Order.client_order_id == key) |
-                                                 (Order.parent_client_order_id == key)).order_by(Order.id)).all()
-        outcome = send(app, rows)
+            key = s.get(Order, ids[0]).client_order_id
+        resent.append(key)
         notes.append(f"{key}: the broker never had it; sent again: {outcome.status} {outcome.reason}".rstrip())
     return resent
+
+
+def _reduce(s, user_id: int, strategy_id: int, reason: str) -> None:
+    from tradetrail.db.trading_models import TradingStateRow
+
+    scope = f"strategy:{strategy_id}"
+    row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id, TradingStateRow.scope == scope))
+    if row is None:
+        row = TradingStateRow(user_id=user_id, scope=scope, state="REDUCING")
+        s.add(row)
+    if row.state == "ACTIVE" or row.state == "REDUCING":
+        row.state, row.reason, row.changed_at = "REDUCING", reason, utcnow()
 
 
 def _position_mismatches(app, account: str) -> list[dict]:
@@ -168,9 +193,9 @@ def reconcile(app, user_id: int) -> dict:
     account = app.broker.account(user_id)
     first = sync_account(app, user_id, account)
     notes = list(first["notes"])
-    coids = {bo.client_order_id for bo in app.broker.orders(account) if bo.client_order_id}
-    resent = _settle_unsettled(app, account, coids, notes)
-    second = sync_account(app, user_id, account) if resent else {"adopted": [], "fills": [], "notes": []}
+    with submission_lock(app, account):
+        resent = _settle_unsettled(app, user_id, account, notes)
+    second = sync_account(app, user_id, account)  # fills of what settling found or sent
     mismatches = _position_mismatches(app, account)
     report = {"account": account, "adopted": first["adopted"] + second["adopted"],
               "fills": first["fills"] + second["fills"], "resent": resent, "notes": notes + second["notes"],
