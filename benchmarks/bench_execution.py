@@ -14,7 +14,6 @@ from tradetrail.services.bootstrap import demo_config, init
 from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.strategies import save_strategy
 
-
 TRADING = ("risk_check", "place_order", "track_order", "update_portfolio")
 
 
