@@ -277,3 +277,17 @@ def test_rules_analyst_answer_passes_the_default_policy() -> None:
     proposal = Proposal(answer.action, answer.confidence, answer.entry, answer.stop_loss, answer.take_profit)
     decision = decide(proposal, confirm(BULLISH_LATEST).direction, None, SignalPolicy())
     assert (decision.action, decision.reward_risk) == ("BUY", 2.0)
+
+
+@pytest.mark.parametrize("level", ["entry", "stop_loss", "take_profit"])
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_answer_with_an_infinite_or_nan_level_is_invalid(level, bad):
+    import json
+
+    from tradetrail.analyst.schema import AnalystAnswer
+
+    answer = {"action": "BUY", "confidence": 80, "trend": "bullish", "entry": 100.0, "stop_loss": 95.0,
+              "take_profit": 110.0, "key_factors": ["x"], "reasoning": "y"}
+    raw = json.dumps({**answer, level: bad})  # Python writes Infinity/NaN, and json.loads reads them back
+    with pytest.raises(ValueError):
+        AnalystAnswer.model_validate(json.loads(raw), strict=True)  # as the OpenAI-compatible adapter does

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class AnalystAnswer(BaseModel):
     """Strict JSON answer: action, confidence, trend, levels, key factors and reasoning."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # json.loads reads Infinity and NaN
 
     action: Literal["BUY", "SELL", "HOLD"]
     confidence: int = Field(ge=0, le=100, description="0-100, how sure the analyst is of the action")

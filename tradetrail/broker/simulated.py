@@ -201,7 +201,7 @@ class SimulatedBroker:
             q = select(SimFill).where(SimFill.account == account)
             if since is not None:
                 q = q.where(SimFill.filled_at >= since)
-            rows = s.scalars(q.order_by(SimFill.filled_at, SimFill.exec_id)).all()
+            rows = s.scalars(q.order_by(SimFill.filled_at, SimFill.order_id)).all()  # a bracket's entry first
         return [BrokerFill(exec_id=r.exec_id, broker_order_id=str(r.order_id), client_order_id=r.client_order_id,
                            symbol=r.symbol, side=r.side, quantity=r.quantity, price=r.price,
                            commission=r.commission, time=r.filled_at) for r in rows]

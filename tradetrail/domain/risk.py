@@ -42,8 +42,11 @@ class RiskLimits:
                   ("daily_loss_limit_pct", self.daily_loss_limit_pct, 0.1, 100.0),
                   ("max_consecutive_losses", self.max_consecutive_losses, 1, 100)]
         for name, value, lo, hi in checks:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise ValueError(f"risk.{name} must be between {lo} and {hi}, got {value!r}")
+            whole = isinstance(lo, int)
+            kinds = (int,) if whole else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not lo <= value <= hi:
+                what = "a whole number" if whole else "a number"
+                raise ValueError(f"risk.{name} must be {what} between {lo} and {hi}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Denial:
 class RiskDecision:
     action: str  # "enter" | "exit" | "none"
     approved: bool
-    quantity: int
+    quantity: float  # whole units for entries; the exact position for exits
     reason: str
     denials: tuple[Denial, ...] = ()
     numbers: dict = field(default_factory=dict)
@@ -112,8 +115,8 @@ def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
         d = Denial("orders_pending", f"{inputs.pending_orders} earlier order(s) still working or of unknown fate",
                    {"pending_orders": inputs.pending_orders})
         return RiskDecision("exit", False, 0, f"{d.rule}: {d.detail}", (d,))
-    qty = int(inputs.position_qty)
-    return RiskDecision("exit", True, qty, f"close the position of {qty}", numbers={"position": qty})
+    qty = inputs.position_qty  # all of it, fractions included: an exit closes the position
+    return RiskDecision("exit", True, qty, f"close the position of {qty:g}", numbers={"position": qty})
 
 
 def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: TradingState) -> RiskDecision:
@@ -124,8 +127,10 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
 
     if state != TradingState.ACTIVE:
         deny("trading_state", f"trading is {state.value}: no new entries", state=state.value)
-    if entry is None or stop is None or target is None or entry <= 0 or stop <= 0 or not stop < entry < target:
-        deny("levels", "a BUY needs 0 < stop < entry < take-profit", entry=entry, stop=stop, target=target)
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (entry, stop, target))
+    if not finite or entry <= 0 or stop <= 0 or not stop < entry < target:
+        deny("levels", "a BUY needs finite levels with 0 < stop < entry < take-profit", entry=entry, stop=stop,
+             target=target)
         return RiskDecision("enter", False, 0, denials[-1].detail if len(denials) == 1 else denials[0].detail,
                             tuple(denials))
     if inputs.position_qty != 0:
@@ -143,6 +148,10 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
     if rr < limits.min_reward_risk:
         deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
     budget = inputs.equity * limits.risk_per_trade_pct / 100
+    sizes = (budget / per_unit, inputs.equity * limits.max_position_pct / 100 / entry)
+    if not all(math.isfinite(x) for x in (rr, *sizes)):
+        deny("levels", "the levels give no finite size or reward/risk (stop too close to entry?)", **numbers)
+        return RiskDecision("enter", False, 0, f"levels: {denials[-1].detail}", tuple(denials), numbers)
     qty = math.floor(budget / per_unit + 1e-9)
     numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
     caps = {}

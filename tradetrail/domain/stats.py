@@ -35,14 +35,16 @@ def _mean(values: list[float]) -> float | None:
 
 
 def max_drawdown(equity: list[float]) -> tuple[float, float | None]:
-    """Largest peak-to-trough fall of the curve, in money and in percent of the peak."""
+    """Largest peak-to-trough fall in money, and largest fall in percent of its peak (the two may come from
+    different falls: 100 → 50 is 50 % and 50 in money; 200 → 120 is 40 % and 80 in money)."""
     peak, worst, worst_pct = None, 0.0, None
     for value in equity:
         peak = value if peak is None or value > peak else peak
         fall = peak - value
-        if fall > worst:
-            worst = fall
-            worst_pct = fall / peak * 100 if peak > 0 else None
+        worst = max(worst, fall)
+        if peak > 0 and fall > 0:
+            pct = fall / peak * 100
+            worst_pct = pct if worst_pct is None else max(worst_pct, pct)
     return round(worst, 4), (round(worst_pct, 4) if worst_pct is not None else None)
 
 

@@ -57,27 +57,32 @@ def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
 FILL_LOOKBACK = timedelta(days=7)
 
 
+def _is_child(local: dict, by_broker_id: dict, fill) -> bool:
+    order = local.get(fill.client_order_id) if fill.client_order_id else by_broker_id.get(fill.broker_order_id)
+    return bool(order is not None and order.parent_client_order_id)
+
+
+def _local_orders(s, account: str, broker_orders: list[BrokerOrder], fills: list) -> tuple[dict, dict]:
+    """Our orders that the broker's orders and fills refer to, by client order id and by broker order id."""
+    coids = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
+    coids |= {f.client_order_id for f in fills if f.client_order_id}
+    broker_ids = {bo.broker_order_id for bo in broker_orders} | {f.broker_order_id for f in fills}
+    rows = s.scalars(select(Order).where(Order.account == account, or_(
+        Order.client_order_id.in_(coids), Order.broker_order_id.in_(broker_ids)))).all() if coids or broker_ids else []
+    return {o.client_order_id: o for o in rows}, {o.broker_order_id: o for o in rows if o.broker_order_id}
+
+
 def sync_account(app, user_id: int, account: str) -> dict:
     """Pull statuses and fills from the broker into our books. Returns what changed.
 
     Only what the broker reports now is looked at (its recent orders, fills since a week before our last
-    recorded one), so the cost follows the activity, not the history."""
+    recorded one), so the cost follows the activity, not the history; an open order of ours missing from the
+    broker's recent list is looked up by its id, and if the broker filled more than the recent fills show,
+    all fills are fetched."""
     broker_orders = app.broker.orders(account)
     notes: list[str] = []
     adopted, new_fills = [], []
     with app.Session() as s:
-        last = last_fill_time(s, account)
-        fills = app.broker.fills(account, since=last - FILL_LOOKBACK if last else None)
-        coids = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
-        coids |= {f.client_order_id for f in fills if f.client_order_id}
-        broker_ids = {bo.broker_order_id for bo in broker_orders} | {f.broker_order_id for f in fills}
-        rows = s.scalars(select(Order).where(Order.account == account, or_(
-            Order.client_order_id.in_(coids), Order.broker_order_id.in_(broker_ids)))).all() if coids or broker_ids \
-            else []
-        local = {o.client_order_id: o for o in rows}
-        by_broker_id = {o.broker_order_id: o for o in rows if o.broker_order_id}
-        known_execs = set(s.scalars(select(Fill.exec_id).where(Fill.exec_id.in_([f.exec_id for f in fills])))) \
-            if fills else set()
         reported = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
         for order in s.scalars(select(Order).where(Order.account == account, Order.state.in_(
                 (OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))):
@@ -85,7 +90,22 @@ def sync_account(app, user_id: int, account: str) -> dict:
                 bo = app.broker.order(account, order.client_order_id)
                 if bo is not None:
                     broker_orders.append(bo)
-                    local.setdefault(order.client_order_id, order)
+        last = last_fill_time(s, account)
+        fills = app.broker.fills(account, since=last - FILL_LOOKBACK if last else None)
+        local, by_broker_id = _local_orders(s, account, broker_orders, fills)
+        fetched = {f.exec_id for f in fills}
+        behind = [bo for bo in broker_orders if bo.client_order_id in local and bo.filled_quantity
+                  > local[bo.client_order_id].filled_quantity + 1e-9]
+        if behind and last is not None and any(
+                sum(f.quantity for f in fills if f.client_order_id == bo.client_order_id) < bo.filled_quantity - 1e-9
+                for bo in behind):  # e.g. an instrument whose clock is behind the others': fetch all
+            fills = app.broker.fills(account)
+            local, by_broker_id = _local_orders(s, account, broker_orders, fills)
+            notes.append(f"fetched all fills: {len(fills) - len(fetched)} older than the recent window")
+        # Book in time order, a parent's fill before its children's (brokers do not promise any order).
+        fills = sorted(fills, key=lambda f: (f.time, _is_child(local, by_broker_id, f), f.exec_id))
+        known_execs = set(s.scalars(select(Fill.exec_id).where(Fill.exec_id.in_([f.exec_id for f in fills])))) \
+            if fills else set()
         for bo in broker_orders:
             order = local.get(bo.client_order_id) if bo.client_order_id else by_broker_id.get(bo.broker_order_id)
             if order is None:
