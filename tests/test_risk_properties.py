@@ -385,7 +385,8 @@ RANGES = {"risk_per_trade_pct": (0.01, 5.0), "max_position_pct": (0.1, 100.0), "
 
 
 def test_risk_per_trade_above_five_percent_is_rejected_naming_the_field():
-    with pytest.raises(ValueError, match=r"risk\.risk_per_trade_pct must be a number between 0\.01 and 5\.0, got 5\.01"):
+    message = r"risk\.risk_per_trade_pct must be a number between 0\.01 and 5\.0, got 5\.01"
+    with pytest.raises(ValueError, match=message):
         RiskLimits(risk_per_trade_pct=5.01)
     assert RiskLimits(risk_per_trade_pct=5.0).risk_per_trade_pct == 5.0
 
