@@ -26,9 +26,9 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
     values = app.broker.account_values(account)
     broker_positions = [p for p in app.broker.positions(account) if p.quantity]
     exposure = sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in broker_positions)
-    strategy_state, global_state, srow = states(app, user_id, strategy_id)
-    resumed_at = srow.resumed_at if srow else None
     with app.Session() as s:
+        strategy_state, global_state, srow = states(s, user_id, strategy_id)
+        resumed_at = srow.resumed_at if srow else None
         qty = s.scalar(select(Position.quantity).where(Position.account == account, Position.strategy_id == strategy_id,
                                                        Position.symbol == symbol)) or 0.0
         start = s.scalar(select(PortfolioSnapshot.equity).where(PortfolioSnapshot.account == account,

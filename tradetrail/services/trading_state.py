@@ -7,6 +7,7 @@ after N losing trades is lifted: by a person, on purpose.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tradetrail.db.trading_models import TradingStateRow
 from tradetrail.db.types import utcnow
@@ -26,12 +27,11 @@ def get_state(app, user_id: int, scope: str) -> tuple[TradingState, TradingState
     return (TradingState(row.state) if row else TradingState.ACTIVE), row
 
 
-def states(app, user_id: int, strategy_id: int) -> tuple[TradingState, TradingState, TradingStateRow | None]:
+def states(s: Session, user_id: int, strategy_id: int) -> tuple[TradingState, TradingState, TradingStateRow | None]:
     """(strategy state, global state, the strategy's row) in one query."""
     scope = scope_for(strategy_id)
-    with app.Session() as s:
-        rows = {r.scope: r for r in s.scalars(select(TradingStateRow).where(
-            TradingStateRow.user_id == user_id, TradingStateRow.scope.in_((scope, GLOBAL))))}
+    rows = {r.scope: r for r in s.scalars(select(TradingStateRow).where(
+        TradingStateRow.user_id == user_id, TradingStateRow.scope.in_((scope, GLOBAL))))}
     def state(key: str) -> TradingState:
         return TradingState(rows[key].state) if key in rows else TradingState.ACTIVE
     return state(scope), state(GLOBAL), rows.get(scope)

@@ -90,6 +90,7 @@ def place_order(ctx: RunContext) -> StepOutcome:
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
                           account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit)
     outcome = send(ctx.app, orders)
+    ctx.results["sent"] = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
            "questions": outcome.questions, "cancelled_protection": cancelled}
     if outcome.status not in ("accepted", "skipped"):
@@ -98,9 +99,12 @@ def place_order(ctx: RunContext) -> StepOutcome:
 
 
 def track_order(ctx: RunContext) -> StepOutcome:
-    """One sync with the broker. Orders still working are followed by later runs and by reconciliation."""
+    """One sync with the broker for the orders this run sent. Orders still working are followed by later
+    runs (risk_check syncs first) and by the periodic reconciliation; a run that sent nothing is skipped."""
     app = ctx.app
     ctx.step_input["account"] = ctx.account
+    if not ctx.results.get("sent"):
+        return StepOutcome(output={"reason": "this run sent no order"}, status="skipped")
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
     with app.Session() as s:
