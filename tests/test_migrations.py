@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from tradetrail.db.migrate import current_revision, upgrade
 from tradetrail.db.models import Base
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_migrations_match_models(app):
@@ -21,3 +21,15 @@ def test_upgrade_is_idempotent_and_at_head(app):
     before = current_revision(app.engine)
     upgrade(app.engine)
     assert current_revision(app.engine) == before == HEAD
+
+
+def test_insert_ignore_tells_whether_this_call_inserted(app):
+    """Exactly-once claims rely on it; psycopg's rowcount (-1) once made every caller think it had won."""
+    from tradetrail.db.models import Artifact
+    from tradetrail.db.types import utcnow
+    from tradetrail.db.upsert import insert_ignore
+
+    row = dict(sha256="a" * 64, content_type="text/plain", size=1, created_at=utcnow())
+    with app.engine.begin() as conn:
+        assert insert_ignore(conn, Artifact.__table__, row, key=["sha256"]) == 1
+        assert insert_ignore(conn, Artifact.__table__, row, key=["sha256"]) == 0

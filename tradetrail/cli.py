@@ -93,13 +93,13 @@ def _summary(name: str, out: dict) -> str:
 @app.command()
 def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     """Run strategy NAME once, now, and show every step."""
-    from tradetrail.services.executions import get_execution, run_strategy
+    from tradetrail.services.executions import AlreadyRunning, get_execution, run_strategy
 
     application = _app()
     uid = _user_id(application, user)
     try:
         summary = run_strategy(application, uid, name)
-    except NotFound as exc:
+    except (NotFound, AlreadyRunning) as exc:
         _fail(str(exc))
     data = get_execution(application, summary.execution_id)
     if as_json:
@@ -264,6 +264,72 @@ def resume(strategy: StrategyOpt = None, user: UserOpt = "demo",
     from tradetrail.domain.risk import TradingState
 
     _set_state(user, strategy, TradingState.ACTIVE, reason)
+
+
+schedule_app = typer.Typer(no_args_is_help=True, help="Schedules.")
+app.add_typer(schedule_app, name="schedule")
+
+
+@schedule_app.command("preview")
+def schedule_preview(name: str, user: UserOpt = "demo", as_json: JsonOpt = False,
+                     count: Annotated[int, typer.Option(min=1, max=500)] = 10) -> None:
+    """The next COUNT run times of strategy NAME (in UTC and in the strategy's time zone)."""
+    from zoneinfo import ZoneInfo
+
+    from tradetrail.db.types import utcnow
+    from tradetrail.domain.schedule import ScheduleError, next_runs
+    from tradetrail.schemas.strategy import StrategyConfig
+    from tradetrail.services.calendars import calendar
+    from tradetrail.services.strategies import current_version, get_strategy
+
+    application = _app()
+    uid = _user_id(application, user)
+    with application.Session() as s:
+        try:
+            config = StrategyConfig.model_validate(current_version(s, get_strategy(s, uid, name)).config)
+        except NotFound as exc:
+            _fail(str(exc))
+    sched = config.schedule
+    if not sched.cron:
+        _fail(f"strategy {name!r} has no schedule (schedule.cron is empty)")
+    try:
+        times = next_runs(sched.cron, sched.timezone, utcnow(), count,
+                          calendar=calendar() if sched.market_sessions_only else None)
+    except ScheduleError as exc:
+        _fail(str(exc))
+    zone = ZoneInfo(sched.timezone)
+    rows = [{"utc": t.isoformat(), "local": t.astimezone(zone).isoformat()} for t in times]
+    data = {"strategy": name, "cron": sched.cron, "timezone": sched.timezone,
+            "market_sessions_only": sched.market_sessions_only, "next": rows}
+    _emit(data, as_json, lambda d: _print_rows(f"{name}: {d['cron']} ({d['timezone']})", d["next"],
+                                               ["local", "utc"]))
+
+
+@app.command()
+def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name")], user: UserOpt = "demo",
+         as_json: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
+    """Recent executions of a strategy, newest first, with their scheduled slot if any."""
+    from sqlalchemy import select
+
+    from tradetrail.db.models import Execution, ScheduleSlot
+    from tradetrail.services.strategies import get_strategy
+
+    application = _app()
+    uid = _user_id(application, user)
+    with application.Session() as s:
+        try:
+            sid = get_strategy(s, uid, strategy).id
+        except NotFound as exc:
+            _fail(str(exc))
+        slots = {r.execution_id: r.scheduled_for for r in s.scalars(select(ScheduleSlot).where(
+            ScheduleSlot.strategy_id == sid, ScheduleSlot.execution_id.is_not(None)))}
+        rows = [{"id": e.id, "status": e.status, "trigger": e.trigger, "started_at": e.started_at.isoformat(),
+                 "as_of": e.as_of.isoformat(), "duration_ms": e.duration_ms, "failed_step": e.failed_step,
+                 "scheduled_for": slots[e.id].isoformat() if e.id in slots else None}
+                for e in s.scalars(select(Execution).where(Execution.strategy_id == sid)
+                                   .order_by(Execution.started_at.desc()).limit(limit))]
+    _emit(rows, as_json, lambda r: _print_rows(f"runs of {strategy}", r, [
+        "id", "status", "trigger", "started_at", "as_of", "failed_step"]))
 
 
 @db_app.command("upgrade")

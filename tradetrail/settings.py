@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
                                                                        "account this often (0: only at start-up)")
 
+    scheduler_enabled: bool = Field(default=True, description="tradetrail serve runs scheduled strategies")
+    scheduler_interval_s: float = Field(default=5.0, gt=0, le=60, description="how often due slots are claimed")
+    schedule_grace_s: float = Field(default=600, ge=0, description="a missed slot still runs if at most this late")
+    embedded_workers: int = Field(default=2, ge=1, le=64, description="executions at once in embedded mode")
+
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_commission: Literal["fixed", "tiered", "none"] = "fixed"
     sim_slippage_bps: float = Field(default=5.0, ge=0, le=500)

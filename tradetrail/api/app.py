@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from tradetrail import __version__
 from tradetrail.db.migrate import current_revision
 from tradetrail.services.app import App
+from tradetrail.services.embedded import EmbeddedScheduler
 from tradetrail.services.startup import PeriodicReconciler, reconcile_all
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,18 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        reconciler = None
+        reconciler = scheduler = None
         if background:
             reports = await run_in_threadpool(reconcile_all, application)
             log.info("start-up reconciliation: %s", {k: bool(v.get("position_mismatches")) for k, v in reports.items()})
             reconciler = PeriodicReconciler(application, application.settings.reconcile_interval_s)
             reconciler.start()
+            if application.settings.scheduler_enabled:
+                scheduler = EmbeddedScheduler(application)
+                scheduler.start()
         yield
+        if scheduler is not None:
+            await run_in_threadpool(scheduler.stop)
         if reconciler is not None:
             await run_in_threadpool(reconciler.stop)
 

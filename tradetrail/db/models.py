@@ -231,5 +231,21 @@ class Signal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ScheduleSlot(Base):
+    """One scheduled fire time of one strategy. The unique key makes claiming a slot exactly-once: whoever
+    inserts the row runs it, however many dispatchers race."""
+
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("strategy_id", "scheduled_for", name="uq_schedule_slots_strategy_time"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # claimed | running | done | failed | skipped
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    execution_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 # The trading and simulator tables live in their own modules; importing them here registers them on Base.
 from tradetrail.db import sim_models, trading_models  # noqa: E402,F401

@@ -1,4 +1,8 @@
-"""INSERT … ON CONFLICT DO NOTHING for both SQLite and PostgreSQL."""
+"""INSERT … ON CONFLICT DO NOTHING for both SQLite and PostgreSQL, telling whether this call inserted.
+
+The answer comes from ``RETURNING``, not ``rowcount``: with psycopg an insert SQLAlchemy gives an implicit
+RETURNING reports a rowcount of -1 whether or not a row went in, and exactly-once claims depend on it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict, key: list[str]) -> int:
-    """Insert ``values`` unless a row with the same ``key`` exists; return the number of rows inserted."""
+    """Insert ``values`` unless a row with the same ``key`` exists; return 1 if this call inserted it, else 0."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
-    return conn.execute(stmt).rowcount or 0
+    stmt = (dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+            .returning(*[table.c[k] for k in key]))
+    return 1 if conn.execute(stmt).first() is not None else 0

@@ -25,7 +25,7 @@ def demo_config() -> StrategyConfig:
         symbol="SPX",
         description="Demo: S&P 500 daily swing signals on the bundled sample data, replayed one session per run.",
         market_data=MarketDataConfig(source="sample", replay_start=date(2005, 1, 3)),
-        schedule=ScheduleConfig(cron="35 9 * * mon-fri"),
+        schedule=ScheduleConfig(cron="35 9 * * mon-fri", market_sessions_only=True),
     )
 
 

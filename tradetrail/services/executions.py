@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from tradetrail.db.models import Execution, LineageStep, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.services.app import App
+from tradetrail.services.locks import strategy_lock
 from tradetrail.services.strategies import NotFound, current_version, get_strategy
 from tradetrail.workflow.context import RunContext
 from tradetrail.workflow.executor import RunSummary, execute
@@ -31,12 +33,39 @@ def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -
                           strategy_version_id=version.id, as_of=now, trigger=trigger)
 
 
+class AlreadyRunning(RuntimeError):
+    """Another execution of the same strategy is running (in this process or another)."""
+
+
 def run_strategy(app: App, user_id: int, name: str, *, trigger: str = "manual") -> RunSummary:
-    """One execution of the named strategy, now, in this process."""
+    """One execution of the named strategy, now, in this process; never two of one strategy at once."""
     with app.Session() as s:
         strategy = get_strategy(s, user_id, name)
-    ctx = create_execution(app, strategy, trigger=trigger)
-    return execute(ctx, STEPS, LineageRecorder(app.engine, app.artifacts))
+    return run_strategy_row(app, strategy, trigger=trigger)
+
+
+def run_strategy_row(app: App, strategy: Strategy, *, trigger: str = "manual",
+                     on_start: Callable[[str], None] | None = None) -> RunSummary:
+    with strategy_lock(app, strategy.id) as held:
+        if not held:
+            raise AlreadyRunning(f"strategy {strategy.name!r} is already running")
+        mark_interrupted(app, strategy.id)
+        ctx = create_execution(app, strategy, trigger=trigger)
+        if on_start is not None:
+            on_start(ctx.execution_id)
+        return execute(ctx, STEPS, LineageRecorder(app.engine, app.artifacts))
+
+
+def mark_interrupted(app: App, strategy_id: int) -> int:
+    """Executions of the strategy still marked running while we hold its lock: their process ended."""
+    with app.Session() as s:
+        rows = s.scalars(select(Execution).where(Execution.strategy_id == strategy_id,
+                                                 Execution.status == "running")).all()
+        for row in rows:
+            row.status, row.finished_at = "failed", utcnow()
+            row.error = "interrupted: the process running it ended before it finished"
+        s.commit()
+        return len(rows)
 
 
 def _step_dict(row: LineageStep) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""One order submission at a time per account, across threads and processes.
+"""Locks that span threads and processes and die with their holder.
 
-PostgreSQL: a session advisory lock keyed by the account. SQLite (one box): an exclusive ``flock`` on a
-file under ``TRADETRAIL_HOME/locks``. Both are released if the process dies.
+PostgreSQL: session advisory locks (any number of hosts). SQLite (one box): an exclusive ``flock`` on a
+file beside the database file. Either way a crashed holder releases its lock, so a lock never goes stale.
+- :func:`submission_lock` (blocking): one order submission at a time per account.
+- :func:`strategy_lock` (non-blocking): one execution at a time per strategy.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -18,29 +21,60 @@ _thread_locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def _key(account: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"tradetrail-submit:{account}".encode()).digest()[:8], "big", signed=True)
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"tradetrail:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _lock_file(app, name: str) -> Path:
+    url = app.engine.url
+    folder = Path(url.database).resolve().parent / "locks" if url.database and url.database != ":memory:" \
+        else app.settings.home / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.lock"
+
+
+@contextmanager
+def process_lock(app, name: str, *, blocking: bool) -> Iterator[bool]:
+    """Hold the lock ``name`` for the block; yields False (without holding it) if non-blocking and taken."""
+    with _guard:
+        local = _thread_locks.setdefault(name, threading.Lock())
+    if not local.acquire(blocking=blocking):
+        yield False
+        return
+    try:
+        if app.engine.dialect.name == "postgresql":
+            with app.engine.connect() as conn:
+                fn = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
+                got = conn.execute(text(f"SELECT {fn}(:k)"), {"k": _key(name)}).scalar()
+                if got is False:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
+                    conn.commit()
+            return
+        with open(_lock_file(app, name), "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        local.release()
 
 
 @contextmanager
 def submission_lock(app, account: str) -> Iterator[None]:
-    with _guard:
-        local = _thread_locks.setdefault(account, threading.Lock())
-    with local:
-        if app.engine.dialect.name == "postgresql":
-            with app.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _key(account)})
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(account)})
-                    conn.commit()
-            return
-        folder = app.settings.home / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"submit-{hashlib.sha256(account.encode()).hexdigest()[:16]}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    with process_lock(app, f"submit:{account}", blocking=True):
+        yield
+
+
+def strategy_lock(app, strategy_id: int):
+    """``with strategy_lock(app, id) as held:`` — held is False when another execution of it is running."""
+    return process_lock(app, f"strategy:{strategy_id}", blocking=False)

@@ -1,0 +1,120 @@
+"""The dispatcher: turns due schedule slots into executions, exactly once per slot.
+
+Policy (documented in the README):
+- A slot is claimed by inserting ``(strategy, scheduled_for)`` under a unique key; only the inserter runs
+  it, so any number of dispatchers may race. A slot is never claimed before its time.
+- Missed slots (the service was down): only the latest one runs, and only if it is at most
+  ``TRADETRAIL_SCHEDULE_GRACE_S`` (10 min) late; every other missed slot of the last 7 days is recorded as
+  skipped with the reason. Slots older than 7 days are not recorded.
+- A slot whose strategy is still running (its previous execution holds the strategy lock) is skipped with
+  that reason: runs never overlap and never queue up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from tradetrail.db.models import ScheduleSlot, Strategy, StrategyVersion
+from tradetrail.db.types import utcnow
+from tradetrail.db.upsert import insert_ignore
+from tradetrail.domain.schedule import ScheduleError, due_between
+from tradetrail.schemas.strategy import StrategyConfig
+from tradetrail.services.calendars import calendar
+
+log = logging.getLogger(__name__)
+LOOKBACK = timedelta(days=7)
+WHO = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(app, strategy_id: int, at: datetime, status: str, reason: str | None = None) -> int | None:
+    """Insert the slot; return its id if we inserted it (we own it), None if someone else already did."""
+    with app.engine.begin() as conn:
+        inserted = insert_ignore(conn, ScheduleSlot.__table__, dict(
+            strategy_id=strategy_id, scheduled_for=at, status=status, claimed_by=WHO, claimed_at=utcnow(),
+            reason=reason), key=["strategy_id", "scheduled_for"])
+        if not inserted:
+            return None
+        return conn.execute(select(ScheduleSlot.id).where(ScheduleSlot.strategy_id == strategy_id,
+                                                          ScheduleSlot.scheduled_for == at)).scalar()
+
+
+def _scheduled(app) -> list[tuple[Strategy, StrategyConfig, datetime]]:
+    with app.Session() as s:
+        rows = s.execute(select(Strategy, StrategyVersion.config).join(
+            StrategyVersion, (StrategyVersion.strategy_id == Strategy.id)
+            & (StrategyVersion.version == Strategy.current_version)).where(Strategy.enabled.is_(True))).all()
+        last = dict(s.execute(select(ScheduleSlot.strategy_id, func.max(ScheduleSlot.scheduled_for))
+                              .group_by(ScheduleSlot.strategy_id)).all())
+    out = []
+    for strategy, raw in rows:
+        try:
+            config = StrategyConfig.model_validate(raw)
+        except ValueError:
+            log.warning("strategy %s has a configuration that no longer validates; not scheduled", strategy.name)
+            continue
+        if config.schedule.cron:
+            out.append((strategy, config, last.get(strategy.id) or strategy.created_at))
+    return out
+
+
+def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None]) -> dict:
+    """Claim what is due at ``now``; hand each slot we own and may run to ``submit(strategy, slot_id)``."""
+    grace = timedelta(seconds=app.settings.schedule_grace_s)
+    report = {"claimed": 0, "skipped": 0, "errors": []}
+    for strategy, config, last in _scheduled(app):
+        sched = config.schedule
+        try:
+            times = due_between(sched.cron, sched.timezone, max(last, now - LOOKBACK), now,
+                                calendar=calendar() if sched.market_sessions_only else None)
+        except ScheduleError as exc:
+            report["errors"].append(f"{strategy.name}: {exc}")
+            continue
+        if not times:
+            continue
+        for t in times[:-1]:
+            if _claim(app, strategy.id, t, "skipped", "missed while the service was down; only the latest "
+                                                     "missed slot runs"):
+                report["skipped"] += 1
+        latest = times[-1]
+        if now - latest > grace:
+            if _claim(app, strategy.id, latest, "skipped", f"missed by {now - latest}, more than the grace "
+                                                          f"window of {grace}"):
+                report["skipped"] += 1
+            continue
+        slot_id = _claim(app, strategy.id, latest, "claimed")
+        if slot_id is not None:
+            report["claimed"] += 1
+            submit(strategy, slot_id)
+    return report
+
+
+def run_slot(app, strategy: Strategy, slot_id: int) -> str:
+    """Execute one claimed slot and record how it ended (runs in a worker)."""
+    from tradetrail.services.executions import AlreadyRunning, run_strategy_row
+
+    def started(execution_id: str) -> None:
+        _set(app, slot_id, status="running", execution_id=execution_id)
+
+    try:
+        summary = run_strategy_row(app, strategy, trigger="schedule", on_start=started)
+    except AlreadyRunning as exc:
+        _set(app, slot_id, status="skipped", reason=f"{exc}: runs never overlap")
+        return "skipped"
+    except Exception as exc:  # noqa: BLE001 - recorded on the slot; the execution (if any) has its lineage
+        log.exception("scheduled run of %s failed", strategy.name)
+        _set(app, slot_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    _set(app, slot_id, status="done" if summary.status != "failed" else "failed",
+         reason=summary.error)
+    return summary.status
+
+
+def _set(app, slot_id: int, **values) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == slot_id).values(**values))
