@@ -131,7 +131,7 @@ def test_racing_dispatchers_claim_every_slot_exactly_once(app):
 
 def test_a_claimed_slot_runs_the_strategy_and_records_the_execution(app):
     user_id, _ = demo(app)
-    strategy = _every_minute(app, user_id, "minutely", utc(2026, 11, 23, 12, 0))
+    _every_minute(app, user_id, "minutely", utc(2026, 11, 23, 12, 0))
     owned = []
     scheduler.dispatch(app, utc(2026, 11, 23, 12, 1, 5), lambda st, slot: owned.append((st, slot)))
     [(st, slot_id)] = owned
