@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
     artifacts_dir: Path | None = Field(default=None, description="local artifact folder; default home/artifacts")
 
+    artifact_store: Literal["local", "s3"] = "local"
+    s3_endpoint: str | None = Field(default=None, description="e.g. http://127.0.0.1:8333; empty means AWS")
+    s3_bucket: str = Field(default="tradetrail", min_length=3, max_length=63)
+    s3_prefix: str = "artifacts/"
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+
     market_data: Literal["sample", "files"] = "sample"
     market_data_dir: Path | None = Field(default=None, description="folder for the 'files' market data")
 

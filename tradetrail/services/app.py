@@ -73,7 +73,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     engine = engine_for(settings.resolved_database_url)
     if migrate:
         upgrade(engine)
-    store = LocalArtifactStore(settings.resolved_artifacts_dir)
+    store = _artifact_store(settings)
     app = App(settings=settings, engine=engine, Session=session_factory(engine),
               artifacts=ArtifactRegistry(store, engine), broker=None)  # type: ignore[arg-type]
     app.broker = SimulatedBroker(engine, app.market_data, initial_cash=settings.sim_initial_cash,
@@ -83,6 +83,21 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     # process; freezing it keeps full garbage collections (~100 ms each over those objects) off every run.
     gc.freeze()
     return app
+
+
+def _artifact_store(settings: Settings):
+    if settings.artifact_store == "local":
+        return LocalArtifactStore(settings.resolved_artifacts_dir)
+    from tradetrail.artifacts.s3 import S3ArtifactStore
+
+    def secret(value):
+        return value.get_secret_value() if value else None
+
+    store = S3ArtifactStore(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, prefix=settings.s3_prefix,
+                            region=settings.s3_region, access_key=secret(settings.s3_access_key),
+                            secret_key=secret(settings.s3_secret_key))
+    store.ensure_bucket()
+    return store
 
 
 def _csv(value: str) -> tuple[str, ...]:

@@ -1,0 +1,74 @@
+"""Review findings on what the risk gate is fed (services/risk_inputs.gather), on real runs and the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from tests.helpers import demo
+from tradetrail.db.trading_models import Order, PortfolioSnapshot
+from tradetrail.domain.risk import RiskLimits, evaluate
+from tradetrail.services.bootstrap import demo_config
+from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.risk_inputs import gather
+from tradetrail.services.strategies import save_strategy
+
+
+def _step(execution: dict, name: str) -> dict:
+    return next(s for s in execution["steps"] if s["name"] == name)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: exposure, cash and open positions are read from broker positions "
+                                       "only; entries still working at the broker (another strategy's, same "
+                                       "account) are not counted, so two approved entries pass max_exposure_pct")
+def test_working_entries_count_against_max_exposure(app):
+    user_id, _ = demo(app)
+    limits = RiskLimits(max_exposure_pct=30.0)  # each entry is capped at 20 % by max_position_pct
+    config = demo_config().model_copy(update={"risk": limits})
+    with app.Session() as s:
+        save_strategy(s, app, user_id, "demo", config)
+        save_strategy(s, app, user_id, "demo2", config)
+
+    a = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: MKT bracket, working
+    b = get_execution(app, run_strategy(app, user_id, "demo2").execution_id)  # same account, same session
+    for run in (a, b):
+        assert _step(run, "risk_check")["output"]["approved"] is True
+        assert _step(run, "place_order")["output"]["status"] == "accepted"
+    numbers = _step(b, "risk_check")["output"]["numbers"]
+    assert numbers["exposure_after_pct"] < 30  # the gate believed the account was empty
+
+    account = app.broker.account(user_id)
+    app.broker.sync(account, datetime(2005, 1, 4, 21, tzinfo=UTC))  # both entries fill at the next open
+    values = app.broker.account_values(account)
+    exposure = sum(abs(p.quantity) * p.market_price for p in app.broker.positions(account))
+    assert exposure / values.equity * 100 <= limits.max_exposure_pct, \
+        f"exposure {exposure / values.equity:.1%} with max_exposure_pct {limits.max_exposure_pct}"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: with no snapshot before today's midnight (the first trading day, or "
+                                       "after a gap in snapshots) day_start_equity falls back to the *current* "
+                                       "equity on every run, so today's P&L is always 0 and the daily loss limit "
+                                       "never triggers, although this morning's snapshot is on record")
+def test_daily_loss_limit_applies_on_the_first_day(app):
+    user_id, strategy = demo(app)
+    account = app.broker.account(user_id)
+    equity_now = app.broker.account_values(account).equity  # 100,000 (nothing traded)
+    morning = datetime(2024, 3, 4, 14, 35, tzinfo=UTC)  # 09:35 New York: the first run of the day
+    with app.Session() as s:  # what update_portfolio stored then: equity was 5 % higher this morning
+        s.add(PortfolioSnapshot(user_id=user_id, account=account, kind="execution", at=morning,
+                                cash=equity_now * 1.05, equity=equity_now * 1.05, positions_value=0.0,
+                                realized_pnl=0.0, unrealized_pnl=0.0, positions=[]))
+        s.commit()
+    afternoon = datetime(2024, 3, 4, 19, 0, tzinfo=UTC)  # 14:00 New York, same exchange day
+    inputs, info = gather(app, user_id=user_id, strategy_id=strategy.id, account=account, symbol="SPX",
+                          as_of=afternoon)
+    decision = evaluate("BUY", 100.0, 95.0, 110.0, inputs, RiskLimits())
+    assert "daily_loss_limit" in [d.rule for d in decision.denials], (inputs.day_start_equity, info, decision)
+
+
+def test_review_helper_no_orders_left_behind(app):
+    """Sanity: the fixtures start empty (guards the two tests above against leftovers)."""
+    with app.Session() as s:
+        assert s.scalar(select(Order)) is None
