@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
 from tests.helpers import demo
-from tradetrail.db.trading_models import Order, PortfolioSnapshot
+from tradetrail.db.trading_models import PortfolioSnapshot
 from tradetrail.domain.risk import RiskLimits, evaluate
 from tradetrail.services.bootstrap import demo_config
 from tradetrail.services.executions import get_execution, run_strategy
@@ -67,8 +66,3 @@ def test_daily_loss_limit_applies_on_the_first_day(app):
     decision = evaluate("BUY", 100.0, 95.0, 110.0, inputs, RiskLimits())
     assert "daily_loss_limit" in [d.rule for d in decision.denials], (inputs.day_start_equity, info, decision)
 
-
-def test_review_helper_no_orders_left_behind(app):
-    """Sanity: the fixtures start empty (guards the two tests above against leftovers)."""
-    with app.Session() as s:
-        assert s.scalar(select(Order)) is None

@@ -332,6 +332,29 @@ def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name
         "id", "status", "trigger", "started_at", "as_of", "failed_step"]))
 
 
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
+           loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Start a Celery worker (distributed mode: TRADETRAIL_EXECUTOR=celery, TRADETRAIL_REDIS_URL)."""
+    application = _app()  # validates settings and migrates before any task runs
+    from tradetrail.worker.celery_app import celery_app
+
+    n = concurrency or application.settings.worker_concurrency
+    celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={n}", "--pool=prefork",
+                            "-Q", "tradetrail"])
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Start Celery beat: it triggers the dispatcher every TRADETRAIL_SCHEDULER_INTERVAL_S seconds."""
+    application = _app()
+    from tradetrail.worker.celery_app import celery_app
+
+    schedule_file = application.settings.home / "celerybeat-schedule"
+    application.settings.home.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
                                                                        "account this often (0: only at start-up)")
 
+    executor: Literal["embedded", "celery"] = Field(
+        default="embedded", description="embedded: serve runs the schedule itself; celery: beat and workers do")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_visibility_timeout_s: int = Field(default=3600, ge=1, description="an unacknowledged task (its worker "
+                                                                             "died) is delivered again after this")
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+
     scheduler_enabled: bool = Field(default=True, description="tradetrail serve runs scheduled strategies")
     scheduler_interval_s: float = Field(default=5.0, gt=0, le=60, description="how often due slots are claimed")
     schedule_grace_s: float = Field(default=600, ge=0, description="a missed slot still runs if at most this late")

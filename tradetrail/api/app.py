@@ -30,7 +30,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
             log.info("start-up reconciliation: %s", {k: bool(v.get("position_mismatches")) for k, v in reports.items()})
             reconciler = PeriodicReconciler(application, application.settings.reconcile_interval_s)
             reconciler.start()
-            if application.settings.scheduler_enabled:
+            if application.settings.scheduler_enabled and application.settings.executor == "embedded":
                 scheduler = EmbeddedScheduler(application)
                 scheduler.start()
         yield

@@ -49,11 +49,17 @@ def run_strategy_row(app: App, strategy: Strategy, *, trigger: str = "manual",
     with strategy_lock(app, strategy.id) as held:
         if not held:
             raise AlreadyRunning(f"strategy {strategy.name!r} is already running")
-        mark_interrupted(app, strategy.id)
-        ctx = create_execution(app, strategy, trigger=trigger)
-        if on_start is not None:
-            on_start(ctx.execution_id)
-        return execute(ctx, STEPS, LineageRecorder(app.engine, app.artifacts))
+        return execute_locked(app, strategy, trigger=trigger, on_start=on_start)
+
+
+def execute_locked(app: App, strategy: Strategy, *, trigger: str,
+                   on_start: Callable[[str], None] | None = None) -> RunSummary:
+    """Run the strategy; the caller holds its strategy lock."""
+    mark_interrupted(app, strategy.id)
+    ctx = create_execution(app, strategy, trigger=trigger)
+    if on_start is not None:
+        on_start(ctx.execution_id)
+    return execute(ctx, STEPS, LineageRecorder(app.engine, app.artifacts))
 
 
 def mark_interrupted(app: App, strategy_id: int) -> int:

@@ -26,6 +26,7 @@ from tradetrail.db.upsert import insert_ignore
 from tradetrail.domain.schedule import ScheduleError, due_between
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services.calendars import calendar
+from tradetrail.services.locks import strategy_lock
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=7)
@@ -95,26 +96,55 @@ def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None]) -> dic
 
 
 def run_slot(app, strategy: Strategy, slot_id: int) -> str:
-    """Execute one claimed slot and record how it ended (runs in a worker)."""
-    from tradetrail.services.executions import AlreadyRunning, run_strategy_row
+    """Execute one claimed slot and record how it ended (runs in a worker).
 
-    def started(execution_id: str) -> None:
-        _set(app, slot_id, status="running", execution_id=execution_id)
+    Safe to call twice for one slot (a redelivered task): only the call that moves the slot from
+    ``claimed`` to ``running`` runs it, under the strategy's lock."""
+    from tradetrail.services.executions import execute_locked
 
-    try:
-        summary = run_strategy_row(app, strategy, trigger="schedule", on_start=started)
-    except AlreadyRunning as exc:
-        _set(app, slot_id, status="skipped", reason=f"{exc}: runs never overlap")
-        return "skipped"
-    except Exception as exc:  # noqa: BLE001 - recorded on the slot; the execution (if any) has its lineage
-        log.exception("scheduled run of %s failed", strategy.name)
-        _set(app, slot_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    _set(app, slot_id, status="done" if summary.status != "failed" else "failed",
-         reason=summary.error)
+    with strategy_lock(app, strategy.id) as held:
+        if not held:
+            _set(app, slot_id, "claimed", status="skipped",
+                 reason=f"strategy {strategy.name!r} is already running: runs never overlap")
+            return "skipped"
+        if not _set(app, slot_id, "claimed", status="running"):
+            return "taken"
+        try:
+            summary = execute_locked(app, strategy, trigger="schedule",
+                                     on_start=lambda eid: _set(app, slot_id, "running", execution_id=eid))
+        except Exception as exc:  # noqa: BLE001 - recorded on the slot; the execution (if any) has its lineage
+            log.exception("scheduled run of %s failed", strategy.name)
+            _set(app, slot_id, "running", status="failed", reason=f"{type(exc).__name__}: {exc}")
+            return "failed"
+    _set(app, slot_id, "running", status="done" if summary.status != "failed" else "failed", reason=summary.error)
     return summary.status
 
 
-def _set(app, slot_id: int, **values) -> None:
+def run_claimed_slot(app, slot_id: int) -> str:
+    """A worker's entry point for a slot id, however many times it is delivered."""
+    with app.Session() as s:
+        slot = s.get(ScheduleSlot, slot_id)
+        strategy = s.get(Strategy, slot.strategy_id) if slot else None
+    if slot is None or strategy is None:
+        return "missing"
+    if slot.status == "claimed":
+        return run_slot(app, strategy, slot_id)
+    if slot.status == "running":  # delivered again: the worker that ran it was lost, or is still running it
+        from tradetrail.services.executions import mark_interrupted
+
+        with strategy_lock(app, strategy.id) as held:
+            if not held:
+                return "still running"
+            mark_interrupted(app, strategy.id)
+            _set(app, slot_id, "running", status="failed",
+                 reason="the worker running it was lost; not run again (an order path is never repeated blindly)")
+            return "failed"
+    return slot.status  # already settled: a duplicate delivery does nothing
+
+
+def _set(app, slot_id: int, expected: str, **values) -> bool:
+    """Compare-and-set on the slot's status; True if the slot was in ``expected`` and is now updated."""
     with app.engine.begin() as conn:
-        conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == slot_id).values(**values))
+        result = conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == slot_id, ScheduleSlot.status == expected)
+                              .values(**values).returning(ScheduleSlot.id))
+        return result.first() is not None

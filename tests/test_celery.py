@@ -1,0 +1,142 @@
+"""Distributed mode with real processes: Celery beat and workers on the local Redis, the real database."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select, update
+
+from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
+from tests.helpers import demo
+from tradetrail.db.models import Execution, ScheduleSlot, Strategy
+from tradetrail.db.trading_models import Order
+from tradetrail.db.types import utcnow
+from tradetrail.schemas.strategy import StrategyConfig
+from tradetrail.services import scheduler
+from tradetrail.services.strategies import save_strategy
+from tradetrail.settings import Settings
+from tradetrail.worker.celery_app import make_celery
+
+BIN = Path(sys.executable).with_name("tradetrail")
+REDIS = os.environ.get("TRADETRAIL_TEST_REDIS", "redis://127.0.0.1:6379")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def redis_url():
+    url = f"{REDIS}/{random.randint(1, 15)}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+def _start(env, *args) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _minutely(app, user_id, name="minutely", **config) -> Strategy:
+    cfg = StrategyConfig.model_validate({"symbol": "SPX", "schedule": {"cron": "* * * * *"},
+                                         "market_data": {"source": "sample", "replay_start": "2010-01-04"},
+                                         **config})
+    with app.Session() as s:
+        strategy = save_strategy(s, app, user_id, name, cfg)
+        s.execute(update(Strategy).where(Strategy.id == strategy.id).values(created_at=utcnow() - timedelta(minutes=3)))
+        s.commit()
+        return strategy
+
+
+def test_beat_and_a_worker_run_each_due_slot_once(app, cli_env, redis_url):
+    user_id, _ = demo(app)
+    strategy = _minutely(app, user_id)
+    env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url,
+           "TRADETRAIL_SCHEDULER_INTERVAL_S": "1"}
+    worker, beat = _start(env, "worker", "--concurrency", "2"), _start(env, "beat")
+    try:
+        def done():
+            with app.Session() as s:
+                return s.scalar(select(ScheduleSlot).where(ScheduleSlot.strategy_id == strategy.id,
+                                                           ScheduleSlot.status == "done"))
+        slot = _wait(done, 90, "beat to dispatch and a worker to run the due slot")
+        time.sleep(3)  # a few more beat ticks: nothing is due again within this minute, nothing runs twice
+    finally:
+        _kill(beat)
+        _kill(worker)
+    with app.Session() as s:
+        execution = s.get(Execution, slot.execution_id)
+        runs = s.scalar(select(func.count(Execution.id)).where(Execution.strategy_id == strategy.id))
+        slots = s.scalars(select(ScheduleSlot).where(ScheduleSlot.strategy_id == strategy.id)).all()
+    assert execution.status == "succeeded" and execution.trigger == "schedule"
+    assert runs == len([sl for sl in slots if sl.execution_id])
+    assert len({sl.scheduled_for for sl in slots}) == len(slots)
+
+
+def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, settings, cli_env, redis_url):
+    user_id, _ = demo(app)
+    with FakeOpenAIServer() as fake:
+        fake.enqueue(Behaviour.slow(30))  # the analysis hangs: the worker is killed while waiting on the model
+        strategy = _minutely(app, user_id, analyst={"kind": "llm"})
+        env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url,
+               "TRADETRAIL_LLM_BASE_URL": fake.base_url, "TRADETRAIL_LLM_TIMEOUT_S": "60",
+               "TRADETRAIL_CELERY_VISIBILITY_TIMEOUT_S": "3"}
+        producer = make_celery(Settings(home=settings.home, database_url=settings.database_url,
+                                        redis_url=redis_url))
+        owned = []
+        scheduler.dispatch(app, utcnow(), lambda st, slot_id: owned.append(slot_id))
+        [slot_id] = owned
+        producer.send_task("tradetrail.run_slot", args=[slot_id], queue="tradetrail")
+        first = _start(env, "worker", "--concurrency", "1")
+        try:
+            _wait(lambda: fake.chat_requests, 60, "the first worker to reach the model")
+            with app.Session() as s:
+                assert s.get(ScheduleSlot, slot_id).status == "running"
+            _kill(first, signal.SIGKILL)  # the whole worker dies: its task stays unacknowledged in Redis
+            second = _start(env, "worker", "--concurrency", "1")
+
+            def settled():
+                with app.Session() as s:
+                    return s.get(ScheduleSlot, slot_id).status == "failed"
+            _wait(settled, 90, "the redelivered task to detect the lost worker")
+        finally:
+            _kill(first, signal.SIGKILL)
+            if "second" in locals():
+                _kill(second)
+    with app.Session() as s:
+        slot = s.get(ScheduleSlot, slot_id)
+        executions = s.scalars(select(Execution).where(Execution.strategy_id == strategy.id)).all()
+        orders = s.scalar(select(func.count(Order.id)))
+    assert "worker running it was lost" in slot.reason
+    assert len(executions) == 1 and executions[0].status == "failed"
+    assert executions[0].error.startswith("interrupted")
+    assert len(fake.chat_requests) == 1 and orders == 0  # not run again: one model call, no order
