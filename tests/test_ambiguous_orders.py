@@ -166,7 +166,7 @@ def test_timeout_before_the_broker_booked_it_is_resent_once_by_reconciliation(ap
     again = rerun_same_session(broken, user_id, strategy.id)
     risk = step(again, "risk_check")["output"]
     assert risk["approved"] is False and [d["rule"] for d in risk["denials"]] == ["orders_pending"]
-    assert risk["denials"][0]["numbers"] == {"pending_orders": 1}  # the entry, still UNKNOWN
+    assert risk["denials"][0]["numbers"] == {"pending_orders": 1, "open_protection": 2}  # all legs still UNKNOWN
     assert [o.state for o in local_orders(app)] == ["UNKNOWN"] * 3 and broker_counts(app) == {}
 
     fresh = app_with(settings)

@@ -146,7 +146,8 @@ def test_crash_then_reconcile_leaves_exactly_one_broker_order_per_intent(point, 
     assert again["as_of"] == "2005-01-03T21:00:00+00:00" and again["status"] == "succeeded"
     risk = step(again, "risk_check")["output"]
     assert risk["action"] == "enter" and risk["approved"] is False and risk["quantity"] == 0
-    assert [(d["rule"], d["numbers"]) for d in risk["denials"]] == [("orders_pending", {"pending_orders": 1})]
+    assert [(d["rule"], d["numbers"]) for d in risk["denials"]] == [
+        ("orders_pending", {"pending_orders": 1, "open_protection": 2})]
     assert step(again, "place_order")["status"] == "skipped"
     assert [o.client_order_id for o in assert_books_agree(app)] == coids
 
@@ -155,7 +156,9 @@ def test_crash_then_reconcile_leaves_exactly_one_broker_order_per_intent(point, 
     assert nxt["as_of"] == "2005-01-04T21:00:00+00:00" and nxt["status"] == "succeeded"
     assert step(nxt, "risk_check")["output"]["action"] == "exit"
     placed = step(nxt, "place_order")["output"]
-    assert placed["status"] == "accepted" and placed["cancelled_protection"] == coids[1:]
+    assert placed["status"] == "accepted"
+    assert [(leg["client_order_id"], leg["state"]) for leg in placed["cancelled_protection"]] == \
+        [(c, "CANCELLED") for c in coids[1:]]
     local = assert_books_agree(app)
     assert [(o.leg, o.state) for o in local] == [("entry", "FILLED"), ("stop", "CANCELLED"),
                                                  ("target", "CANCELLED"), ("exit", "SUBMITTED")]

@@ -316,3 +316,12 @@ def test_max_drawdown_percent_is_the_largest_percentage_fall():
     # 100 -> 50 falls 50 % (50 in money); 200 -> 120 falls 40 % (80 in money): each figure is its own maximum.
     assert max_drawdown([100, 50, 200, 120]) == (80.0, 50.0)
     assert max_drawdown([100, 110, 120]) == (0.0, None)
+
+
+def test_fractional_fills_close_the_position_exactly():
+    from tradetrail.domain.positions import Position, apply_fill
+
+    pos, _ = apply_fill(Position(), "BUY", 0.1, 100.0, 0.0)
+    pos, _ = apply_fill(pos, "BUY", 0.2, 100.0, 0.0)
+    pos, _ = apply_fill(pos, "SELL", 0.3, 101.0, 0.0)  # 0.1 + 0.2 - 0.3 is 5.55e-17 in floats
+    assert pos.quantity == 0.0 and pos.avg_cost == 0.0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from tests.helpers import demo
@@ -41,9 +40,6 @@ def _step(execution: dict, name: str) -> dict:
     return next(s for s in execution["steps"] if s["name"] == name)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: place_order sells the quantity risk_check read from our books even "
-                                       "when _cancel_protection finds a protective leg FILLED meanwhile: the "
-                                       "exit sells a position the stop/target already closed, and we go short")
 def test_exit_after_the_stop_or_target_filled_meanwhile_does_not_go_short(app):
     user_id, _ = demo(app)
     first = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: the bracket
@@ -73,10 +69,6 @@ def test_exit_after_the_stop_or_target_filled_meanwhile_does_not_go_short(app):
     assert held >= 0, f"the account is short {held:g} SPX: place_order output {_step(second, 'place_order')}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: place_order cancels the stop and target before it knows the exit can "
-                                       "be sent; when the exit is then declined (or rejected, or ambiguous) "
-                                       "nothing restores the protection or blocks the strategy: the position "
-                                       "stays open at the broker with no stop")
 def test_a_failed_exit_does_not_leave_the_position_without_its_stop(app, settings):
     from tradetrail.services.app import build_app
     from tradetrail.settings import Settings

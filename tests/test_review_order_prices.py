@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from tests.helpers import demo
@@ -14,9 +13,6 @@ def _on_tick(price: float, tick: float = 0.01) -> bool:
     return abs(price / tick - round(price / tick)) < 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: bracket stop/limit prices go to the broker unrounded (e.g. STP "
-                                       "1184.3008); IBKR rejects or questions (o382) prices off the tick, so the "
-                                       "whole bracket fails, and risk sizing used levels the broker never sees")
 def test_bracket_prices_are_on_the_tick(app):
     user_id, _ = demo(app)
     execution = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: the bracket

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from tests.helpers import demo
@@ -15,9 +14,6 @@ from tradetrail.services.trading_state import GLOBAL, set_state
 from tradetrail.settings import Settings
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _settle_unsettled resends a 'provably absent' intent without looking "
-                                       "at the trading state: after the operator HALTs the account, the next "
-                                       "reconciliation (start-up, periodic thread, CLI) still sends the entry")
 def test_reconcile_sends_nothing_while_trading_is_halted(app, settings):
     user_id, _ = demo(app)
     broken = build_app(Settings(home=settings.home, database_url=settings.database_url,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from tests.helpers import demo
 from tradetrail.db.trading_models import PortfolioSnapshot
 from tradetrail.domain.risk import RiskLimits, evaluate
@@ -19,9 +17,6 @@ def _step(execution: dict, name: str) -> dict:
     return next(s for s in execution["steps"] if s["name"] == name)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: exposure, cash and open positions are read from broker positions "
-                                       "only; entries still working at the broker (another strategy's, same "
-                                       "account) are not counted, so two approved entries pass max_exposure_pct")
 def test_working_entries_count_against_max_exposure(app):
     user_id, _ = demo(app)
     limits = RiskLimits(max_exposure_pct=30.0)  # each entry is capped at 20 % by max_position_pct
@@ -32,11 +27,11 @@ def test_working_entries_count_against_max_exposure(app):
 
     a = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: MKT bracket, working
     b = get_execution(app, run_strategy(app, user_id, "demo2").execution_id)  # same account, same session
-    for run in (a, b):
-        assert _step(run, "risk_check")["output"]["approved"] is True
-        assert _step(run, "place_order")["output"]["status"] == "accepted"
-    numbers = _step(b, "risk_check")["output"]["numbers"]
-    assert numbers["exposure_after_pct"] < 30  # the gate believed the account was empty
+    assert _step(a, "risk_check")["output"]["approved"] is True
+    assert _step(a, "place_order")["output"]["status"] == "accepted"
+    denied = _step(b, "risk_check")["output"]  # a's entry is still working: it counts as exposure already
+    assert denied["approved"] is False and [d["rule"] for d in denied["denials"]] == ["max_exposure"]
+    assert denied["numbers"]["exposure_after_pct"] > 30
 
     account = app.broker.account(user_id)
     app.broker.sync(account, datetime(2005, 1, 4, 21, tzinfo=UTC))  # both entries fill at the next open
@@ -46,10 +41,6 @@ def test_working_entries_count_against_max_exposure(app):
         f"exposure {exposure / values.equity:.1%} with max_exposure_pct {limits.max_exposure_pct}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with no snapshot before today's midnight (the first trading day, or "
-                                       "after a gap in snapshots) day_start_equity falls back to the *current* "
-                                       "equity on every run, so today's P&L is always 0 and the daily loss limit "
-                                       "never triggers, although this morning's snapshot is on record")
 def test_daily_loss_limit_applies_on_the_first_day(app):
     user_id, strategy = demo(app)
     account = app.broker.account(user_id)

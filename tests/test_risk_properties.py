@@ -120,7 +120,8 @@ def _assert_denial_shape(decision, inputs, limits):
         elif d.rule == "position_open":
             assert d.numbers == {"position": inputs.position_qty} and inputs.position_qty != 0
         elif d.rule == "orders_pending":
-            assert d.numbers == {"pending_orders": inputs.pending_orders} and inputs.pending_orders > 0
+            assert d.numbers == {"pending_orders": inputs.pending_orders, "open_protection": inputs.open_protection}
+            assert inputs.pending_orders + inputs.open_protection > 0
         elif d.rule == "equity":
             assert d.numbers == {"equity": inputs.equity} and inputs.equity <= 0
         elif d.rule == "max_open_positions":
@@ -407,3 +408,10 @@ def test_every_limit_outside_its_range_is_rejected_with_its_name(name, data):
 def test_whole_number_limits_refuse_fractions(name):
     with pytest.raises(ValueError, match=rf"risk\.{name} must be a whole number between"):
         RiskLimits(**{name: 2.5})
+
+
+def test_open_protective_orders_block_a_new_entry():
+    inputs = dataclasses.replace(ACCOUNT, open_protection=1)
+    d = evaluate("BUY", 100.0, 95.0, 110.0, inputs, RiskLimits())
+    assert not d.approved and d.denials[0].rule == "orders_pending"
+    assert d.denials[0].numbers == {"pending_orders": 0, "open_protection": 1}

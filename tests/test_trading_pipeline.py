@@ -20,7 +20,7 @@ from tradetrail.marketdata.sample import SampleMarketData
 from tradetrail.services import portfolio
 from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.reconcile import reconcile
-from tradetrail.services.trading_state import scope_for, set_state
+from tradetrail.services.trading_state import get_state, scope_for, set_state
 
 
 def _hand_books(fills, initial=100_000.0):
@@ -102,6 +102,8 @@ def test_reconcile_adopts_an_order_placed_elsewhere_and_flags_a_position_mismatc
         adopted = s.scalar(select(Order).where(Order.client_order_id == "manual-1"))
     assert adopted.external and adopted.strategy_id is None and adopted.state == "SUBMITTED"
     assert reconcile(app, user_id)["adopted"] == []  # adopted once
+    state, row = get_state(app, user_id, "global")  # books differ from the broker: no new entries
+    assert state == TradingState.REDUCING and "QQQ ours 0 broker 5" in row.reason
 
 
 class _LiveSimulatedBroker(SimulatedBroker):

@@ -49,7 +49,9 @@ QUESTION_TEXT = {
     "o383": "The following order size exceeds the size limit.",
     "o451": "The following order value exceeds the total value limit.",
     "o10151": "You are about to submit a market order; market orders can execute far from the last price.",
+    "o10152": "You are about to submit a stop order; it may execute far from the stop price.",
 }
+QUESTION_ORDER_TYPES = {"o10151": {"MKT"}, "o10152": {"STP"}}  # asked only for these; others for every order
 
 
 RECENT = timedelta(days=7)
@@ -130,7 +132,9 @@ class SimulatedBroker:
         return self._ask_or_accept(account, pending)
 
     def _ask_or_accept(self, account: str, pending: dict) -> PlaceResult:
-        remaining = [m for m in self.questions if m not in pending["asked"]]
+        types = {o["order_type"] for o in pending["orders"]}
+        remaining = [m for m in self.questions if m not in pending["asked"]
+                     and (m not in QUESTION_ORDER_TYPES or QUESTION_ORDER_TYPES[m] & types)]
         if remaining:
             msg = remaining[0]
             pending["asked"].append(msg)

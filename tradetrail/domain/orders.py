@@ -73,6 +73,15 @@ class Leg(StrEnum):
     EXIT = "exit"
 
 
+def to_tick(price: float, tick: float, direction: str) -> float:
+    """``price`` on the ``tick`` grid: ``down``, ``up`` or ``nearest`` (decimal arithmetic: 1184.3008 → 1184.30)."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+    mode = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[direction]
+    t = Decimal(str(tick))
+    return float((Decimal(str(price)) / t).quantize(Decimal(1), rounding=mode) * t)
+
+
 def client_order_id(execution_id: str, leg: Leg | str) -> str:
     """Deterministic client order id (IBKR ``cOID``, ≤ 40 chars): the same execution and leg always give the
     same id, so a resend can never become a second order the broker would accept."""

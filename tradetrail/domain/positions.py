@@ -36,8 +36,8 @@ def apply_fill(pos: Position, side: str, quantity: float, price: float, commissi
     closing = min(abs(q0), abs(signed))
     realized += closing * (price - pos.avg_cost) * (1 if q0 > 0 else -1)
     new_q = q0 + signed
-    if new_q == 0:
-        avg = 0.0
+    if abs(new_q) < 1e-9:  # fractional fills must still close the position exactly
+        new_q, avg = 0.0, 0.0
     elif (new_q > 0) == (q0 > 0):
         avg = pos.avg_cost  # reduced: the remaining units keep their cost
     else:

@@ -64,7 +64,8 @@ class RiskInputs:
     global_state: TradingState = TradingState.ACTIVE
     commission_per_unit: float = 0.0
     min_commission: float = 0.0
-    pending_orders: int = 0  # this strategy's orders on this instrument that are unsettled or still working
+    pending_orders: int = 0  # this strategy's entries/exits on this instrument, unsettled or still working
+    open_protection: int = 0  # its stop/target orders on this instrument still working
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,10 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
                             tuple(denials))
     if inputs.position_qty != 0:
         deny("position_open", f"the strategy already holds {inputs.position_qty:g}", position=inputs.position_qty)
-    if inputs.pending_orders > 0:
-        deny("orders_pending", f"{inputs.pending_orders} earlier order(s) still working or of unknown fate",
-             pending_orders=inputs.pending_orders)
+    if inputs.pending_orders > 0 or inputs.open_protection > 0:
+        count = inputs.pending_orders + inputs.open_protection
+        deny("orders_pending", f"{count} earlier order(s) still working or of unknown fate",
+             pending_orders=inputs.pending_orders, open_protection=inputs.open_protection)
     if inputs.equity <= 0:
         deny("equity", "no equity", equity=inputs.equity)
         return RiskDecision("enter", False, 0, denials[0].detail, tuple(denials))

@@ -93,6 +93,8 @@ class OrdersConfig(_Strict):
         default="MKT", description="MKT: next open; LMT: at the signal's entry price or better")
     entry_tif: Literal["DAY", "GTC"] = "DAY"
     exit_tif: Literal["DAY", "GTC"] = Field(default="GTC", description="the bracket's stop and take-profit")
+    tick_size: float = Field(default=0.01, gt=0, le=100, description="price grid: a long's stop and a buy limit are "
+                                                                     "rounded down, its target up")
 
 
 class StrategyConfig(_Strict):

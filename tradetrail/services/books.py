@@ -95,7 +95,7 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
         prior = trade.exit_price or 0.0
         trade.exit_price = (prior * closed_before + fill.price * closed_now) / (closed_before + closed_now)
     trade.pnl = round(trade.pnl + realized, 6)
-    if after == 0:
+    if abs(after) < 1e-9:
         trade.status, trade.exit_at = "closed", fill.time
         if trade.risk_per_unit:
             trade.r_multiple = round(trade.pnl / (trade.risk_per_unit * trade.quantity), 4)

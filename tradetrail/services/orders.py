@@ -116,8 +116,8 @@ def send_locked(app, ids: list[int]) -> SendOutcome:
         crash_point("after_broker_accepted")
     result = _answer_questions(app, account, result, asked)
     crash_point("before_status_stored")
-    with app.Session() as s:
-        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
+    with app.Session() as s:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
+        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()).all(), key=lambda o: o.id)
         status = result.status
         if status == "rejected" and DUPLICATE_MARKER in result.reason:
             status = "ambiguous"  # the broker holds an order with this id; reconciliation finds out which

@@ -17,9 +17,9 @@ from sqlalchemy import func, or_, select
 from tradetrail.broker.port import BrokerOrder
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation
 from tradetrail.db.types import utcnow
-from tradetrail.domain.orders import OPEN, OrderState
+from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
 from tradetrail.services.books import last_fill_time, move, record_fill
-from tradetrail.services.locks import submission_lock
+from tradetrail.services.locks import process_lock, submission_lock
 from tradetrail.services.orders import send_locked
 
 UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
@@ -39,6 +39,16 @@ def _adopt(s, user_id: int, account: str, bo: BrokerOrder, broker_name: str) -> 
 
 
 def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
+    try:
+        _apply_status_strict(s, order, bo, notes)
+    except InvalidTransition as exc:  # the broker's word wins; the trail says what happened
+        s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=bo.status,
+                         detail=f"CORRECTION: the broker reports {bo.status} ({exc})"))
+        order.state, order.reason = bo.status, f"corrected from {order.state}: {bo.reason or bo.status}"
+        notes.append(f"{order.client_order_id}: corrected to {bo.status} as the broker reports")
+
+
+def _apply_status_strict(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
     if order.broker_order_id is None:
         order.broker_order_id = bo.broker_order_id
     if bo.status in (OrderState.CANCELLED, OrderState.REJECTED) and order.state != bo.status:
@@ -73,6 +83,12 @@ def _local_orders(s, account: str, broker_orders: list[BrokerOrder], fills: list
 
 
 def sync_account(app, user_id: int, account: str) -> dict:
+    """Pull statuses and fills from the broker into our books, one sync per account at a time."""
+    with process_lock(app, f"sync:{account}", blocking=True):
+        return _sync_account(app, user_id, account)
+
+
+def _sync_account(app, user_id: int, account: str) -> dict:
     """Pull statuses and fills from the broker into our books. Returns what changed.
 
     Only what the broker reports now is looked at (its recent orders, fills since a week before our last
@@ -162,6 +178,13 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
                 notes.append(f"{key}: ATTENTION {', '.join(m.client_order_id for m in missing)} never reached the "
                              f"broker while the rest of the bracket did; cancelled here, strategy set to REDUCING")
                 continue
+            blocked = _blocked_by_state(s, legs[0])
+            if blocked:
+                for leg in missing:
+                    leg.reason = f"never reached the broker; not sent again because {blocked}"
+                    move(s, leg, OrderState.CANCELLED, leg.reason)
+                notes.append(f"{key}: never reached the broker; cancelled because {blocked}")
+                continue
             if utcnow() - min(leg.created_at for leg in legs) <= window:
                 for leg in missing:
                     move(s, leg, OrderState.NEW, "reconciliation: the broker has no order with this id, safe to "
@@ -183,10 +206,22 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
     return resent
 
 
-def _reduce(s, user_id: int, strategy_id: int, reason: str) -> None:
+def _blocked_by_state(s, order: Order) -> str | None:
+    """Why an intent may not be sent now (HALTED; or REDUCING for anything but an exit), else None."""
     from tradetrail.db.trading_models import TradingStateRow
 
-    scope = f"strategy:{strategy_id}"
+    scopes = ["global"] + ([f"strategy:{order.strategy_id}"] if order.strategy_id is not None else [])
+    for row in s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == order.user_id,
+                                                       TradingStateRow.scope.in_(scopes))):
+        if row.state == "HALTED" or (row.state == "REDUCING" and order.leg != "exit"):
+            return f"trading is {row.state} ({row.scope})"
+    return None
+
+
+def _reduce(s, user_id: int, strategy_id: int | None, reason: str) -> None:
+    from tradetrail.db.trading_models import TradingStateRow
+
+    scope = "global" if strategy_id is None else f"strategy:{strategy_id}"
     row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id, TradingStateRow.scope == scope))
     if row is None:
         row = TradingStateRow(user_id=user_id, scope=scope, state="REDUCING")
@@ -217,6 +252,11 @@ def reconcile(app, user_id: int) -> dict:
         resent = _settle_unsettled(app, user_id, account, notes)
     second = sync_account(app, user_id, account)  # fills of what settling found or sent
     mismatches = _position_mismatches(app, account)
+    if mismatches:  # our books and the broker's differ: no new entries until a person has looked
+        with app.Session() as s:
+            _reduce(s, user_id, None, "positions differ from the broker's: " + ", ".join(
+                f"{m['symbol']} ours {m['ours']:g} broker {m['broker']:g}" for m in mismatches))
+            s.commit()
     report = {"account": account, "adopted": first["adopted"] + second["adopted"],
               "fills": first["fills"] + second["fills"], "resent": resent, "notes": notes + second["notes"],
               "position_mismatches": mismatches}

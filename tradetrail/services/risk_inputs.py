@@ -34,13 +34,26 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
         start = s.scalar(select(PortfolioSnapshot.equity).where(PortfolioSnapshot.account == account,
                                                                 PortfolioSnapshot.at < day_start(as_of))
                          .order_by(PortfolioSnapshot.at.desc(), PortfolioSnapshot.id.desc()).limit(1))
+        start_from = "the last snapshot before today"
+        if start is None:  # no earlier day: today's first snapshot is the day's start
+            start = s.scalar(select(PortfolioSnapshot.equity).where(PortfolioSnapshot.account == account,
+                                                                    PortfolioSnapshot.at >= day_start(as_of))
+                             .order_by(PortfolioSnapshot.at, PortfolioSnapshot.id).limit(1))
+            start_from = "today's first snapshot"
         q = select(Trade.pnl).where(Trade.strategy_id == strategy_id, Trade.status == "closed")
         if resumed_at is not None:
             q = q.where(Trade.exit_at >= resumed_at)
         recent = s.scalars(q.order_by(Trade.exit_at.desc(), Trade.id.desc()).limit(100)).all()
+        open_states = [st.value for st in OPEN]
         pending = s.scalar(select(func.count(Order.id)).where(
             Order.account == account, Order.strategy_id == strategy_id, Order.symbol == symbol,
-            Order.state.in_([st.value for st in OPEN]), Order.leg.in_(("entry", "exit")))) or 0
+            Order.state.in_(open_states), Order.leg.in_(("entry", "exit")))) or 0
+        protection = s.scalar(select(func.count(Order.id)).where(
+            Order.account == account, Order.strategy_id == strategy_id, Order.symbol == symbol,
+            Order.state.in_(open_states), Order.leg.in_(("stop", "target")))) or 0
+        working_notional, working_symbols = _working_entries(s, account, open_states)
+    held = {p.symbol for p in broker_positions}
+    exposure += working_notional  # an entry still working will be a position: count it before it fills
     losses = 0
     for pnl in recent:
         if pnl > 0:
@@ -48,10 +61,27 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
         losses += 1
     per_unit, minimum = per_unit_and_minimum(app.settings.sim_commission) if app.broker.name == "simulated" \
         else (0.0, 0.0)
-    inputs = RiskInputs(equity=values.equity, cash=values.cash, exposure=exposure,
-                        open_positions=len(broker_positions), position_qty=float(qty),
+    inputs = RiskInputs(equity=values.equity, cash=values.cash - working_notional, exposure=exposure,
+                        open_positions=len(held | working_symbols), position_qty=float(qty),
                         day_start_equity=start if start is not None else values.equity,
                         consecutive_losses=losses, strategy_state=strategy_state, global_state=global_state,
-                        commission_per_unit=per_unit, min_commission=minimum, pending_orders=pending)
-    return inputs, {"account": account, "paper": values.paper, "day_start_equity_from": "snapshot" if start is not None
-                    else "current equity (no earlier snapshot)"}
+                        commission_per_unit=per_unit, min_commission=minimum, pending_orders=pending,
+                        open_protection=protection)
+    return inputs, {"account": account, "paper": values.paper, "working_entries_notional": round(working_notional, 2),
+                    "day_start_equity_from": start_from if start is not None else "current equity (no snapshot yet)"}
+
+
+def _working_entries(s, account: str, open_states: list[str]) -> tuple[float, set[str]]:
+    """Notional and symbols of entry orders not yet filled, account-wide (every strategy's)."""
+    entries = s.scalars(select(Order).where(Order.account == account, Order.leg == "entry",
+                                            Order.state.in_(open_states))).all()
+    notional, symbols = 0.0, set()
+    for e in entries:
+        price = e.limit_price
+        if price is None and e.risk_per_unit is not None:  # a market entry: its stop plus the risk per unit
+            stop = s.scalar(select(Order.stop_price).where(Order.parent_client_order_id == e.client_order_id,
+                                                           Order.leg == "stop"))
+            price = stop + e.risk_per_unit if stop is not None else None
+        notional += (e.quantity - e.filled_quantity) * (price or 0.0)
+        symbols.add(e.symbol)
+    return notional, symbols

@@ -13,13 +13,14 @@ from datetime import datetime, time
 
 from sqlalchemy import select
 
-from tradetrail.db.trading_models import Order
-from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id
-from tradetrail.domain.risk import evaluate
+from tradetrail.db.trading_models import Order, Position
+from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
+from tradetrail.domain.risk import TradingState, evaluate
 from tradetrail.services import portfolio
 from tradetrail.services.orders import save_intents, send
 from tradetrail.services.reconcile import sync_account
 from tradetrail.services.risk_inputs import EXCHANGE_TZ, gather
+from tradetrail.services.trading_state import scope_for, set_state
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 SESSION_CLOSE = time(16, 0)
@@ -32,12 +33,23 @@ def risk_check(ctx: RunContext) -> StepOutcome:
     synced = sync_account(app, ctx.user_id, ctx.account)
     inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
                           symbol=ctx.contract.symbol, as_of=ctx.as_of)
-    limits = ctx.config.risk
+    limits, tick = ctx.config.risk, ctx.config.orders.tick_size
+    levels = _on_tick(sig, tick, ctx.config.orders.entry_type)
+    ctx.results["levels"] = levels
     ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
-                                  "take_profit": sig.take_profit}, limits=limits, inputs=inputs, **info)
-    ctx.risk = evaluate(sig.action, sig.entry, sig.stop_loss, sig.take_profit, inputs, limits)
+                                  "take_profit": sig.take_profit}, levels_on_tick=levels, limits=limits,
+                          inputs=inputs, **info)
+    ctx.risk = evaluate(sig.action, levels["entry"], levels["stop_loss"], levels["take_profit"], inputs, limits)
     ctx.step_meta["synced"] = synced
     return StepOutcome(output=ctx.risk.to_dict())
+
+
+def _on_tick(sig, tick: float, entry_type: str) -> dict:
+    """The levels as the broker will see them; the gate sizes from these, not from the unrounded ones."""
+    if sig.action != "BUY" or None in (sig.entry, sig.stop_loss, sig.take_profit):
+        return {"entry": sig.entry, "stop_loss": sig.stop_loss, "take_profit": sig.take_profit}
+    return {"entry": to_tick(sig.entry, tick, "down" if entry_type == "LMT" else "nearest"),
+            "stop_loss": to_tick(sig.stop_loss, tick, "down"), "take_profit": to_tick(sig.take_profit, tick, "up")}
 
 
 def _live_guard(ctx: RunContext) -> None:
@@ -50,51 +62,86 @@ def _live_guard(ctx: RunContext) -> None:
                         f"(it is {str(ctx.app.settings.allow_live_trading).lower()})")
 
 
-def _cancel_protection(ctx: RunContext) -> list[str]:
-    """Cancel the strategy's working stop/target orders on this instrument; confirm with the broker."""
+def _cancel_protection(ctx: RunContext) -> tuple[list[dict], float]:
+    """Cancel the strategy's working stop/target orders on this instrument, confirm with the broker, and
+    return what they were and the position still held afterwards (a leg may have filled meanwhile)."""
     app = ctx.app
     with app.Session() as s:
         working = s.scalars(select(Order).where(
             Order.account == ctx.account, Order.strategy_id == ctx.strategy_id, Order.symbol == ctx.contract.symbol,
             Order.leg.in_((Leg.STOP.value, Leg.TARGET.value)),
             Order.state.in_((OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))).all()
+    legs = [{"client_order_id": o.client_order_id, "leg": o.leg, "quantity": o.quantity,
+             "stop_price": o.stop_price, "limit_price": o.limit_price} for o in working]
     for order in working:
         app.broker.cancel(order.account, order.broker_order_id)
     sync_account(app, ctx.user_id, ctx.account)
     with app.Session() as s:
-        still = [o.client_order_id for o in s.scalars(select(Order).where(Order.id.in_([w.id for w in working])))
-                 if o.state not in (OrderState.CANCELLED.value, OrderState.FILLED.value)]
+        states = {o.client_order_id: o.state for o in s.scalars(select(Order).where(
+            Order.id.in_([w.id for w in working])))}
+        held = s.scalar(select(Position.quantity).where(
+            Position.account == ctx.account, Position.strategy_id == ctx.strategy_id,
+            Position.symbol == ctx.contract.symbol)) or 0.0
+    still = [c for c, st in states.items() if st not in (OrderState.CANCELLED.value, OrderState.FILLED.value)]
     if still:
         raise StepError(f"protective orders not yet cancelled at the broker ({', '.join(still)}); the exit was not "
                         "sent, to avoid selling twice")
-    return [o.client_order_id for o in working]
+    for leg in legs:
+        leg["state"] = states[leg["client_order_id"]]
+    return legs, float(held)
+
+
+def _restore_stop(ctx: RunContext, legs: list[dict], quantity: float) -> str:
+    """After a failed exit, protect the position again with a stop at the cancelled stop's price."""
+    stops = [leg for leg in legs if leg["leg"] == Leg.STOP.value and leg["stop_price"]]
+    if not stops or quantity <= 0:
+        return "no stop to restore"
+    spec = OrderSpec(client_order_id(ctx.execution_id + ":restore", Leg.STOP), Leg.STOP, Side.SELL, OrderType.STP,
+                     quantity, stop_price=stops[0]["stop_price"], tif="GTC")
+    rows = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
+                        account=ctx.account, contract=ctx.contract, specs=[spec])
+    outcome = send(ctx.app, rows)
+    if outcome.status != "accepted":  # unprotected: no new entries until a person has looked
+        set_state(ctx.app, ctx.user_id, scope_for(ctx.strategy_id), TradingState.REDUCING,
+                  f"exit failed and the protective stop could not be restored: {outcome.reason}")
+        return f"protective stop NOT restored ({outcome.status} {outcome.reason}); strategy set to REDUCING"
+    return f"protective stop restored at {spec.stop_price:g}"
 
 
 def place_order(ctx: RunContext) -> StepOutcome:
-    decision, sig, cfg = ctx.risk, ctx.signal, ctx.config
+    decision, cfg = ctx.risk, ctx.config
     ctx.step_input.update(decision={"action": decision.action, "approved": decision.approved,
                                     "quantity": decision.quantity}, account=ctx.account)
     if not decision.approved:
         return StepOutcome(output={"reason": f"nothing to send: {decision.reason}"}, status="skipped")
     _live_guard(ctx)
-    risk_per_unit, cancelled = None, []
+    risk_per_unit, cancelled, held = None, [], None
     if decision.action == "enter":
+        lv = ctx.results["levels"]
         specs = bracket(ctx.execution_id, Side.BUY, decision.quantity, entry_type=OrderType(cfg.orders.entry_type),
-                        entry_price=sig.entry, stop_price=sig.stop_loss, target_price=sig.take_profit,
+                        entry_price=lv["entry"], stop_price=lv["stop_loss"], target_price=lv["take_profit"],
                         tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
-        risk_per_unit = sig.entry - sig.stop_loss
+        risk_per_unit = lv["entry"] - lv["stop_loss"]
     else:
-        cancelled = _cancel_protection(ctx)
+        cancelled, held = _cancel_protection(ctx)
+        if held <= 0 or any(leg["state"] == OrderState.FILLED.value for leg in cancelled):
+            return StepOutcome(output={"reason": "a protective order filled meanwhile: the position is already "
+                                                 "closed, no exit sent", "cancelled_protection": cancelled,
+                                       "position": held}, status="skipped")
         specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
-                           decision.quantity, tif="DAY")]
+                           held, tif="DAY")]  # what is held now, not what the gate saw
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
                           account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit)
     outcome = send(ctx.app, orders)
     ctx.results["sent"] = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
            "questions": outcome.questions, "cancelled_protection": cancelled}
-    if outcome.status not in ("accepted", "skipped"):
-        raise StepError(f"order {outcome.status}: {outcome.reason}", output=out)
+    if outcome.status != "accepted":
+        message = f"order {outcome.status}: {outcome.reason}"
+        if decision.action == "exit" and outcome.status in ("rejected", "declined"):
+            out["restored"] = _restore_stop(ctx, cancelled, held)
+            message += f"; {out['restored']}"
+        raise StepError(message, output=out)
     return StepOutcome(output=out)
 
 
