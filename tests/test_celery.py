@@ -140,3 +140,56 @@ def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, s
     assert len(executions) == 1 and executions[0].status == "failed"
     assert executions[0].error.startswith("interrupted")
     assert len(fake.chat_requests) == 1 and orders == 0  # not run again: one model call, no order
+
+
+def test_two_dispatchers_and_two_workers_execute_500_slots_exactly_once(app, settings, cli_env, redis_url):
+    import threading
+
+    user_id, _ = demo(app)
+    base = StrategyConfig.model_validate({"symbol": "SPX", "schedule": {"cron": "* * * * *"},
+                                          "charts": {"enabled": False},
+                                          "market_data": {"source": "sample", "replay_start": "2010-01-04"}})
+    with app.Session() as s:
+        for i in range(500):
+            save_strategy(s, app, user_id, f"s{i:03d}", base)
+        s.execute(update(Strategy).values(created_at=utcnow() - timedelta(minutes=3)))
+        s.commit()
+    producer = make_celery(Settings(home=settings.home, database_url=settings.database_url, redis_url=redis_url))
+    now = utcnow()
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def submit(strategy, slot_id):
+        with lock:
+            sent.append(slot_id)
+        producer.send_task("tradetrail.run_slot", args=[slot_id], queue="tradetrail")
+
+    dispatchers = [threading.Thread(target=scheduler.dispatch, args=(app, now, submit)) for _ in range(2)]
+    for t in dispatchers:
+        t.start()
+    for t in dispatchers:
+        t.join()
+    assert len(sent) == len(set(sent)) == 500
+    env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url}
+    workers = [_start(env, "worker", "--concurrency", "1") for _ in range(2)]
+    try:
+        def finished():
+            with app.Session() as s:
+                return s.scalar(select(func.count(ScheduleSlot.id)).where(
+                    ScheduleSlot.status.in_(("done", "failed", "running")), ScheduleSlot.execution_id.is_not(None),
+                    ScheduleSlot.status != "running")) == 500
+        _wait(finished, 600, "two workers to run 500 slots")
+    finally:
+        for w in workers:
+            _kill(w)
+    with app.Session() as s:
+        slots = s.scalars(select(ScheduleSlot)).all()
+        executions = s.scalars(select(Execution).where(Execution.trigger == "schedule")).all()
+    ran = [sl for sl in slots if sl.execution_id]
+    assert len(ran) == 500 and {sl.status for sl in ran} == {"done"}, \
+        [(sl.status, sl.reason) for sl in ran if sl.status != "done"][:5]
+    # Created 3 minutes ago: the two earlier minutes of each strategy were missed and recorded as skipped.
+    assert sorted({sl.status for sl in slots if not sl.execution_id}) == ["skipped"]
+    assert len(slots) - len(ran) == 1000
+    assert len(executions) == 500 and {sl.execution_id for sl in ran} == {e.id for e in executions}
+    assert len({e.strategy_id for e in executions}) == 500  # one execution per slot, per strategy

@@ -20,8 +20,10 @@ Failure drills for tests and rehearsals come from ``TRADETRAIL_SIM_FAULTS``:
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -55,6 +57,13 @@ QUESTION_ORDER_TYPES = {"o10151": {"MKT"}, "o10152": {"STP"}}  # asked only for 
 
 
 RECENT = timedelta(days=7)
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+def _thread_lock(name: str) -> threading.Lock:
+    with _GUARD:
+        return _THREAD_LOCKS.setdefault(name, threading.Lock())
 
 
 class SimulatedTimeout(TimeoutError):
@@ -66,7 +75,7 @@ class SimulatedBroker:
 
     def __init__(self, engine: Engine, market_data: Callable[[str], MarketData], *, initial_cash: float = 100_000.0,
                  commission_schedule: str = "fixed", slippage_bps: float = 5.0, questions: tuple[str, ...] = (),
-                 faults: tuple[str, ...] = ()):
+                 faults: tuple[str, ...] = (), locks: Callable[[str], AbstractContextManager] | None = None):
         self.engine = engine
         self.market_data = market_data
         self.initial_cash = initial_cash
@@ -74,6 +83,9 @@ class SimulatedBroker:
         self.slippage = slippage_bps / 10_000
         self.questions = questions
         self.faults = set(faults)
+        # A broker keeps its books consistent under concurrent clients: every write to one account's books
+        # happens under that account's lock (process-wide when given, else per process).
+        self._locks = locks or _thread_lock
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -85,7 +97,7 @@ class SimulatedBroker:
 
     def account(self, user_id: int) -> str:
         account = f"SIM{user_id:06d}"
-        with self._session() as s:
+        with self._locks(f"sim:{account}"), self._session() as s:
             if s.get(SimAccount, account) is None:
                 s.add(SimAccount(account=account, cash=self.initial_cash, initial_cash=self.initial_cash))
                 s.commit()
@@ -132,6 +144,10 @@ class SimulatedBroker:
         return self._ask_or_accept(account, pending)
 
     def _ask_or_accept(self, account: str, pending: dict) -> PlaceResult:
+        with self._locks(f"sim:{account}"):
+            return self._ask_or_accept_locked(account, pending)
+
+    def _ask_or_accept_locked(self, account: str, pending: dict) -> PlaceResult:
         types = {o["order_type"] for o in pending["orders"]}
         remaining = [m for m in self.questions if m not in pending["asked"]
                      and (m not in QUESTION_ORDER_TYPES or QUESTION_ORDER_TYPES[m] & types)]
@@ -219,7 +235,7 @@ class SimulatedBroker:
                                market_price=prices.get(r.symbol)) for r in rows]
 
     def cancel(self, account: str, broker_order_id: str) -> bool:
-        with self._session() as s:
+        with self._locks(f"sim:{account}"), self._session() as s:
             row = s.get(SimOrder, int(broker_order_id))
             if row is None or row.account != account or row.status != "SUBMITTED":
                 return False
@@ -248,7 +264,7 @@ class SimulatedBroker:
     def sync(self, account: str, now: datetime, contracts: tuple[Contract, ...] = ()) -> None:
         """Process every instrument with working orders or positions, and ``contracts``, up to ``now``
         (never backwards); orders placed next on those instruments are stamped with ``now``."""
-        with self._session() as s:
+        with self._locks(f"sim:{account}"), self._session() as s:
             working = s.execute(select(SimOrder.symbol, SimOrder.source).where(
                 SimOrder.account == account, SimOrder.status == "SUBMITTED").distinct()).all()
             held = s.execute(select(SimPosition.symbol, SimPosition.source).where(

@@ -17,6 +17,7 @@ from tradetrail.broker.simulated import SimulatedBroker
 from tradetrail.db.migrate import upgrade
 from tradetrail.db.session import engine_for, session_factory
 from tradetrail.marketdata.port import MarketData, MarketDataError
+from tradetrail.services.locks import process_lock
 from tradetrail.settings import Settings
 
 
@@ -78,7 +79,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
               artifacts=ArtifactRegistry(store, engine), broker=None)  # type: ignore[arg-type]
     app.broker = SimulatedBroker(engine, app.market_data, initial_cash=settings.sim_initial_cash,
                                  commission_schedule=settings.sim_commission, slippage_bps=settings.sim_slippage_bps,
-                                 questions=_csv(settings.sim_questions), faults=_csv(settings.sim_faults))
+                                 questions=_csv(settings.sim_questions), faults=_csv(settings.sim_faults),
+                                 locks=lambda name: process_lock(app, name, blocking=True))
     # Everything built so far (modules, pandas/SQLAlchemy internals: ~200k objects) lives as long as the
     # process; freezing it keeps full garbage collections (~100 ms each over those objects) off every run.
     gc.freeze()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tradetrail.db.models import Symbol
@@ -53,5 +54,10 @@ def resolve_symbol(session: Session, source: MarketData, symbol: str) -> Resolve
     row.conid, row.name, row.sec_type = contract.conid, contract.name, contract.sec_type
     row.exchange, row.currency, row.details, row.fetched_at = (contract.exchange, contract.currency,
                                                                contract.details, now)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another run cached the same symbol a moment ago: theirs is as good as ours
+        session.rollback()
+        row = session.scalar(select(Symbol).where(Symbol.source == source.name, Symbol.symbol == key))
+        return Resolved(_contract(row), "hit", row.fetched_at.isoformat(), note="cached concurrently by another run")
     return Resolved(contract, status, now.isoformat())
