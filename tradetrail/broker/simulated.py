@@ -97,7 +97,10 @@ class SimulatedBroker:
 
     def account(self, user_id: int) -> str:
         account = f"SIM{user_id:06d}"
-        with self._locks(f"sim:{account}"), self._session() as s:
+        with self._session() as s:
+            if s.get(SimAccount, account) is not None:
+                return account
+        with self._locks(f"sim:{account}"), self._session() as s:  # create it once, whoever asks first
             if s.get(SimAccount, account) is None:
                 s.add(SimAccount(account=account, cash=self.initial_cash, initial_cash=self.initial_cash))
                 s.commit()

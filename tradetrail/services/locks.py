@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import text
@@ -25,11 +26,15 @@ def _key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"tradetrail:{name}".encode()).digest()[:8], "big", signed=True)
 
 
-def _lock_file(app, name: str) -> Path:
-    url = app.engine.url
-    folder = Path(url.database).resolve().parent / "locks" if url.database and url.database != ":memory:" \
-        else app.settings.home / "locks"
+@lru_cache(maxsize=64)
+def _lock_dir(database: str | None, home: str) -> Path:
+    folder = Path(database).resolve().parent / "locks" if database and database != ":memory:" else Path(home) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _lock_file(app, name: str) -> Path:
+    folder = _lock_dir(app.engine.url.database, str(app.settings.home))
     return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.lock"
 
 
