@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -87,4 +86,3 @@ def test_serve_answers_health(cli_env):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert os.environ.get("TRADETRAIL_HOME") is None

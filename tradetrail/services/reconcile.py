@@ -15,12 +15,13 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 
 from tradetrail.broker.port import BrokerOrder
-from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation
+from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
 from tradetrail.services.books import last_fill_time, move, record_fill
 from tradetrail.services.locks import process_lock, submission_lock
 from tradetrail.services.orders import send_locked
+from tradetrail.services.trading_state import GLOBAL, scope_for
 
 UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
 
@@ -208,9 +209,7 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
 
 def _blocked_by_state(s, order: Order) -> str | None:
     """Why an intent may not be sent now (HALTED; or REDUCING for anything but an exit), else None."""
-    from tradetrail.db.trading_models import TradingStateRow
-
-    scopes = ["global"] + ([f"strategy:{order.strategy_id}"] if order.strategy_id is not None else [])
+    scopes = [GLOBAL] + ([scope_for(order.strategy_id)] if order.strategy_id is not None else [])
     for row in s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == order.user_id,
                                                        TradingStateRow.scope.in_(scopes))):
         if row.state == "HALTED" or (row.state == "REDUCING" and order.leg != "exit"):
@@ -219,9 +218,8 @@ def _blocked_by_state(s, order: Order) -> str | None:
 
 
 def _reduce(s, user_id: int, strategy_id: int | None, reason: str) -> None:
-    from tradetrail.db.trading_models import TradingStateRow
-
-    scope = "global" if strategy_id is None else f"strategy:{strategy_id}"
+    """Set REDUCING (unless already HALTED) inside the caller's transaction."""
+    scope = scope_for(strategy_id)
     row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id, TradingStateRow.scope == scope))
     if row is None:
         row = TradingStateRow(user_id=user_id, scope=scope, state="REDUCING")
