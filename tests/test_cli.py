@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tradetrail.db.migrate import head_revision
+
 BIN = Path(sys.executable).with_name("tradetrail")
 
 
@@ -81,7 +83,7 @@ def test_serve_answers_health(cli_env):
                     output = proc.stdout.read() if proc.poll() is not None else ''
                     raise AssertionError(f"server did not answer: {output}") from None
                 time.sleep(0.2)
-        assert body["status"] == "ok" and body["checks"]["database"]["revision"] == "0003"
+        assert body["status"] == "ok" and body["checks"]["database"]["revision"] == head_revision()
         assert body["checks"]["broker"]["healthy"] is True
     finally:
         proc.terminate()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tradetrail.db.migrate import current_revision, upgrade
+from tradetrail.db.migrate import current_revision, head_revision, upgrade
 from tradetrail.db.models import Base
 
-HEAD = "0003"
 
 
 def test_migrations_match_models(app):
@@ -20,7 +19,14 @@ def test_migrations_match_models(app):
 def test_upgrade_is_idempotent_and_at_head(app):
     before = current_revision(app.engine)
     upgrade(app.engine)
-    assert current_revision(app.engine) == before == HEAD
+    assert current_revision(app.engine) == before == head_revision()
+
+
+def test_head_is_the_newest_numbered_script():
+    from tradetrail.db.migrate import MIGRATIONS
+
+    newest = max(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("0*.py"))
+    assert head_revision() == newest
 
 
 def test_insert_ignore_tells_whether_this_call_inserted(app):
