@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
 
-    market_data: Literal["sample", "files"] = "sample"
+    market_data: Literal["sample", "files", "ibkr"] = "sample"
     market_data_dir: Path | None = Field(default=None, description="folder for the 'files' market data")
 
     llm_base_url: str | None = None
@@ -50,6 +50,56 @@ class Settings(BaseSettings):
         default=900, ge=0, description="reconciliation resends an intent the broker never received only if it is "
                                        "younger than this; older ones are cancelled with the reason")
 
+    # --- IBKR Client Portal Web API (issue #4; README "IBKR (Client Portal Web API)") -------------------
+    broker: Literal["simulated", "ibkr_web"] = Field(
+        default="simulated", description="the default broker; a strategy may name another (its `broker` field)")
+    ibkr_url: str = Field(default="https://localhost:5000/v1/api", description="CP Gateway (or OAuth) REST base URL")
+    ibkr_account: str | None = Field(default=None, description="account id; default: the first one IBKR lists")
+    ibkr_verify_tls: str = Field(default="true", description="true, false, or the path of a CA bundle")
+    ibkr_timeout_s: float = Field(default=15.0, gt=0, le=300, description="per request; a timed-out order is UNKNOWN")
+    ibkr_compete: bool = Field(default=False, description="ssodh/init may take over a competing session")
+    ibkr_keepalive_s: float = Field(default=60.0, ge=5, le=600, description="tickle interval while serving")
+    ibkr_pacing_scale: float = Field(
+        default=1.0, gt=0, le=1, description="multiplies IBKR's documented pacing intervals; keep 1 against a real "
+                                             "gateway (tests use a smaller value against the fake gateway)")
+    ibkr_cancel_wait_s: float = Field(default=30.0, ge=0, le=600,
+                                      description="how long an exit waits for the broker to confirm cancellations")
+    ibkr_oauth: bool = Field(default=False, description="OAuth 1.0a (no gateway) through ibind instead of a gateway")
+    ibkr_oauth_consumer_key: SecretStr | None = None
+    ibkr_oauth_access_token: SecretStr | None = None
+    ibkr_oauth_access_token_secret: SecretStr | None = None
+    ibkr_oauth_dh_prime: SecretStr | None = None
+    ibkr_oauth_encryption_key_fp: Path | None = Field(default=None, description="private encryption key (PEM file)")
+    ibkr_oauth_signature_key_fp: Path | None = Field(default=None, description="private signature key (PEM file)")
+    ibkr_oauth_realm: str = "limited_poa"
+    ibkr_oauth_rest_url: str = "https://api.ibkr.com/v1/api/"
+
+    @field_validator("ibkr_url", "ibkr_oauth_rest_url")
+    @classmethod
+    def _ibkr_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("ibkr_verify_tls")
+    @classmethod
+    def _ibkr_tls(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("true", "false", "1", "0", "yes", "no") or Path(value).is_file():
+            return value
+        raise ValueError("must be true, false or the path of an existing CA bundle file")
+
+    @property
+    def ibkr_tls(self) -> bool | str:
+        """What to verify the gateway's certificate with: True (system CAs), False, or a CA bundle path."""
+        low = self.ibkr_verify_tls.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        return self.ibkr_verify_tls
+    # --- end of the IBKR block ------------------------------------------------------------------------------
+
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
                                                                        "account this often (0: only at start-up)")
 
@@ -63,7 +113,7 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(default=True, description="tradetrail serve runs scheduled strategies")
     scheduler_interval_s: float = Field(default=5.0, gt=0, le=60, description="how often due slots are claimed")
     schedule_grace_s: float = Field(default=600, ge=0, description="a missed slot still runs if at most this late")
-    embedded_workers: int = Field(default=2, ge=1, le=64, description="executions at once in embedded mode")
+    embedded_workers: int = Field(default=2, ge=1, le=256, description="executions at once in embedded mode")
 
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_commission: Literal["fixed", "tiered", "none"] = "fixed"
@@ -74,6 +124,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    session_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600, description="browser session lifetime")
+    cookie_secure: bool = Field(default=False, description="mark session cookies Secure (set it behind HTTPS)")
 
     @field_validator("llm_base_url")
     @classmethod

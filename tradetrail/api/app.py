@@ -1,29 +1,36 @@
-"""The HTTP face. Routes arrive with the REST API issue; ``/health`` answers now."""
+"""The HTTP face: every capability under ``/api`` (OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Routes call the same services as the CLI and hold no business logic. Everything but ``/health`` and login
+needs an API token or a browser session (see ``api/security.py``).
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from tradetrail import __version__
-from tradetrail.db.migrate import current_revision
+from tradetrail.api import errors
+from tradetrail.api.deps import AppDep, UserDep
+from tradetrail.api.routes import artifacts, auth, lineage, prompts, strategies, symbols, trading
 from tradetrail.services.app import App
 from tradetrail.services.embedded import EmbeddedScheduler
+from tradetrail.services.health import health_report
 from tradetrail.services.startup import PeriodicReconciler, reconcile_all
 
 log = logging.getLogger(__name__)
 
 
 def create_app(application: App, *, background: bool = True) -> FastAPI:
-    """The ASGI app. With ``background``, it reconciles every account at start-up and periodically."""
+    """The ASGI app. With ``background``, it reconciles every account at start-up and periodically and, in
+    embedded mode, runs the scheduler."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(api: FastAPI):
         reconciler = scheduler = None
         if background:
             reports = await run_in_threadpool(reconcile_all, application)
@@ -33,32 +40,37 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
             if application.settings.scheduler_enabled and application.settings.executor == "embedded":
                 scheduler = EmbeddedScheduler(application)
                 scheduler.start()
+        api.state.scheduler = scheduler
         yield
         if scheduler is not None:
             await run_in_threadpool(scheduler.stop)
         if reconciler is not None:
             await run_in_threadpool(reconciler.stop)
 
-    api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan)
+    api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan,
+                  description="Scheduled, LLM-assisted trading workflows with a replayable trail of every decision. "
+                              "Authenticate with `Authorization: Bearer <token>` (`tradetrail tokens create USER`) "
+                              "or a session from `POST /api/auth/login`.")
     api.state.app = application
+    api.state.scheduler = None
+    errors.install(api)
 
-    @api.get("/health")
+    @api.get("/health", tags=["system"])
     def health() -> JSONResponse:
-        checks: dict = {}
-        try:
-            with application.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = {"ok": True, "revision": current_revision(application.engine),
-                                  "backend": application.engine.dialect.name}
-        except Exception as exc:  # noqa: BLE001 - health reports, never raises
-            checks["database"] = {"ok": False, "error": f"{type(exc).__name__}"}
-        try:
-            h = application.broker.health()
-            checks["broker"] = {"ok": h.healthy, **h.to_dict()}
-        except Exception as exc:  # noqa: BLE001
-            checks["broker"] = {"ok": False, "error": f"{type(exc).__name__}"}
-        ok = all(c["ok"] for c in checks.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "version": __version__, "checks": checks},
-                            status_code=200 if ok else 503)
+        """Database, broker session, scheduler and worker queue; 503 when any of them is not ok."""
+        report = health_report(application, scheduler=api.state.scheduler)
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
+    system = APIRouter(prefix="/api", tags=["system"], responses=errors.ERROR_RESPONSES)
+
+    @system.get("/broker/status", response_model=dict)
+    def broker_status(app: AppDep, user: UserDep) -> dict:
+        """The broker session (authenticated, connected, competing), the account, and the adapter's details."""
+        from tradetrail.services.broker_status import broker_status as status
+
+        return status(app)
+
+    for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
+                   artifacts.router, trading.router, system):
+        api.include_router(router)
     return api

@@ -48,3 +48,13 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArtifactRef(Base):
+    """Which execution recorded which artifact: artifacts are shared by content, but a user may only read
+    those referenced by one of their own executions."""
+
+    __tablename__ = "artifact_refs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True,
+                                              index=True)

@@ -28,14 +28,20 @@ def fire_times(cron: str, tz: str, after: datetime, *, calendar=None) -> Iterato
         it = croniter(cron, after.astimezone(zone))
     except Exception as exc:  # noqa: BLE001 - croniter and zoneinfo raise several types
         raise ScheduleError(f"cannot evaluate cron {cron!r} in {tz}: {exc}") from None
+    found = False
     for _ in range(MAX_SCAN):
         t = it.get_next(datetime).astimezone(UTC)
         if calendar is None:
             yield t
             continue
         if t > calendar.last_minute.to_pydatetime():
+            if not found:
+                raise ScheduleError(f"cron {cron!r} ({tz}) never fires while the exchange is open (up to the "
+                                    f"calendar's end, {calendar.last_minute:%Y-%m-%d}); note a session's closing "
+                                    "minute, e.g. 16:00 in New York, is not open")
             raise ScheduleError(f"beyond the exchange calendar's range (it ends {calendar.last_minute:%Y-%m-%d})")
         if calendar.is_open_on_minute(t):
+            found = True
             yield t
 
 

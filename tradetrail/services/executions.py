@@ -74,7 +74,7 @@ def mark_interrupted(app: App, strategy_id: int) -> int:
         return len(rows)
 
 
-def _step_dict(row: LineageStep) -> dict[str, Any]:
+def step_dict(row: LineageStep) -> dict[str, Any]:
     return {"number": row.step_number, "name": row.step_name, "status": row.status,
             "started_at": row.started_at.isoformat(), "duration_ms": row.duration_ms, "input": row.input,
             "output": row.output, "metadata": row.meta, "artifacts": row.artifacts, "error": row.error,
@@ -98,5 +98,5 @@ def get_execution(app: App, execution_id: str, *, user_id: int | None = None) ->
             "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
             "duration_ms": execution.duration_ms, "failed_step": execution.failed_step, "error": execution.error,
             "has_errors": any(st.status == "failed" for st in steps),
-            "steps": [_step_dict(st) for st in steps],
+            "steps": [step_dict(st) for st in steps],
         }

@@ -99,3 +99,26 @@ def stats(app, user_id: int, strategy_id: int | None = None) -> dict:
         trades = s.scalars(q.order_by(Trade.exit_at)).all()
     curve = [p["equity"] for p in equity_curve(app, user_id)]
     return statistics([TradeResult(t.pnl, t.r_multiple) for t in trades], curve).to_dict()
+
+
+def latest_as_of(app, user_id: int) -> datetime | None:
+    """The user's newest execution's as-of time: a replayed market is marked at its own clock."""
+    from tradetrail.db.models import Execution
+
+    with app.Session() as s:
+        return s.scalar(select(Execution.as_of).where(Execution.user_id == user_id)
+                        .order_by(Execution.started_at.desc()).limit(1))
+
+
+def snapshots(app, user_id: int, *, kind: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    """Stored snapshots, newest first."""
+    with app.Session() as s:
+        q = select(PortfolioSnapshot).where(PortfolioSnapshot.user_id == user_id)
+        if kind:
+            q = q.where(PortfolioSnapshot.kind == kind)
+        rows = s.scalars(q.order_by(PortfolioSnapshot.at.desc(), PortfolioSnapshot.id.desc())
+                         .limit(limit).offset(offset)).all()
+    return [{"id": r.id, "account": r.account, "kind": r.kind, "at": r.at.isoformat(),
+             "execution_id": r.execution_id, "cash": r.cash, "equity": r.equity,
+             "positions_value": r.positions_value, "realized_pnl": r.realized_pnl,
+             "unrealized_pnl": r.unrealized_pnl, "positions": r.positions} for r in rows]

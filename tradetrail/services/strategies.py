@@ -55,6 +55,16 @@ def check_runnable(session: Session, app, user_id: int, config: StrategyConfig) 
             latest_template(session, name, user_id=user_id)
         except PromptTemplateError as exc:
             problems.append(f"analyst.prompts.{role}: {exc}")
+    sched = config.schedule
+    if sched.cron and sched.market_sessions_only:
+        from tradetrail.db.types import utcnow
+        from tradetrail.domain.schedule import ScheduleError, next_runs
+        from tradetrail.services.calendars import calendar
+
+        try:
+            next_runs(sched.cron, sched.timezone, utcnow(), 1, calendar=calendar())
+        except ScheduleError as exc:
+            problems.append(f"schedule.cron: {exc}")
     if problems:
         raise InvalidStrategy(problems)
 
@@ -77,3 +87,101 @@ def save_strategy(session: Session, app, user_id: int, name: str, config: Strate
         strategy.enabled = enabled
     session.commit()
     return strategy
+
+
+def strategy_dict(session: Session, strategy: Strategy, *, with_config: bool = False) -> dict:
+    version = current_version(session, strategy)
+    config = version.config if version else {}
+    data = {"id": strategy.id, "name": strategy.name, "enabled": strategy.enabled,
+            "version": strategy.current_version, "symbol": config.get("symbol"), "mode": config.get("mode"),
+            "cron": (config.get("schedule") or {}).get("cron"),
+            "created_at": strategy.created_at.isoformat(), "updated_at": strategy.updated_at.isoformat()}
+    if with_config:
+        data["config"] = config
+    return data
+
+
+def list_strategies(app, user_id: int, *, limit: int = 50, offset: int = 0) -> list[dict]:
+    with app.Session() as s:
+        rows = s.scalars(select(Strategy).where(Strategy.user_id == user_id).order_by(Strategy.name)
+                         .limit(limit).offset(offset)).all()
+        return [strategy_dict(s, r) for r in rows]
+
+
+def strategy_detail(app, user_id: int, name: str) -> dict:
+    with app.Session() as s:
+        return strategy_dict(s, get_strategy(s, user_id, name), with_config=True)
+
+
+def create_strategy(app, user_id: int, name: str, config: StrategyConfig, *, enabled: bool = True) -> dict:
+    """A new strategy; ``InvalidStrategy`` if the name is taken or it cannot run as configured."""
+    with app.Session() as s:
+        if s.scalar(select(Strategy.id).where(Strategy.user_id == user_id, Strategy.name == name)) is not None:
+            raise InvalidStrategy([f"a strategy named {name!r} exists"])
+        return strategy_dict(s, save_strategy(s, app, user_id, name, config, enabled=enabled), with_config=True)
+
+
+def update_strategy(app, user_id: int, name: str, config: StrategyConfig) -> dict:
+    """A new version of an existing strategy (an unchanged config adds none)."""
+    with app.Session() as s:
+        strategy = get_strategy(s, user_id, name)
+        return strategy_dict(s, save_strategy(s, app, user_id, name, config, enabled=strategy.enabled),
+                             with_config=True)
+
+
+def set_enabled(app, user_id: int, name: str, enabled: bool) -> dict:
+    with app.Session() as s:
+        strategy = get_strategy(s, user_id, name)
+        strategy.enabled = enabled
+        s.commit()
+        return strategy_dict(s, strategy)
+
+
+class StrategyInUse(Exception):
+    """The strategy has history (executions, orders) that deleting it would destroy."""
+
+
+def delete_strategy(app, user_id: int, name: str) -> None:
+    """Delete a strategy that never ran; one with executions or orders is paused instead by the caller."""
+    from tradetrail.db.models import Execution
+    from tradetrail.db.trading_models import Order
+
+    with app.Session() as s:
+        strategy = get_strategy(s, user_id, name)
+        if (s.scalar(select(Execution.id).where(Execution.strategy_id == strategy.id).limit(1)) is not None
+                or s.scalar(select(Order.id).where(Order.strategy_id == strategy.id).limit(1)) is not None):
+            raise StrategyInUse(f"strategy {name!r} has executions or orders; its lineage is kept — pause it "
+                                "instead")
+        s.delete(strategy)
+        s.commit()
+
+
+def validate_config(app, user_id: int, config: StrategyConfig) -> list[str]:
+    """Every reason the configuration cannot run (empty when it can)."""
+    with app.Session() as s:
+        try:
+            check_runnable(s, app, user_id, config)
+        except InvalidStrategy as exc:
+            return exc.problems
+    return []
+
+
+def next_runs(app, user_id: int, name: str, count: int = 10) -> dict:
+    """The next ``count`` fire times in UTC and in the strategy's time zone."""
+    from zoneinfo import ZoneInfo
+
+    from tradetrail.db.types import utcnow
+    from tradetrail.domain.schedule import next_runs as fire_times
+    from tradetrail.services.calendars import calendar
+
+    with app.Session() as s:
+        config = StrategyConfig.model_validate(current_version(s, get_strategy(s, user_id, name)).config)
+    sched = config.schedule
+    rows = []
+    if sched.cron:
+        times = fire_times(sched.cron, sched.timezone, utcnow(), count,
+                           calendar=calendar() if sched.market_sessions_only else None)
+        zone = ZoneInfo(sched.timezone)
+        rows = [{"utc": t.isoformat(), "local": t.astimezone(zone).isoformat()} for t in times]
+    return {"strategy": name, "cron": sched.cron, "timezone": sched.timezone,
+            "market_sessions_only": sched.market_sessions_only, "next": rows}

@@ -49,3 +49,16 @@ def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = 
             row.resumed_at = row.changed_at
         s.commit()
         return {"scope": scope, "state": row.state, "reason": row.reason, "changed_at": row.changed_at.isoformat()}
+
+
+def list_states(app, user_id: int) -> list[dict]:
+    """The account-wide state first (ACTIVE when never set), then every strategy's own."""
+    with app.Session() as s:
+        rows = s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == user_id)
+                         .order_by(TradingStateRow.scope)).all()
+        out = [{"scope": r.scope, "state": r.state, "reason": r.reason,
+                "changed_at": r.changed_at.isoformat() if r.changed_at else None} for r in rows]
+    out.sort(key=lambda r: r["scope"] != GLOBAL)
+    if not out or out[0]["scope"] != GLOBAL:
+        out.insert(0, {"scope": GLOBAL, "state": TradingState.ACTIVE.value, "reason": None, "changed_at": None})
+    return out

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, insert, update
 
 from tradetrail.artifacts.registry import ArtifactRegistry
+from tradetrail.db.account_models import ArtifactRef
 from tradetrail.db.models import Execution, LineageStep
+from tradetrail.db.upsert import insert_ignore
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
 SPILL_BYTES = 16_384
@@ -26,23 +28,29 @@ class LineageRecorder:
         self.engine = engine
         self.artifacts = artifacts
 
-    def _small(self, value: dict[str, Any]) -> dict[str, Any]:
+    def _small(self, value: dict[str, Any], spilled: list[str]) -> dict[str, Any]:
         clean = to_jsonable(value)
         text = dumps(clean)
         if len(text) <= SPILL_BYTES:
             return clean
         digest = self.artifacts.save(text.encode(), "application/json")
+        spilled.append(digest)
         return {"$artifact": digest, "bytes": len(text)}
 
     def record_step(self, *, execution_id: str, number: int, name: str, status: str, input: dict,
                     output: dict, meta: dict, artifacts: dict[str, str], error: str | None,
                     traceback: str | None, started_at: datetime, duration_ms: float) -> None:
+        spilled: list[str] = []
         row = dict(execution_id=execution_id, step_number=number, step_name=name, status=status,
-                   input=self._small(input), output=self._small(output), metadata=self._small(meta),
-                   artifacts=dict(artifacts), error=error, traceback=traceback, started_at=started_at,
-                   duration_ms=round(duration_ms, 3))
+                   input=self._small(input, spilled), output=self._small(output, spilled),
+                   metadata=self._small(meta, spilled), artifacts=dict(artifacts), error=error,
+                   traceback=traceback, started_at=started_at, duration_ms=round(duration_ms, 3))
         with self.engine.begin() as conn:
             conn.execute(_INSERT, row)
+            # who may read these artifacts: the owner of this execution (see services/artifacts.py)
+            for digest in sorted({*artifacts.values(), *spilled}):
+                insert_ignore(conn, ArtifactRef.__table__, dict(sha256=digest, execution_id=execution_id),
+                              key=["sha256", "execution_id"])
 
     def finish_execution(self, execution_id: str, *, status: str, finished_at: datetime, duration_ms: float,
                          failed_step: str | None = None, error: str | None = None) -> None:

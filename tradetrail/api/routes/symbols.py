@@ -1,0 +1,53 @@
+"""The symbol cache: search, contract details by conid, batch caching, refresh of stale rows, statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradetrail.api.deps import AppDep, UserDep
+from tradetrail.api.errors import ERROR_RESPONSES
+from tradetrail.services import symbols as svc
+
+router = APIRouter(prefix="/api/symbols", tags=["symbols"], responses=ERROR_RESPONSES)
+Conid = Annotated[int, Path(ge=1, le=2**53, description="IBKR contract id")]
+Source = Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$", description="market data source; default the "
+                                                                           "configured one")]
+
+
+class ConidsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    conids: list[Annotated[int, Field(ge=1, le=2**53)]] = Field(min_length=1, max_length=100)
+
+
+@router.get("/search", response_model=list[dict[str, Any]])
+def search(app: AppDep, user: UserDep, query: Annotated[str, Query(min_length=1, max_length=64)],
+           source: Source = None, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[dict]:
+    """By ticker or company name; served from the cache when it is fresh."""
+    return svc.search_symbols(app, query, source=source, limit=limit)
+
+
+@router.get("/conid/{conid}", response_model=dict[str, Any])
+def by_conid(conid: Conid, app: AppDep, user: UserDep, source: Source = None) -> dict:
+    return svc.contract_by_conid(app, conid, source=source)
+
+
+@router.post("/batch", response_model=dict[str, Any])
+def batch(body: ConidsIn, app: AppDep, user: UserDep, source: Source = None) -> dict:
+    """Cache up to 100 contracts by conid; the answer says which were cached and which failed."""
+    return svc.cache_conids(app, body.conids, source=source)
+
+
+@router.post("/refresh", response_model=dict[str, Any])
+def refresh(app: AppDep, user: UserDep, source: Source = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    """Refresh cached rows older than the 7-day TTL."""
+    return svc.refresh_stale(app, source=source, limit=limit)
+
+
+@router.get("/cache/stats", response_model=dict[str, Any])
+def stats(app: AppDep, user: UserDep) -> dict:
+    """Total rows, by asset type, stale rows, top exchanges."""
+    return svc.cache_stats(app)

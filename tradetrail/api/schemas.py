@@ -1,0 +1,376 @@
+"""Typed request and response bodies of the REST API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradetrail.schemas.strategy import NAME_PATTERN, StrategyConfig
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page, null on the last one")
+
+
+def page(rows: list, limit: int, offset: int) -> dict:
+    """Rows were fetched with ``limit + 1`` so the extra row tells whether another page exists."""
+    more = len(rows) > limit
+    return {"items": rows[:limit], "limit": limit, "offset": offset, "next_offset": offset + limit if more else None}
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- accounts ---------------------------------------------------------------------------------------------
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    via: str
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+    expires_at: str
+
+
+class TokenIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+
+
+class NewTokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    token: str = Field(description="shown only in this answer")
+
+
+# --- strategies ---------------------------------------------------------------------------------------------
+class StrategyIn(_In):
+    name: str = Field(pattern=NAME_PATTERN)
+    config: StrategyConfig
+    enabled: bool = True
+
+
+class StrategyUpdateIn(_In):
+    config: StrategyConfig
+
+
+class StrategyOut(BaseModel):
+    id: int
+    name: str
+    enabled: bool
+    version: int
+    symbol: str | None
+    mode: str | None
+    cron: str | None
+    created_at: str
+    updated_at: str
+    config: dict[str, Any] | None = None
+
+
+class ValidateIn(_In):
+    config: StrategyConfig
+
+
+class ValidateOut(BaseModel):
+    valid: bool
+    problems: list[str]
+
+
+class RunOut(BaseModel):
+    execution_id: str
+    status_url: str
+
+
+class NextRun(BaseModel):
+    utc: str
+    local: str
+
+
+class NextRunsOut(BaseModel):
+    strategy: str
+    cron: str | None
+    timezone: str
+    market_sessions_only: bool
+    next: list[NextRun]
+
+
+# --- prompts --------------------------------------------------------------------------------------------------
+class PromptIn(_In):
+    name: str = Field(pattern=NAME_PATTERN)
+    body: str = Field(min_length=1, max_length=50_000)
+    description: str = Field(default="", max_length=2000)
+
+
+class PromptUpdateIn(_In):
+    body: str = Field(min_length=1, max_length=50_000)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class PromptVersionRef(BaseModel):
+    version: int
+    sha256: str
+    created_at: str
+
+
+class PromptOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    builtin: bool
+    latest_version: int
+    body: str
+    sha256: str | None
+    created_at: str
+    versions: list[PromptVersionRef] | None = None
+
+
+class PromptVersionOut(BaseModel):
+    name: str
+    version: int
+    body: str
+    sha256: str
+    created_at: str
+    builtin: bool
+
+
+class RenderIn(_In):
+    body: str | None = Field(default=None, min_length=1, max_length=50_000)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    variables: dict[str, Any] | None = None
+
+
+class RenderOut(BaseModel):
+    rendered: str
+    sha256: str
+    variables_used: list[str]
+    sample_variables: dict[str, Any]
+
+
+# --- lineage --------------------------------------------------------------------------------------------------
+class ExecutionSummary(BaseModel):
+    id: str
+    strategy: str | None
+    strategy_id: int
+    status: str
+    trigger: str
+    as_of: str
+    started_at: str
+    finished_at: str | None
+    duration_ms: float | None
+    failed_step: str | None
+    error: str | None
+    scheduled_for: str | None
+
+
+class StepOut(BaseModel):
+    number: int
+    name: str
+    status: Literal["succeeded", "failed", "skipped"]
+    started_at: str
+    duration_ms: float
+    input: dict[str, Any]
+    output: dict[str, Any]
+    metadata: dict[str, Any]
+    artifacts: dict[str, Any]
+    error: str | None
+    traceback: str | None
+
+
+class OneStepOut(StepOut):
+    execution_id: str
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    strategy: str | None
+    strategy_id: int
+    strategy_version_id: int
+    status: str
+    trigger: str
+    as_of: str
+    started_at: str
+    finished_at: str | None
+    duration_ms: float | None
+    failed_step: str | None
+    error: str | None
+    has_errors: bool
+    steps: list[StepOut]
+
+
+class Durations(BaseModel):
+    mean: float
+    median: float
+    p95: float
+    max: float
+
+
+class CommonError(BaseModel):
+    error: str
+    count: int
+
+
+class StepStats(BaseModel):
+    step: str
+    number: int
+    count: int
+    succeeded: int
+    failed: int
+    skipped: int
+    success_rate: float | None
+    duration_ms: Durations
+    common_errors: list[CommonError]
+
+
+class StepStatsOut(BaseModel):
+    executions: int
+    strategy: str | None
+    steps: list[StepStats]
+
+
+# --- trading --------------------------------------------------------------------------------------------------
+class OrderOut(BaseModel):
+    id: int
+    client_order_id: str
+    parent_client_order_id: str | None
+    strategy: str | None
+    execution_id: str | None
+    account: str
+    broker: str
+    symbol: str
+    leg: str
+    side: str
+    type: str
+    quantity: float
+    limit_price: float | None
+    stop_price: float | None
+    tif: str
+    state: str
+    broker_order_id: str | None
+    filled_quantity: float
+    avg_fill_price: float | None
+    reason: str | None
+    external: bool
+    created_at: str
+    updated_at: str
+
+
+class OrderEventOut(BaseModel):
+    at: str
+    from_: str | None = Field(alias="from")
+    to: str
+    detail: str | None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class OrderFillOut(BaseModel):
+    exec_id: str
+    side: str
+    quantity: float
+    price: float
+    commission: float
+    filled_at: str
+
+
+class OrderDetailOut(OrderOut):
+    events: list[OrderEventOut]
+    fills: list[OrderFillOut]
+
+
+class CancelOut(BaseModel):
+    order_id: int
+    cancel: Literal["requested", "refused"]
+
+
+class PositionOut(BaseModel):
+    strategy: str | None
+    strategy_id: int | None
+    symbol: str
+    quantity: float
+    avg_cost: float
+    market_price: float | None
+    market_value: float | None
+    realized_pnl: float
+    unrealized_pnl: float
+
+
+class PortfolioOut(BaseModel):
+    account: str
+    currency: str
+    paper: bool
+    cash: float
+    equity: float
+    positions_value: float
+    realized_pnl: float
+    unrealized_pnl: float
+    positions: list[PositionOut]
+    as_of: str | None
+
+
+class SnapshotOut(BaseModel):
+    id: int
+    account: str
+    kind: str
+    at: str
+    execution_id: str | None
+    cash: float
+    equity: float
+    positions_value: float
+    realized_pnl: float
+    unrealized_pnl: float
+    positions: list[dict[str, Any]]
+
+
+class TradeOut(BaseModel):
+    strategy: str | None
+    symbol: str
+    status: str
+    quantity: float
+    entry_price: float
+    entry_at: str
+    exit_price: float | None
+    exit_at: str | None
+    holding_days: float | None
+    pnl: float
+    risk_per_unit: float | None
+    r_multiple: float | None
+
+
+class TradingStateIn(_In):
+    strategy: str | None = Field(default=None, pattern=NAME_PATTERN, description="one strategy; empty: the account")
+    reason: str = Field(default="", max_length=500)
+
+
+class HaltIn(TradingStateIn):
+    reducing: bool = Field(default=False, description="allow exits (REDUCING) instead of nothing (HALTED)")
+
+
+class TradingStateOut(BaseModel):
+    scope: str
+    state: Literal["ACTIVE", "REDUCING", "HALTED"]
+    reason: str | None = None
+    changed_at: str | None = None

@@ -1,0 +1,62 @@
+""""Run now" for the API: start an execution in the background and hand back its id as soon as it exists.
+
+The execution runs in this process (a small bounded pool), under the same per-strategy lock as scheduled
+runs, so a manual run never overlaps a scheduled one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from tradetrail.services.executions import AlreadyRunning, run_strategy_row
+from tradetrail.services.strategies import get_strategy
+
+log = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+class Busy(RuntimeError):
+    """Every slot of the run-now pool is taken; try again shortly."""
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="run-now")
+        return _pool
+
+
+def start_run(app, user_id: int, name: str, *, wait_s: float = 30.0) -> str:
+    """The id of the execution just started; ``AlreadyRunning`` if the strategy is running now."""
+    with app.Session() as s:
+        strategy = get_strategy(s, user_id, name)
+    started = threading.Event()
+    box: dict = {}
+
+    def on_start(execution_id: str) -> None:
+        box["id"] = execution_id
+        started.set()
+
+    def job() -> None:
+        try:
+            run_strategy_row(app, strategy, trigger="api", on_start=on_start)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller if it has not started yet
+            box["error"] = exc
+            started.set()
+            if "id" in box:
+                log.exception("run of %s failed after it started", name)
+
+    _executor(app.settings.embedded_workers).submit(job)
+    if not started.wait(wait_s):
+        raise Busy(f"the run did not start within {wait_s:.0f} s (all run-now slots busy)")
+    if "id" in box:
+        return box["id"]
+    error = box["error"]
+    if isinstance(error, AlreadyRunning):
+        raise error
+    raise RuntimeError(f"the run could not start: {type(error).__name__}: {error}") from error
