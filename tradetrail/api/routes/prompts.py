@@ -48,7 +48,8 @@ def detail(name: PromptName, app: AppDep, user: UserDep) -> dict:
 
 @router.put("/{name}", response_model=PromptOut)
 def update(name: PromptName, body: PromptUpdateIn, app: AppDep, user: UserDep) -> dict:
-    """A new version (of your own template; for a built-in name, your override of it)."""
+    """A new version (of your own template; for a built-in name, your override of it). Create with POST."""
+    svc.prompt_detail(app, user.user_id, name)  # NotFound unless it is yours or built-in
     return svc.save_user_prompt(app, user.user_id, name, body.body, body.description)
 
 
