@@ -76,7 +76,8 @@ def test_planted_secrets_never_leave_the_settings(settings, fake, caplog):
     assert "401" in bad["error"] or "Incorrect API key" in bad["error"]
 
     # logins, right and wrong, with the password in the body
-    assert keep(alice.client.post("/api/auth/login", json={"username": "demo", "password": PASSWORD})).status_code == 200
+    login = keep(alice.client.post("/api/auth/login", json={"username": "demo", "password": PASSWORD}))
+    assert login.status_code == 200
     keep(alice.client.post("/api/auth/login", json={"username": "demo", "password": PASSWORD + "x"}))
     keep(alice.client.post("/api/auth/login", json={"username": "demo", "password": PASSWORD * 100}))
     alice.client.cookies.clear()
