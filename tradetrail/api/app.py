@@ -68,7 +68,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
         """The broker session (authenticated, connected, competing), the account, and the adapter's details."""
         from tradetrail.services.broker_status import broker_status as status
 
-        return status(app)
+        return status(app, user_id=user.user_id)
 
     for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
                    artifacts.router, trading.router, system):

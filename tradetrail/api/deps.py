@@ -11,7 +11,8 @@ from tradetrail.services.accounts import Principal
 from tradetrail.services.app import App
 
 
-def get_app(request: Request) -> App:
+async def get_app(request: Request) -> App:
+    """Async on purpose: a plain attribute read must not cost a trip through the thread pool."""
     return request.app.state.app
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from tradetrail.db.account_models import ApiToken, LoginFailure, WebSession
 from tradetrail.db.models import User
@@ -205,18 +205,21 @@ _TOUCH_EVERY = timedelta(minutes=1)
 
 
 def principal_for_token(app, token: str) -> Principal | None:
-    """The token's user, if the token exists and is not revoked (``last_used_at`` kept to the minute)."""
+    """The token's user, if the token exists and is not revoked (``last_used_at`` kept to the minute).
+
+    Runs on every API request, so it is one Core query (no ORM session) and rarely a write."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    with app.Session() as s:
-        row = s.execute(select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at, ApiToken.last_used_at,
-                               User.username)
-                        .join(User, User.id == ApiToken.user_id)
-                        .where(ApiToken.token_hash == sha256(token))).first()
+    with app.engine.connect() as conn:
+        row = conn.execute(_TOKEN_QUERY, {"h": sha256(token)}).first()
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-            s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-            s.commit()
+            conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+            conn.commit()
     return Principal(row.user_id, row.username, "token")
+
+
+_TOKEN_QUERY = (select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at, ApiToken.last_used_at, User.username)
+                .join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("h")))

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradetrail.db.models import Execution, LineageStep, Strategy
 from tradetrail.db.types import utcnow
@@ -74,29 +74,37 @@ def mark_interrupted(app: App, strategy_id: int) -> int:
         return len(rows)
 
 
-def step_dict(row: LineageStep) -> dict[str, Any]:
+def step_dict(row) -> dict[str, Any]:
+    """A lineage step (ORM object or Core row with the table's column names) for the faces."""
     return {"number": row.step_number, "name": row.step_name, "status": row.status,
             "started_at": row.started_at.isoformat(), "duration_ms": row.duration_ms, "input": row.input,
-            "output": row.output, "metadata": row.meta, "artifacts": row.artifacts, "error": row.error,
-            "traceback": row.traceback}
+            "output": row.output, "metadata": row.metadata if not isinstance(row, LineageStep) else row.meta,
+            "artifacts": row.artifacts, "error": row.error, "traceback": row.traceback}
+
+
+_STEPS = LineageStep.__table__
+_EXECUTION_QUERY = (select(Execution.__table__, Strategy.name.label("strategy_name"))
+                    .outerjoin(Strategy, Strategy.id == Execution.strategy_id)
+                    .where(Execution.id == bindparam("id")))
+_STEPS_QUERY = select(_STEPS).where(_STEPS.c.execution_id == bindparam("id")).order_by(_STEPS.c.step_number)
 
 
 def get_execution(app: App, execution_id: str, *, user_id: int | None = None) -> dict[str, Any]:
-    """An execution with all its steps in order; NotFound if absent (or another user's)."""
-    with app.Session() as s:
-        execution = s.get(Execution, execution_id)
+    """An execution with all its steps in order; NotFound if absent (or another user's).
+
+    Two Core queries, no ORM: the API serves this on every lineage view."""
+    with app.engine.connect() as conn:
+        execution = conn.execute(_EXECUTION_QUERY, {"id": execution_id}).first()
         if execution is None or (user_id is not None and execution.user_id != user_id):
             raise NotFound(f"no execution {execution_id!r}")
-        strategy = s.get(Strategy, execution.strategy_id)
-        steps = s.scalars(select(LineageStep).where(LineageStep.execution_id == execution_id)
-                          .order_by(LineageStep.step_number)).all()
-        return {
-            "id": execution.id, "strategy": strategy.name if strategy else None,
-            "strategy_id": execution.strategy_id, "strategy_version_id": execution.strategy_version_id,
-            "status": execution.status, "trigger": execution.trigger, "as_of": execution.as_of.isoformat(),
-            "started_at": execution.started_at.isoformat(),
-            "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
-            "duration_ms": execution.duration_ms, "failed_step": execution.failed_step, "error": execution.error,
-            "has_errors": any(st.status == "failed" for st in steps),
-            "steps": [step_dict(st) for st in steps],
-        }
+        steps = conn.execute(_STEPS_QUERY, {"id": execution_id}).all()
+    return {
+        "id": execution.id, "strategy": execution.strategy_name,
+        "strategy_id": execution.strategy_id, "strategy_version_id": execution.strategy_version_id,
+        "status": execution.status, "trigger": execution.trigger, "as_of": execution.as_of.isoformat(),
+        "started_at": execution.started_at.isoformat(),
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "duration_ms": execution.duration_ms, "failed_step": execution.failed_step, "error": execution.error,
+        "has_errors": any(st.status == "failed" for st in steps),
+        "steps": [step_dict(st) for st in steps],
+    }
