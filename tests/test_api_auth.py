@@ -119,3 +119,23 @@ def test_cli_creates_users_and_prints_a_working_token(app, cli_env):
     assert client.post("/api/auth/login", json={"username": "carol", "password": PASSWORD}).status_code == 200
     listed = run("tokens", "list", "carol", "--json")
     assert token not in listed.stdout and '"laptop"' in listed.stdout
+
+
+def test_cli_broker_status_and_symbols(app, cli_env):
+    import json
+
+    from tests.helpers import demo
+
+    demo(app)
+
+    status = subprocess.run([str(BIN), "broker", "status", "--json"], env=cli_env, capture_output=True, text=True,
+                            timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["healthy"] is True
+    found = subprocess.run([str(BIN), "symbols", "search", "S&P", "--json"], env=cli_env, capture_output=True,
+                           text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert [r["symbol"] for r in json.loads(found.stdout)] == ["SPX"]
+    stats = subprocess.run([str(BIN), "symbols", "stats", "--json"], env=cli_env, capture_output=True, text=True,
+                           timeout=120)
+    assert json.loads(stats.stdout)["total"] >= 1

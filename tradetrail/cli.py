@@ -176,22 +176,13 @@ def orders(as_json: JsonOpt = False, user: UserOpt = "demo",
 @app.command()
 def positions(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     """Positions per strategy with average cost and P&L."""
-    from tradetrail.services.portfolio import current
+    from tradetrail.services.portfolio import current, latest_as_of
 
     application = _app()
-    data = current(application, _user_id(application, user), _latest_as_of(application))
+    uid = _user_id(application, user)
+    data = current(application, uid, latest_as_of(application, uid))
     _emit(data["positions"], as_json, lambda rows: _print_rows("positions", rows, [
         "strategy", "symbol", "quantity", "avg_cost", "market_price", "realized_pnl", "unrealized_pnl"]))
-
-
-def _latest_as_of(application):
-    """The newest execution's as-of time (a replayed market is marked at its own clock)."""
-    from sqlalchemy import select
-
-    from tradetrail.db.models import Execution
-
-    with application.Session() as s:
-        return s.scalar(select(Execution.as_of).order_by(Execution.started_at.desc()).limit(1))
 
 
 @app.command()
@@ -201,7 +192,7 @@ def portfolio(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
 
     application = _app()
     uid = _user_id(application, user)
-    data = pf.current(application, uid, _latest_as_of(application))
+    data = pf.current(application, uid, pf.latest_as_of(application, uid))
     data["statistics"] = pf.stats(application, uid)
     data["trades"] = pf.trades(application, uid)
 
@@ -274,33 +265,17 @@ app.add_typer(schedule_app, name="schedule")
 def schedule_preview(name: str, user: UserOpt = "demo", as_json: JsonOpt = False,
                      count: Annotated[int, typer.Option(min=1, max=500)] = 10) -> None:
     """The next COUNT run times of strategy NAME (in UTC and in the strategy's time zone)."""
-    from zoneinfo import ZoneInfo
-
-    from tradetrail.db.types import utcnow
-    from tradetrail.domain.schedule import ScheduleError, next_runs
-    from tradetrail.schemas.strategy import StrategyConfig
-    from tradetrail.services.calendars import calendar
-    from tradetrail.services.strategies import current_version, get_strategy
+    from tradetrail.domain.schedule import ScheduleError
+    from tradetrail.services.strategies import next_runs
 
     application = _app()
     uid = _user_id(application, user)
-    with application.Session() as s:
-        try:
-            config = StrategyConfig.model_validate(current_version(s, get_strategy(s, uid, name)).config)
-        except NotFound as exc:
-            _fail(str(exc))
-    sched = config.schedule
-    if not sched.cron:
-        _fail(f"strategy {name!r} has no schedule (schedule.cron is empty)")
     try:
-        times = next_runs(sched.cron, sched.timezone, utcnow(), count,
-                          calendar=calendar() if sched.market_sessions_only else None)
-    except ScheduleError as exc:
+        data = next_runs(application, uid, name, count)
+    except (NotFound, ScheduleError) as exc:
         _fail(str(exc))
-    zone = ZoneInfo(sched.timezone)
-    rows = [{"utc": t.isoformat(), "local": t.astimezone(zone).isoformat()} for t in times]
-    data = {"strategy": name, "cron": sched.cron, "timezone": sched.timezone,
-            "market_sessions_only": sched.market_sessions_only, "next": rows}
+    if not data["cron"]:
+        _fail(f"strategy {name!r} has no schedule (schedule.cron is empty)")
     _emit(data, as_json, lambda d: _print_rows(f"{name}: {d['cron']} ({d['timezone']})", d["next"],
                                                ["local", "utc"]))
 
@@ -309,27 +284,58 @@ def schedule_preview(name: str, user: UserOpt = "demo", as_json: JsonOpt = False
 def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name")], user: UserOpt = "demo",
          as_json: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
     """Recent executions of a strategy, newest first, with their scheduled slot if any."""
-    from sqlalchemy import select
-
-    from tradetrail.db.models import Execution, ScheduleSlot
-    from tradetrail.services.strategies import get_strategy
+    from tradetrail.services.lineage import recent
 
     application = _app()
     uid = _user_id(application, user)
-    with application.Session() as s:
-        try:
-            sid = get_strategy(s, uid, strategy).id
-        except NotFound as exc:
-            _fail(str(exc))
-        slots = {r.execution_id: r.scheduled_for for r in s.scalars(select(ScheduleSlot).where(
-            ScheduleSlot.strategy_id == sid, ScheduleSlot.execution_id.is_not(None)))}
-        rows = [{"id": e.id, "status": e.status, "trigger": e.trigger, "started_at": e.started_at.isoformat(),
-                 "as_of": e.as_of.isoformat(), "duration_ms": e.duration_ms, "failed_step": e.failed_step,
-                 "scheduled_for": slots[e.id].isoformat() if e.id in slots else None}
-                for e in s.scalars(select(Execution).where(Execution.strategy_id == sid)
-                                   .order_by(Execution.started_at.desc()).limit(limit))]
+    try:
+        rows = recent(application, uid, strategy=strategy, limit=limit)
+    except NotFound as exc:
+        _fail(str(exc))
     _emit(rows, as_json, lambda r: _print_rows(f"runs of {strategy}", r, [
         "id", "status", "trigger", "started_at", "as_of", "failed_step"]))
+
+
+broker_app = typer.Typer(no_args_is_help=True, help="The broker connection.")
+app.add_typer(broker_app, name="broker")
+symbols_app = typer.Typer(no_args_is_help=True, help="The symbol cache.")
+app.add_typer(symbols_app, name="symbols")
+
+
+@broker_app.command("status")
+def broker_status(user: UserOpt = "demo", as_json: JsonOpt = False) -> None:
+    """Is the broker session healthy (authenticated, connected, not competing)? Exit 1 if not."""
+    from tradetrail.services.broker_status import broker_status as status
+
+    application = _app()
+    data = status(application, user_id=_user_id(application, user))
+    _emit(data, as_json, lambda d: console.print_json(data=d))
+    if not data.get("healthy", False):
+        raise typer.Exit(1)
+
+
+@symbols_app.command("search")
+def symbols_search(query: str, as_json: JsonOpt = False,
+                   limit: Annotated[int, typer.Option(min=1, max=50)] = 20) -> None:
+    """Search the configured source by ticker or name (answers are cached)."""
+    from tradetrail.marketdata.port import MarketDataError
+    from tradetrail.services.symbols import search_symbols
+
+    try:
+        rows = search_symbols(_app(), query, limit=limit)
+    except MarketDataError as exc:
+        _fail(str(exc))
+    _emit(rows, as_json, lambda r: _print_rows(f"symbols matching {query!r}", r, [
+        c for c in ("symbol", "conid", "name", "sec_type", "exchange", "currency", "cache") if r and c in r[0]]))
+
+
+@symbols_app.command("stats")
+def symbols_stats(as_json: JsonOpt = False) -> None:
+    """Cache statistics: total, by asset type, stale rows, top exchanges."""
+    from tradetrail.services.symbols import cache_stats
+
+    data = cache_stats(_app())
+    _emit(data, as_json, lambda d: console.print_json(data=d))
 
 
 @app.command()
