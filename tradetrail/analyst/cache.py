@@ -58,3 +58,25 @@ class CachingAnalyst:
         self.cache.put(key, self.model, request, result)
         result.extra["cache_key"] = key
         return result
+
+
+class CacheOnlyAnalyst:
+    """For replays: the cached answer to exactly these inputs, or a failure — never a model call."""
+
+    name = "cache"
+
+    def __init__(self, cache: SqlAnswerCache, model: str):
+        self.cache, self.model = cache, model
+
+    def analyze(self, request: AnalysisRequest) -> AnalysisResult:
+        from tradetrail.analyst.port import AnalysisFailed
+
+        key = cache_key(self.model, request.prompt_hash, [i.sha256 for i in request.images])
+        row = self.cache.get(key)
+        if row is None:
+            raise AnalysisFailed("replay: no cached answer for these exact prompts and charts (they differ from "
+                                 "the original run's, or its answer was invalid); a replay never asks the model",
+                                 details={"cache_key": key, "attempts": 0})
+        return AnalysisResult(answer=AnalystAnswer.model_validate(row.answer), analyst="llm", model=self.model,
+                              raw=row.raw, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                              attempts=0, cached=True, latency_ms=0.0, extra={"cache_key": key})

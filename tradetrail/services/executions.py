@@ -108,3 +108,25 @@ def get_execution(app: App, execution_id: str, *, user_id: int | None = None) ->
         "has_errors": any(st.status == "failed" for st in steps),
         "steps": [step_dict(st) for st in steps],
     }
+
+
+def replay_execution(app: App, user_id: int, execution_id: str) -> dict[str, Any]:
+    """Replay one of the user's executions from its artifacts (see ``workflow/replay.py``); the replay is an
+    execution of its own (trigger ``replay``) and is returned whole, ending in ``compare_with_original``."""
+    from tradetrail.workflow.replay import REPLAY_STEPS
+
+    with app.Session() as s:
+        original = s.get(Execution, execution_id)
+        if original is None or original.user_id != user_id:
+            raise NotFound(f"no execution {execution_id!r}")
+        now = utcnow()
+        replay = Execution(id=str(uuid.uuid4()), user_id=user_id, strategy_id=original.strategy_id,
+                           strategy_version_id=original.strategy_version_id, status="running", trigger="replay",
+                           as_of=original.as_of, started_at=now)
+        s.add(replay)
+        s.commit()
+        ctx = RunContext(app=app, execution_id=replay.id, user_id=user_id, strategy_id=original.strategy_id,
+                         strategy_version_id=original.strategy_version_id, as_of=original.as_of, trigger="replay",
+                         replay_of=original.id)
+    execute(ctx, REPLAY_STEPS, LineageRecorder(app.engine, app.artifacts))
+    return get_execution(app, ctx.execution_id, user_id=user_id)

@@ -72,6 +72,15 @@ def latest_template(session: Session, name: str, *, user_id: int) -> TemplateRef
     return TemplateRef(tpl.id, tpl.name, ver.version, ver.body, ver.sha256)
 
 
+def template_version(session: Session, template_id: int, version: int) -> TemplateRef:
+    """One exact version (what an analysis recorded), for replays."""
+    tpl = session.get(PromptTemplate, template_id)
+    ver = _version(session, template_id, version) if tpl is not None else None
+    if ver is None:
+        raise PromptTemplateError(f"prompt template {template_id} version {version} no longer exists")
+    return TemplateRef(tpl.id, tpl.name, ver.version, ver.body, ver.sha256)
+
+
 def seed_default_templates(session: Session) -> list[TemplateRef]:
     """Install (or update to) the built-in templates; idempotent."""
     return [save_template(session, name, default_body(name), user_id=None, description=desc)

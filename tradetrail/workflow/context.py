@@ -66,6 +66,11 @@ class RunContext:
     account: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     started_perf: float = 0.0  # perf_counter() at the start of the run, set by the executor
+    # Replay of an earlier execution: its id, the exact prompt versions it used ({role: (template id, version)})
+    # and its recorded outputs to compare with; a replay never asks a model, it reads the answer cache.
+    replay_of: str | None = None
+    pinned_templates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    original: dict[str, Any] = field(default_factory=dict)
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         """Store ``data`` content-addressed and list it under ``name`` on the current step's lineage row."""

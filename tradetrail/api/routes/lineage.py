@@ -50,3 +50,12 @@ def stats(app: AppDep, user: UserDep, strategy: StrategyFilter = None,
           ) -> dict:
     """Per step: counts by status, success rate, durations and the most common errors."""
     return svc.step_stats(app, user.user_id, strategy=strategy, last=last)
+
+
+@router.post("/execution/{execution_id}/replay", response_model=ExecutionOut, status_code=201)
+def replay(execution_id: ExecutionId, app: AppDep, user: UserDep) -> dict:
+    """Re-run an execution from its stored bars, prompt versions and cached answer (never a model call, never
+    an order) and compare the signal with the original's: see the last step, ``compare_with_original``."""
+    from tradetrail.services.executions import replay_execution
+
+    return replay_execution(app, user.user_id, execution_id)

@@ -14,7 +14,7 @@ from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.db.models import Analysis
 from tradetrail.prompts.templates import PromptTemplateError, render
 from tradetrail.services.app import ConfigurationError
-from tradetrail.services.prompts import TemplateRef, latest_template
+from tradetrail.services.prompts import TemplateRef, latest_template, template_version
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
@@ -33,9 +33,12 @@ def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRe
     names = ctx.config.analyst.prompts
     variables = _variables(ctx)
     with ctx.app.Session() as s:
-        refs = {"system": latest_template(s, names.system, user_id=ctx.user_id)}
-        for tf in ctx.bars:
-            refs[tf] = latest_template(s, getattr(names, tf), user_id=ctx.user_id)
+        if ctx.pinned_templates:  # a replay renders exactly the versions the original run used
+            refs = {role: template_version(s, *ctx.pinned_templates[role]) for role in ("system", *ctx.bars)}
+        else:
+            refs = {"system": latest_template(s, names.system, user_id=ctx.user_id)}
+            for tf in ctx.bars:
+                refs[tf] = latest_template(s, getattr(names, tf), user_id=ctx.user_id)
     system = render(refs["system"].body, variables)
     per_tf = {tf: render(refs[tf].body, variables | {"timeframe": tf}) for tf in ctx.bars}
     return system, per_tf, refs
@@ -44,12 +47,19 @@ def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRe
 def _choose(ctx: RunContext):
     cfg = ctx.config.analyst
     kind = cfg.kind
+    if ctx.replay_of is not None:  # the analyst the original run used, whatever the settings say today
+        kind = "rules" if ctx.original.get("analyst") == "rules" else "llm"
     if kind == "auto":
         kind = "llm" if ctx.app.settings.llm_configured else "rules"
     if kind == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
+    if ctx.replay_of is not None:  # a replay costs nothing and never reaches a model: cached answers only
+        from tradetrail.analyst.cache import CacheOnlyAnalyst, SqlAnswerCache
+
+        return CacheOnlyAnalyst(SqlAnswerCache(ctx.app.engine), model=ctx.original.get("model")
+                                or cfg.model or ctx.app.settings.llm_model)
     try:
         return ctx.app.llm_analyst(cfg.model)
     except ConfigurationError as exc:
