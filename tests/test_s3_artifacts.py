@@ -71,3 +71,23 @@ def test_demo_run_stores_its_charts_in_s3(s3, settings):
     assert ctype == "image/png" and png.startswith(b"\x89PNG") and sha256_hex(png) == digest
     assert _store(s3, bucket="tradetrail-demo").get(digest) == png
     assert not (settings.home / "artifacts").exists()  # nothing went to the local folder
+
+
+def test_the_browser_url_of_an_s3_chart_is_served_by_the_api(s3, settings):
+    """Lineage links to /api/artifacts/<hash>; with S3 behind it the API streams the bytes (no S3 credentials
+    in the browser), and only to the owner."""
+    from tests.api_client import api_user
+
+    configured = Settings(home=settings.home, database_url=settings.database_url, artifact_store="s3",
+                          s3_endpoint=s3.endpoint, s3_bucket="tradetrail-api", s3_access_key=ACCESS_KEY,
+                          s3_secret_key=SECRET_KEY)
+    app = build_app(configured, migrate=False)
+    user_id, _ = demo(app)
+    data = get_execution(app, run_strategy(app, user_id, "demo").execution_id)
+    charts = data["steps"][5]["output"]
+    assert charts["daily"]["url"] == f"/api/artifacts/{charts['daily']['sha256']}"
+    alice = api_user(app, "demo")
+    r = alice.get(charts["daily"]["url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert sha256_hex(r.content) == charts["daily"]["sha256"]
+    assert api_user(app, "bob", client=alice.client).get(charts["daily"]["url"]).status_code == 404
