@@ -18,6 +18,7 @@ from tradetrail.api import errors
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.routes import artifacts, auth, lineage, prompts, strategies, symbols, trading
 from tradetrail.services.app import App
+from tradetrail.services.broker_status import start_session_keeper
 from tradetrail.services.embedded import EmbeddedScheduler
 from tradetrail.services.health import health_report
 from tradetrail.services.startup import PeriodicReconciler, reconcile_all
@@ -31,8 +32,9 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(api: FastAPI):
-        reconciler = scheduler = None
+        reconciler = scheduler = keeper = None
         if background:
+            keeper = start_session_keeper(application)  # IBKR keep-alive tickle; None for the simulator
             reports = await run_in_threadpool(reconcile_all, application)
             log.info("start-up reconciliation: %s", {k: bool(v.get("position_mismatches")) for k, v in reports.items()})
             reconciler = PeriodicReconciler(application, application.settings.reconcile_interval_s)
@@ -46,6 +48,8 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
             await run_in_threadpool(scheduler.stop)
         if reconciler is not None:
             await run_in_threadpool(reconciler.stop)
+        if keeper is not None:
+            await run_in_threadpool(keeper.stop)
 
     api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan,
                   description="Scheduled, LLM-assisted trading workflows with a replayable trail of every decision. "
