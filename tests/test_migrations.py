@@ -9,7 +9,6 @@ from tradetrail.db.migrate import current_revision, head_revision, upgrade
 from tradetrail.db.models import Base
 
 
-
 def test_migrations_match_models(app):
     with app.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
