@@ -73,7 +73,7 @@ def test_empty_llm_base_url_means_not_configured(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [("TRADETRAIL_PORT", "0"), ("TRADETRAIL_LLM_MAX_ATTEMPTS", "9"),
-                                             ("TRADETRAIL_MARKET_DATA", "ibkr"), ("TRADETRAIL_LLM_TIMEOUT_S", "-1")])
+                                             ("TRADETRAIL_MARKET_DATA", "yahoo"), ("TRADETRAIL_LLM_TIMEOUT_S", "-1")])
 def test_out_of_range_environment_values_are_rejected(monkeypatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as err:

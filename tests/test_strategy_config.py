@@ -49,7 +49,7 @@ def bad(data: dict) -> ValidationError:
         ({"symbol": "X" * 33}, "symbol", "at most 32 characters"),
         ({"mode": "yolo"}, "mode", "Input should be 'paper' or 'live'"),
         ({"market_data": {"lookback_days": 10}}, "market_data.lookback_days", "greater than or equal to 60"),
-        ({"market_data": {"source": "ibkr"}}, "market_data.source", "Input should be 'sample' or 'files'"),
+        ({"market_data": {"source": "yahoo"}}, "market_data.source", "Input should be 'sample', 'files' or 'ibkr'"),
         ({"market_data": {"replay_start": "2005-02-30"}}, "market_data.replay_start", "valid date"),
         ({"schedule": {"cron": "61 * * * *"}}, "schedule.cron", "invalid cron expression '61 * * * *'"),
         ({"schedule": {"cron": "0 24 * * *"}}, "schedule.cron", "invalid cron expression"),

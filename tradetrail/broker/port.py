@@ -109,6 +109,11 @@ class BrokerError(Exception):
     """A broker call failed in a way that is not about one order (session, permissions, transport)."""
 
 
+class OrderStatusUnknown(BrokerError):
+    """The broker cannot tell right now whether it has an order (its lists are incomplete or unreachable).
+    Never read this as "absent": the order stays UNKNOWN until a later look settles it."""
+
+
 class Broker(Protocol):
     name: str
 
@@ -131,7 +136,8 @@ class Broker(Protocol):
         ...
 
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
-        """One order by our client order id, however old; None if the broker has no such order."""
+        """One order by our client order id, however old; None only if the broker provably has no such order;
+        :class:`OrderStatusUnknown` when it cannot tell."""
         ...
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]: ...

@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class MarketDataConfig(_Strict):
-    source: Literal["sample", "files"] | None = Field(
+    source: Literal["sample", "files", "ibkr"] | None = Field(
         default=None, description="market data adapter; empty means the global TRADETRAIL_MARKET_DATA")
     lookback_days: int = Field(default=1500, ge=60, le=10000, description="daily bars fetched per run")
     min_daily_bars: int = Field(default=252, ge=1, le=10000,
@@ -101,6 +101,8 @@ class StrategyConfig(_Strict):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_ ]+$")
     description: str = Field(default="", max_length=2000)
     mode: Literal["paper", "live"] = "paper"
+    broker: Literal["simulated", "ibkr_web"] | None = Field(
+        default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER")
     market_data: MarketDataConfig = MarketDataConfig()
     indicators: IndicatorParams = IndicatorParams()
     charts: ChartsConfig = ChartsConfig()

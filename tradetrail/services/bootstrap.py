@@ -20,7 +20,13 @@ DEMO_USER = "demo"
 DEMO_STRATEGY = "demo"
 
 
-def demo_config() -> StrategyConfig:
+def demo_config(market_data: str = "sample") -> StrategyConfig:
+    if market_data == "ibkr":  # an IBKR install: the same demo on a tradable ETF, live daily bars, paper account
+        return StrategyConfig(
+            symbol="SPY",
+            description="Demo: SPY daily swing signals on IBKR daily bars (paper account).",
+            schedule=ScheduleConfig(cron="35 9 * * mon-fri", market_sessions_only=True),
+        )
     return StrategyConfig(
         symbol="SPX",
         description="Demo: S&P 500 daily swing signals on the bundled sample data, replayed one session per run.",
@@ -45,6 +51,6 @@ def init(app: App) -> dict:
         templates = seed_default_templates(s)
     user_id = ensure_user(app, DEMO_USER)
     with app.Session() as s:
-        strategy = save_strategy(s, app, user_id, DEMO_STRATEGY, demo_config())
+        strategy = save_strategy(s, app, user_id, DEMO_STRATEGY, demo_config(app.settings.market_data))
     return {"user": DEMO_USER, "user_id": user_id, "strategy": strategy.name, "strategy_id": strategy.id,
             "templates": [t.ref() for t in templates]}

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from tradetrail.broker.port import BrokerOrder
+from tradetrail.broker.port import BrokerOrder, OrderStatusUnknown
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
@@ -104,7 +104,11 @@ def _sync_account(app, user_id: int, account: str) -> dict:
         for order in s.scalars(select(Order).where(Order.account == account, Order.state.in_(
                 (OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))):
             if order.client_order_id not in reported:  # finished too long ago for the broker's recent list
-                bo = app.broker.order(account, order.client_order_id)
+                try:
+                    bo = app.broker.order(account, order.client_order_id)
+                except OrderStatusUnknown as exc:  # the broker cannot tell now: look again next time
+                    notes.append(f"{order.client_order_id}: the broker cannot tell its status now ({exc})")
+                    continue
                 if bo is not None:
                     broker_orders.append(bo)
         last = last_fill_time(s, account)
@@ -162,7 +166,15 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
             legs = s.scalars(select(Order).where(Order.account == account, or_(
                 Order.client_order_id == key, Order.parent_client_order_id == key)).order_by(Order.id)).all()
             open_legs = [leg for leg in legs if leg.state in UNSETTLED]
-            found = {leg.client_order_id: app.broker.order(account, leg.client_order_id) for leg in open_legs}
+            try:
+                found = {leg.client_order_id: app.broker.order(account, leg.client_order_id) for leg in open_legs}
+            except OrderStatusUnknown as exc:  # never read "cannot tell" as "absent": nothing is resent
+                for leg in open_legs:
+                    if leg.state == OrderState.SUBMITTING:
+                        move(s, leg, OrderState.UNKNOWN, f"the broker cannot tell whether it has it yet: {exc}")
+                notes.append(f"{key}: left {'/'.join(sorted({leg.state for leg in open_legs}))}: the broker cannot "
+                             f"tell whether it has these orders ({exc})")
+                continue
             for leg in open_legs:
                 if found[leg.client_order_id] is not None:
                     _apply_status(s, leg, found[leg.client_order_id], notes)

@@ -8,22 +8,33 @@ import threading
 from sqlalchemy import select
 
 from tradetrail.db.models import User
+from tradetrail.db.trading_models import Order
 from tradetrail.services.reconcile import reconcile
 
 log = logging.getLogger(__name__)
+KNOWN_BROKERS = ("simulated", "ibkr_web")
 
 
 def reconcile_all(app) -> dict[str, dict]:
-    """Reconcile every user's account; one failing account does not stop the others."""
+    """Reconcile every user's account at the default broker, and at any other broker a strategy has sent
+    orders to (reported as ``user@broker``); one failing account does not stop the others."""
     with app.Session() as s:
         users = s.execute(select(User.id, User.username)).all()
+        plan = [(app.broker.name, users)]
+        for broker in sorted(set(s.scalars(select(Order.broker).distinct())) - {app.broker.name}):
+            if broker in KNOWN_BROKERS:
+                plan.append((broker, s.execute(select(User.id, User.username).where(User.id.in_(
+                    select(Order.user_id).where(Order.broker == broker)))).all()))
     reports = {}
-    for user_id, name in users:
-        try:
-            reports[name] = reconcile(app, user_id)
-        except Exception as exc:  # noqa: BLE001 - logged and reported; the next round tries again
-            log.exception("reconciliation failed for %s", name)
-            reports[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    for broker, who in plan:
+        view = app.with_broker(broker)
+        for user_id, name in who:
+            key = name if broker == app.broker.name else f"{name}@{broker}"
+            try:
+                reports[key] = reconcile(view, user_id)
+            except Exception as exc:  # noqa: BLE001 - logged and reported; the next round tries again
+                log.exception("reconciliation failed for %s", key)
+                reports[key] = {"error": f"{type(exc).__name__}: {exc}"}
     return reports
 
 

@@ -25,6 +25,8 @@ def load_strategy(ctx: RunContext) -> StepOutcome:
             ctx.config = StrategyConfig.model_validate(version.config)
         except ValueError as exc:
             raise StepError(f"stored configuration no longer validates: {exc}", output=out) from exc
+        if ctx.config.broker:  # the strategy's own broker for every later step of this run
+            ctx.app = ctx.app.with_broker(ctx.config.broker)
         start = ctx.config.market_data.replay_start
         if start is not None:
             source = ctx.app.market_data(ctx.config.market_data.source)

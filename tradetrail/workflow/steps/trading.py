@@ -9,6 +9,7 @@ protective orders are cancelled first, and the exit is sent only once the broker
 
 from __future__ import annotations
 
+import time as time_
 from datetime import datetime, time
 
 from sqlalchemy import select
@@ -75,14 +76,20 @@ def _cancel_protection(ctx: RunContext) -> tuple[list[dict], float]:
              "stop_price": o.stop_price, "limit_price": o.limit_price} for o in working]
     for order in working:
         app.broker.cancel(order.account, order.broker_order_id)
-    sync_account(app, ctx.user_id, ctx.account)
-    with app.Session() as s:
-        states = {o.client_order_id: o.state for o in s.scalars(select(Order).where(
-            Order.id.in_([w.id for w in working])))}
-        held = s.scalar(select(Position.quantity).where(
-            Position.account == ctx.account, Position.strategy_id == ctx.strategy_id,
-            Position.symbol == ctx.contract.symbol)) or 0.0
-    still = [c for c, st in states.items() if st not in (OrderState.CANCELLED.value, OrderState.FILLED.value)]
+    # A broker may accept a cancel before it happens (IBKR: "Request was submitted"): poll to a deadline.
+    deadline = time_.monotonic() + app.settings.ibkr_cancel_wait_s
+    while True:
+        sync_account(app, ctx.user_id, ctx.account)
+        with app.Session() as s:
+            states = {o.client_order_id: o.state for o in s.scalars(select(Order).where(
+                Order.id.in_([w.id for w in working])))}
+            held = s.scalar(select(Position.quantity).where(
+                Position.account == ctx.account, Position.strategy_id == ctx.strategy_id,
+                Position.symbol == ctx.contract.symbol)) or 0.0
+        still = [c for c, st in states.items() if st not in (OrderState.CANCELLED.value, OrderState.FILLED.value)]
+        if not still or time_.monotonic() >= deadline:
+            break
+        time_.sleep(min(1.0, max(0.0, deadline - time_.monotonic())))
     if still:
         raise StepError(f"protective orders not yet cancelled at the broker ({', '.join(still)}); the exit was not "
                         "sent, to avoid selling twice")
