@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -178,3 +179,86 @@ def test_an_execution_left_running_by_a_dead_process_is_marked_interrupted(app):
     with app.Session() as s:
         row = s.get(Execution, orphan.execution_id)
     assert row.status == "failed" and row.error.startswith("interrupted")
+
+
+def test_the_cpu_gate_lets_few_runs_compute_at_once_and_any_number_wait_on_the_model():
+    from tradetrail.services.embedded import CpuGate
+
+    gate = CpuGate(2)
+    lock, inside, peak = threading.Lock(), {"cpu": 0, "model": 0}, {"cpu": 0, "model": 0}
+
+    def step(kind, seconds):
+        def run(ctx):
+            with lock:
+                inside[kind] += 1
+                peak[kind] = max(peak[kind], inside[kind])
+            time.sleep(seconds)
+            with lock:
+                inside[kind] -= 1
+        return run
+
+    steps = gate.steps([("fetch_market_data", step("cpu", 0.02)), ("analyze", step("model", 0.3)),
+                        ("risk_check", step("cpu", 0.02))])
+
+    class Ctx:
+        step_meta: dict
+
+    def execution():
+        with gate:
+            for _, run in steps:
+                ctx = Ctx()
+                ctx.step_meta = {}
+                run(ctx)
+
+    threads = [threading.Thread(target=execution) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak["cpu"] == 2  # never more than the gate's slots in the CPU steps
+    assert peak["model"] >= 6  # while the model answers, the slot is free for others
+
+
+def test_a_changed_schedule_takes_effect_at_the_next_pass(app):
+    user_id, _ = demo(app)
+    strategy = _every_minute(app, user_id, "hourly", utc(2026, 11, 23, 11, 30), cron="0 * * * *")
+    ran = []
+    scheduler.dispatch(app, utc(2026, 11, 23, 12, 0, 5), lambda st, slot: ran.append(slot))
+    assert len(ran) == 1
+    assert scheduler.dispatch(app, utc(2026, 11, 23, 12, 30, 5), lambda st, slot: ran.append(slot))["claimed"] == 0
+    _every_minute(app, user_id, "hourly", utc(2026, 11, 23, 11, 30), cron="30 * * * *")  # a new version
+    scheduler.dispatch(app, utc(2026, 11, 23, 12, 30, 6), lambda st, slot: ran.append(slot))
+    with app.Session() as s:
+        times = s.scalars(select(ScheduleSlot.scheduled_for).where(ScheduleSlot.strategy_id == strategy.id)
+                          .order_by(ScheduleSlot.scheduled_for)).all()
+    assert times == [utc(2026, 11, 23, 12, 0), utc(2026, 11, 23, 12, 30)] and len(ran) == 2
+
+
+def test_many_strategy_locks_at_once_need_no_connection_each(app):
+    """A hundred runs in the embedded pool hold a hundred strategy locks; on PostgreSQL they share one
+    session (a pooled connection each exhausted the pool and the server's connection limit)."""
+    holding, release = threading.Barrier(41), threading.Event()
+    got = []
+
+    def hold(strategy_id):
+        with strategy_lock(app, strategy_id) as held:
+            got.append(held)
+            holding.wait(30)
+            release.wait(30)
+
+    threads = [threading.Thread(target=hold, args=(1000 + i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    holding.wait(30)
+    try:
+        assert got == [True] * 40
+        if app.engine.dialect.name == "postgresql":
+            assert app.engine.pool.checkedout() <= 1
+        with strategy_lock(app, 1000) as again:  # still exclusive
+            assert not again
+    finally:
+        release.set()
+        for t in threads:
+            t.join()
+    with strategy_lock(app, 1000) as free:
+        assert free

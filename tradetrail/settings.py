@@ -113,7 +113,15 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(default=True, description="tradetrail serve runs scheduled strategies")
     scheduler_interval_s: float = Field(default=5.0, gt=0, le=60, description="how often due slots are claimed")
     schedule_grace_s: float = Field(default=600, ge=0, description="a missed slot still runs if at most this late")
-    embedded_workers: int = Field(default=2, ge=1, le=256, description="executions at once in embedded mode")
+    embedded_workers: int = Field(
+        default=64, ge=1, le=256, description="executions at once in embedded mode: threads that mostly wait on "
+                                             "the model, so many (1,000 runs a minute at 2 s a model answer need ~100)")
+    embedded_cpu_slots: int = Field(
+        default=2, ge=1, le=256, description="of those, how many do CPU work at once (one GIL): a run leaves its "
+                                            "slot only while it waits on the model")
+    sweep_interval_s: float = Field(
+        default=60, gt=0, le=3600, description="how often executions left running by a dead process are marked "
+                                               "failed (embedded dispatcher and Celery beat)")
 
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_commission: Literal["fixed", "tiered", "none"] = "fixed"

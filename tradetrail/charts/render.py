@@ -97,7 +97,7 @@ def render_chart(bars: pd.DataFrame, indicators: pd.DataFrame, *, title: str, ma
     window is drawn. Missing or all-NaN indicator columns are skipped. Equal input gives equal bytes, which
     the pipeline relies on (model answers are cached by image hash).
     """
-    _check(bars, indicators, max_bars)
+    check_inputs(bars, indicators, max_bars)
     window, ind = bars.iloc[-max_bars:], indicators.iloc[-max_bars:]
     with _RENDER_LOCK:
         collect = gc.isenabled()
@@ -130,7 +130,8 @@ def _rasterize(bars: pd.DataFrame, ind: pd.DataFrame, title: str) -> PIL.Image.I
         return PIL.Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
 
 
-def _check(bars: pd.DataFrame, indicators: pd.DataFrame, max_bars: int) -> None:
+def check_inputs(bars: pd.DataFrame, indicators: pd.DataFrame, max_bars: int) -> None:
+    """Reject what cannot be drawn, with the reason (ValueError)."""
     if not isinstance(bars, pd.DataFrame) or bars.empty:
         raise ValueError("render_chart: bars are empty; there is nothing to draw")
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in bars.columns]

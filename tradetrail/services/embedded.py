@@ -1,33 +1,97 @@
 """Embedded mode (the default): the dispatcher runs every few seconds inside ``tradetrail serve`` and the
 executions run in a bounded pool of threads. On shutdown no new slot is claimed and running executions
-finish; one killed mid-run is marked interrupted by the next run of its strategy."""
+finish; one killed mid-run is marked interrupted by the next run of its strategy or by the sweep.
+
+The pool is wide because a run mostly waits on the model (seconds per answer): ``TRADETRAIL_EMBEDDED_WORKERS``
+threads. The rest of a run is CPU under one GIL, and a hundred threads contending for it made every lock
+holder (a SQLite write, an account's books) wait behind the others, so the CPU work goes through a narrow
+gate of ``TRADETRAIL_EMBEDDED_CPU_SLOTS`` that a run leaves only while it waits on the model.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from tradetrail.db.types import utcnow
 from tradetrail.services.scheduler import dispatch, run_slot
+from tradetrail.services.sweep import sweep_interrupted
+from tradetrail.workflow.executor import Step
+from tradetrail.workflow.pipeline import STEPS
 
 log = logging.getLogger(__name__)
+
+WAITING_STEPS = frozenset({"analyze"})  # seconds on the model's answer against milliseconds of CPU
+
+
+class CpuGate:
+    """At most ``slots`` runs do CPU work at once; a run holds a slot except inside a waiting step."""
+
+    def __init__(self, slots: int):
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def __enter__(self) -> CpuGate:
+        self._slots.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._slots.release()
+
+    def steps(self, steps: Sequence[tuple[str, Step]]) -> list[tuple[str, Step]]:
+        """The pipeline with the gate left around each waiting step (the caller holds it otherwise)."""
+        return [(name, self._outside(step) if name in WAITING_STEPS else step) for name, step in steps]
+
+    def _outside(self, step: Step) -> Step:
+        def run(ctx):
+            self._slots.release()
+            try:
+                return step(ctx)
+            finally:
+                t0 = time.perf_counter()
+                self._slots.acquire()
+                # the step's recorded duration includes this wait for a CPU slot; say how much of it it was
+                ctx.step_meta["cpu_gate_wait_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        return run
 
 
 class EmbeddedScheduler:
     def __init__(self, app):
         self.app = app
-        self.interval = app.settings.scheduler_interval_s
-        self.pool = ThreadPoolExecutor(max_workers=app.settings.embedded_workers, thread_name_prefix="run")
+        settings = app.settings
+        self.interval = settings.scheduler_interval_s
+        self.sweep_every = max(1, round(settings.sweep_interval_s / self.interval))
+        self.pool = ThreadPoolExecutor(max_workers=settings.embedded_workers, thread_name_prefix="run")
+        self.gate = CpuGate(settings.embedded_cpu_slots)
+        self.steps = self.gate.steps(STEPS)
         self._stop = threading.Event()
+        self._passes = 0
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def _run(self, strategy, slot_id: int) -> str:
+        with self.gate:
+            return run_slot(self.app, strategy, slot_id, steps=self.steps)
+
     def tick(self) -> dict:
-        return dispatch(self.app, utcnow(), lambda strategy, slot_id: self.pool.submit(
-            run_slot, self.app, strategy, slot_id))
+        """One pass: the sweep (on the first pass and every ``sweep_interval_s``), then the dispatcher."""
+        if self._passes % self.sweep_every == 0:
+            self._sweep()
+        self._passes += 1
+        return dispatch(self.app, utcnow(), lambda strategy, slot_id: self.pool.submit(self._run, strategy, slot_id))
+
+    def _sweep(self) -> None:
+        try:
+            swept = sweep_interrupted(self.app)
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the dispatcher; the next one retries
+            log.exception("sweep failed")
+            return
+        if swept:
+            log.warning("sweep: marked %d execution(s) whose process ended as interrupted", len(swept))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -14,7 +14,7 @@ from tradetrail.services.app import App
 from tradetrail.services.locks import strategy_lock
 from tradetrail.services.strategies import NotFound, current_version, get_strategy
 from tradetrail.workflow.context import RunContext
-from tradetrail.workflow.executor import RunSummary, execute
+from tradetrail.workflow.executor import RunSummary, Step, execute
 from tradetrail.workflow.pipeline import STEPS
 from tradetrail.workflow.recorder import LineageRecorder
 
@@ -53,13 +53,15 @@ def run_strategy_row(app: App, strategy: Strategy, *, trigger: str = "manual",
 
 
 def execute_locked(app: App, strategy: Strategy, *, trigger: str,
-                   on_start: Callable[[str], None] | None = None) -> RunSummary:
-    """Run the strategy; the caller holds its strategy lock."""
+                   on_start: Callable[[str], None] | None = None,
+                   steps: Sequence[tuple[str, Step]] | None = None) -> RunSummary:
+    """Run the strategy (``steps``: the pipeline, possibly wrapped by the caller); the caller holds its
+    strategy lock."""
     mark_interrupted(app, strategy.id)
     ctx = create_execution(app, strategy, trigger=trigger)
     if on_start is not None:
         on_start(ctx.execution_id)
-    return execute(ctx, STEPS, LineageRecorder(app.engine, app.artifacts))
+    return execute(ctx, STEPS if steps is None else steps, LineageRecorder(app.engine, app.artifacts))
 
 
 def mark_interrupted(app: App, strategy_id: int) -> int:

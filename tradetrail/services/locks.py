@@ -4,19 +4,29 @@ PostgreSQL: session advisory locks (any number of hosts). SQLite (one box): an e
 file beside the database file. Either way a crashed holder releases its lock, so a lock never goes stale.
 - :func:`submission_lock` (blocking): one order submission at a time per account.
 - :func:`strategy_lock` (non-blocking): one execution at a time per strategy.
+
+On PostgreSQL a non-blocking lock is held by one connection per process that holds them all (advisory
+locks are per session; the thread lock below keeps one holder per name in the process). Holding one
+pooled connection per running execution instead exhausted the pool (and the server's 100 connections)
+as soon as the embedded pool ran more than a dozen executions at once.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, ResourceClosedError
+
+log = logging.getLogger(__name__)
 
 _thread_locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -47,13 +57,19 @@ def process_lock(app, name: str, *, blocking: bool) -> Iterator[bool]:
         yield False
         return
     try:
-        if app.engine.dialect.name == "postgresql":
+        if app.engine.dialect.name == "postgresql" and not blocking:
+            holder = _pg_holder(app.engine)
+            if not holder.try_lock(_key(name)):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                holder.unlock(_key(name))
+            return
+        if app.engine.dialect.name == "postgresql":  # blocking: short critical sections, own connection
             with app.engine.connect() as conn:
-                fn = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
-                got = conn.execute(text(f"SELECT {fn}(:k)"), {"k": _key(name)}).scalar()
-                if got is False:
-                    yield False
-                    return
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _key(name)})
                 try:
                     yield True
                 finally:
@@ -72,6 +88,52 @@ def process_lock(app, name: str, *, blocking: bool) -> Iterator[bool]:
                 fcntl.flock(fh, fcntl.LOCK_UN)
     finally:
         local.release()
+
+
+class _PgLockHolder:
+    """This process's connection for non-blocking advisory locks (autocommit: it never idles in a
+    transaction). Calls on it are serialized; each is one short query."""
+
+    def __init__(self, engine):
+        self.engine, self.pid = engine, os.getpid()
+        self._conn = None
+        self._mutex = threading.Lock()
+
+    def _run(self, sql: str, key: int):
+        with self._mutex:
+            if self._conn is None:
+                self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return self._conn.execute(text(sql), {"k": key}).scalar()
+            except DBAPIError:  # the session is gone, and every lock it held with it: start a new one
+                conn, self._conn = self._conn, None
+                with suppress(DBAPIError, ResourceClosedError):
+                    conn.invalidate()
+                raise
+
+    def try_lock(self, key: int) -> bool:
+        try:
+            return bool(self._run("SELECT pg_try_advisory_lock(:k)", key))
+        except DBAPIError:
+            return bool(self._run("SELECT pg_try_advisory_lock(:k)", key))  # once more, on a new session
+
+    def unlock(self, key: int) -> None:
+        try:
+            self._run("SELECT pg_advisory_unlock(:k)", key)
+        except DBAPIError:
+            log.warning("the lock session ended before unlock: its locks were already released")
+
+
+_holders: dict[int, _PgLockHolder] = {}
+
+
+def _pg_holder(engine) -> _PgLockHolder:
+    """One holder per engine and process (a forked worker must not share its parent's connection)."""
+    with _guard:
+        holder = _holders.get(id(engine))
+        if holder is None or holder.pid != os.getpid() or holder.engine is not engine:
+            holder = _holders[id(engine)] = _PgLockHolder(engine)
+        return holder
 
 
 @contextmanager

@@ -5,7 +5,9 @@ Delivery: tasks are acknowledged only when they finish (``acks_late``), a task w
 is rejected back to the queue (``task_reject_on_worker_lost``), and an unacknowledged task whose whole
 worker vanished comes back after ``TRADETRAIL_CELERY_VISIBILITY_TIMEOUT_S``. A slot delivered again is
 never run twice: :func:`tradetrail.services.scheduler.run_claimed_slot` marks a slot whose worker was
-lost as failed, and its execution as interrupted, instead of repeating an order path.
+lost as failed, and its execution as interrupted, instead of repeating an order path. Beat also sends the
+sweep (``services/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died
+is marked failed even when no task of it is delivered again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue="tradetrail",
         task_ignore_result=True,
         timezone="UTC",
-        beat_schedule={"dispatch": {"task": "tradetrail.dispatch", "schedule": settings.scheduler_interval_s}},
+        beat_schedule={"dispatch": {"task": "tradetrail.dispatch", "schedule": settings.scheduler_interval_s},
+                       "sweep": {"task": "tradetrail.sweep", "schedule": settings.sweep_interval_s}},
         worker_hijack_root_logger=False,
     )
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tradetrail.db.types import utcnow
 from tradetrail.services.scheduler import dispatch, run_claimed_slot
+from tradetrail.services.sweep import sweep_interrupted
 from tradetrail.worker.celery_app import celery_app
 
 _app = None
@@ -28,3 +29,9 @@ def dispatch_task() -> dict:
 @celery_app.task(name="tradetrail.run_slot")
 def run_slot_task(slot_id: int) -> str:
     return run_claimed_slot(application(), slot_id)
+
+
+@celery_app.task(name="tradetrail.sweep")
+def sweep_task() -> list[str]:
+    """Executions left running by a dead process (a worker's lock is held while it runs, so live ones stay)."""
+    return sweep_interrupted(application())

@@ -1,9 +1,16 @@
-"""render_charts: one PNG per timeframe, stored as an artifact the browser and the model both use."""
+"""render_charts: one PNG per timeframe, stored as an artifact the browser and the model both use.
+
+Charts come through the content-keyed render cache (``tradetrail/charts/cache.py``): strategies on one
+symbol draw the same picture at the same minute, and a hit is the same bytes a render would give. The
+output says per timeframe whether it was a hit and under which render key.
+"""
 
 from __future__ import annotations
 
+import time
+
 from tradetrail.analyst.port import ChartImage
-from tradetrail.charts.render import render_chart
+from tradetrail.charts.cache import chart_cache
 from tradetrail.workflow.context import RunContext, StepOutcome
 
 
@@ -20,9 +27,12 @@ def render_charts(ctx: RunContext) -> StepOutcome:
     window = {"daily": charts.daily_bars, "weekly": charts.weekly_bars}
     for timeframe, bars in ctx.bars.items():
         title = f"{ctx.contract.symbol} {timeframe}"
-        png = render_chart(bars, ctx.indicators[timeframe], title=title, max_bars=window[timeframe])
-        digest = ctx.save_artifact(f"chart_{timeframe}", png, "image/png")
-        ctx.charts[timeframe] = ChartImage(timeframe=timeframe, png=png, sha256=digest)
-        out[timeframe] = {"sha256": digest, "bytes": len(png), "url": artifact_url(digest),
-                          "bars_shown": min(len(bars), window[timeframe])}
+        t0 = time.perf_counter()
+        chart = chart_cache.render(bars, ctx.indicators[timeframe], title=title, max_bars=window[timeframe])
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        digest = ctx.save_artifact(f"chart_{timeframe}", chart.png, "image/png")
+        ctx.charts[timeframe] = ChartImage(timeframe=timeframe, png=chart.png, sha256=digest)
+        out[timeframe] = {"sha256": digest, "bytes": len(chart.png), "url": artifact_url(digest),
+                          "bars_shown": min(len(bars), window[timeframe]), "cache": "hit" if chart.hit else "miss",
+                          "render_key": chart.key, "ms": ms}
     return StepOutcome(output=out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tradetrail.domain.bars import BarsError, bars_to_json, point_in_time, resample_weekly
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
+from tradetrail.workflow.memo import bars_memo, frame_key
 
 
 def _summary(frame) -> dict:
@@ -37,9 +38,10 @@ def fetch_market_data(ctx: RunContext) -> StepOutcome:
                         f"minimum {md.min_daily_bars}), got {len(daily)}", output={"daily": _summary(daily)})
     ctx.bars["daily"] = daily
     out = {"daily": _summary(daily)}
-    ctx.save_artifact("bars_daily", bars_to_json(daily), "application/json")
+    key = frame_key("daily", daily)  # the stored JSON and the weekly bars are computed once per content
+    ctx.save_artifact("bars_daily", bars_memo.get(f"{key}:json", lambda: bars_to_json(daily)), "application/json")
     if md.confirmation_timeframe == "weekly":
-        weekly = resample_weekly(daily)
+        weekly = bars_memo.get(f"{key}:weekly", lambda: resample_weekly(daily))
         if len(weekly) < warmup:
             raise StepError(f"not enough weekly bars: need at least {warmup} for the indicators, got "
                             f"{len(weekly)} (raise lookback_days or drop the confirmation timeframe)",
