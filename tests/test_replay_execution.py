@@ -93,3 +93,19 @@ def test_a_run_that_never_reached_its_signal_cannot_be_replayed(app):
     skipped = run_strategy(app, uid, "demo").execution_id
     replay = replay_execution(app, uid, skipped)
     assert replay["status"] == "failed" and "reached its signal" in replay["error"]
+
+
+def test_a_running_replay_is_not_marked_interrupted_by_a_run_of_its_strategy(app):
+    from tradetrail.db.models import Execution
+    from tradetrail.services.executions import mark_interrupted
+
+    uid, strategy = demo(app)
+    original = get_execution(app, run_strategy(app, uid, "demo").execution_id)
+    with app.Session() as s:  # a replay in flight (replays take no strategy lock)
+        s.add(Execution(id="replay-in-flight", user_id=uid, strategy_id=strategy.id,
+                        strategy_version_id=original["strategy_version_id"], status="running", trigger="replay",
+                        as_of=__import__("datetime").datetime.fromisoformat(original["as_of"])))
+        s.commit()
+    assert mark_interrupted(app, strategy.id) == 0
+    with app.Session() as s:
+        assert s.get(Execution, "replay-in-flight").status == "running"

@@ -68,7 +68,8 @@ def mark_interrupted(app: App, strategy_id: int) -> int:
     """Executions of the strategy still marked running while we hold its lock: their process ended."""
     with app.Session() as s:
         rows = s.scalars(select(Execution).where(Execution.strategy_id == strategy_id,
-                                                 Execution.status == "running")).all()
+                                                 Execution.status == "running",
+                                                 Execution.trigger != "replay")).all()  # replays hold no lock
         for row in rows:
             row.status, row.finished_at = "failed", utcnow()
             row.error = "interrupted: the process running it ended before it finished"
