@@ -26,17 +26,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from benchmarks.bench_schedule import groups, load
+from benchmarks.bench_schedule import create_due, load
 from benchmarks.common import pg_database, postgres_available
-from tradetrail.db.models import Execution, ScheduleSlot, Strategy
+from tradetrail.db.models import Execution, ScheduleSlot
 from tradetrail.db.types import utcnow
-from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services.app import build_app
-from tradetrail.services.bootstrap import ensure_user, init
+from tradetrail.services.bootstrap import init
 from tradetrail.services.scheduler import dispatch
-from tradetrail.services.strategies import save_strategy
 from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import make_celery
 
@@ -49,16 +47,8 @@ QUEUE = "tradetrail"  # what `tradetrail worker` consumes (fixed in the CLI)
 def prepare(app, count: int, n_groups: int) -> None:
     """``count`` strategies due now (every minute, created a minute ago: one slot each is due)."""
     init(app)
-    pairs = groups(n_groups)
-    users = [ensure_user(app, f"bench{g:03d}") for g in range(n_groups)]
     with app.Session() as s:
-        for i in range(count):
-            symbol, start = pairs[i % n_groups]
-            config = StrategyConfig.model_validate({
-                "symbol": symbol, "schedule": {"cron": "* * * * *", "timezone": "UTC"},
-                "market_data": {"source": "sample", "replay_start": start.isoformat()}})
-            save_strategy(s, app, users[i % n_groups], f"bench-{i:04d}", config)
-        s.execute(update(Strategy).values(created_at=utcnow() - timedelta(seconds=61)))
+        create_due(s, app, count, n_groups, cron="* * * * *", created_at=utcnow() - timedelta(seconds=61))
         s.commit()
 
 

@@ -61,29 +61,35 @@ def groups(n: int) -> list[tuple[str, date]]:
     return [(("SPX", "COMP")[i % 2], date(2010, 1, 4) + timedelta(weeks=4 * (i // 2))) for i in range(n)]
 
 
+def create_due(s, app, count: int, n_groups: int, *, cron: str, created_at, extra: dict | None = None) -> None:
+    """``count`` strategies over ``n_groups`` users and bar sets, on ``cron`` (UTC), created at ``created_at``
+    (so their first slot is due); the caller commits. Shared with bench_celery."""
+    pairs = groups(n_groups)
+    users = [ensure_user(app, f"bench{g:03d}") for g in range(n_groups)]
+    for i in range(count):
+        symbol, start = pairs[i % n_groups]
+        config = StrategyConfig.model_validate({
+            "symbol": symbol, **(extra or {}), "schedule": {"cron": cron, "timezone": "UTC"},
+            "market_data": {"source": "sample", "replay_start": start.isoformat()}})
+        save_strategy(s, app, users[i % n_groups], f"bench-{i:04d}", config)
+    s.execute(update(Strategy).values(created_at=created_at))
+
+
 def prepare(app, count: int, n_groups: int) -> None:
     """``count`` strategies, all due at the current minute (and not again for a day)."""
     init(app)
     now = utcnow()
     minute = now.replace(second=0, microsecond=0)
-    cron = f"{minute.minute} {minute.hour} * * *"
-    pairs = groups(n_groups)
-    users = [ensure_user(app, f"bench{g:03d}") for g in range(n_groups)]
     with app.Session() as s:
-        for i in range(count):
-            symbol, start = pairs[i % n_groups]
-            config = StrategyConfig.model_validate({
-                "symbol": symbol, "analyst": {"kind": "llm"},
-                "schedule": {"cron": cron, "timezone": "UTC"},
-                "market_data": {"source": "sample", "replay_start": start.isoformat()}})
-            save_strategy(s, app, users[i % n_groups], f"bench-{i:04d}", config)
-        s.execute(update(Strategy).values(created_at=minute - timedelta(seconds=30)))
+        create_due(s, app, count, n_groups, cron=f"{minute.minute} {minute.hour} * * *",
+                   created_at=minute - timedelta(seconds=30), extra={"analyst": {"kind": "llm"}})
         s.commit()
         # Warm-up (imports, the model client), on a session no measured strategy sees: no cache is primed.
         warm = StrategyConfig.model_validate({"symbol": "SPX", "analyst": {"kind": "llm"},
                                               "market_data": {"source": "sample", "replay_start": "2009-06-01"}})
-        save_strategy(s, app, users[0], "warm-up", warm)
-    summary = run_strategy(app, users[0], "warm-up")
+        first_user = ensure_user(app, "bench000")
+        save_strategy(s, app, first_user, "warm-up", warm)
+    summary = run_strategy(app, first_user, "warm-up")
     if summary.status != "succeeded":
         raise SystemExit(f"the warm-up run failed: {summary.failed_step}: {summary.error}")
 

@@ -84,7 +84,7 @@ def install(api: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     simple = {
-        NotFound: (404, "not_found"), LookupError: (404, "not_found"),
+        NotFound: (404, "not_found"),
         AlreadyRunning: (409, "already_running"), StrategyInUse: (409, "in_use"), PromptInUse: (409, "in_use"),
         PromptTemplateError: (422, "invalid_template"), ScheduleError: (422, "invalid_schedule"),
         AccountError: (422, "invalid_input"), MarketDataError: (502, "market_data_error"),
@@ -92,8 +92,7 @@ def install(api: FastAPI) -> None:
     }
     for exc_type, (status, code) in simple.items():
         def handler(_: Request, exc: Exception, status=status, code=code):
-            message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-            return error_response(status, code, message)
+            return error_response(status, code, str(exc))
         api.add_exception_handler(exc_type, handler)
 
     @api.exception_handler(InvalidStrategy)

@@ -171,7 +171,7 @@ class RenderOut(BaseModel):
 
 
 # --- lineage --------------------------------------------------------------------------------------------------
-class ExecutionSummary(BaseModel):
+class _Execution(BaseModel):
     id: str
     strategy: str | None
     strategy_id: int
@@ -183,6 +183,9 @@ class ExecutionSummary(BaseModel):
     duration_ms: float | None
     failed_step: str | None
     error: str | None
+
+
+class ExecutionSummary(_Execution):
     scheduled_for: str | None
 
 
@@ -204,19 +207,8 @@ class OneStepOut(StepOut):
     execution_id: str
 
 
-class ExecutionOut(BaseModel):
-    id: str
-    strategy: str | None
-    strategy_id: int
+class ExecutionOut(_Execution):
     strategy_version_id: int
-    status: str
-    trigger: str
-    as_of: str
-    started_at: str
-    finished_at: str | None
-    duration_ms: float | None
-    failed_step: str | None
-    error: str | None
     has_errors: bool
     steps: list[StepOut]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -33,8 +34,10 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The newest revision among the migration scripts (what ``upgrade`` brings a database to)."""
+    """The newest revision among the migration scripts (what ``upgrade`` brings a database to); read once,
+    since ``/health`` asks on every call and the scripts do not change while the process runs."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()

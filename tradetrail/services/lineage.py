@@ -93,12 +93,3 @@ def _error_kind(error: str) -> str:
     first = error.strip().splitlines()[0] if error.strip() else error
     return first[:200]
 
-
-def execution_owner(app, execution_id: str) -> int | None:
-    with app.Session() as s:
-        return s.scalar(select(Execution.user_id).where(Execution.id == execution_id))
-
-
-def require_execution(app, user_id: int, execution_id: str) -> None:
-    if execution_owner(app, execution_id) != user_id:
-        raise NotFound(f"no execution {execution_id!r}")

@@ -22,6 +22,7 @@ from tradetrail.drills import crash_point
 from tradetrail.marketdata.port import Contract
 from tradetrail.services.books import move
 from tradetrail.services.locks import submission_lock
+from tradetrail.services.strategies import NotFound
 
 MAX_QUESTIONS = 20
 DUPLICATE_MARKER = "already registered"
@@ -148,7 +149,7 @@ def cancel(app, order_id: int, *, user_id: int | None = None) -> str:
     with app.Session() as s:
         order = s.get(Order, order_id)
         if order is None or (user_id is not None and order.user_id != user_id):
-            raise LookupError(f"no order {order_id}")
+            raise NotFound(f"no order {order_id}")
         if order.state not in (OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED) or not order.broker_order_id:
             raise ValueError(f"order {order_id} is {order.state}; only working orders can be cancelled")
         ok = app.broker.cancel(order.account, order.broker_order_id)

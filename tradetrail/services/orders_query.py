@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import Fill, Order, OrderEvent
+from tradetrail.services.strategies import NotFound
 
 
 def order_dict(o: Order, strategy: str | None) -> dict:
@@ -39,7 +40,7 @@ def order_detail(app, user_id: int, order_id: int) -> dict:
     with app.Session() as s:
         o = s.get(Order, order_id)
         if o is None or o.user_id != user_id:
-            raise LookupError(f"no order {order_id}")
+            raise NotFound(f"no order {order_id}")
         name = s.scalar(select(Strategy.name).where(Strategy.id == o.strategy_id)) if o.strategy_id else None
         out = order_dict(o, name)
         out["events"] = [{"at": e.at.isoformat(), "from": e.from_state, "to": e.to_state, "detail": e.detail}

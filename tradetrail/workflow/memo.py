@@ -47,7 +47,6 @@ class Memo:
                 self._items.popitem(last=False)
         return _fresh(value)
 
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
