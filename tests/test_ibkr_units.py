@@ -53,6 +53,17 @@ def test_the_limiter_keeps_ten_per_second_overall_and_one_per_five_seconds_for_l
     assert endpoint_of("GET", "iserver/marketdata/history") == "history"
 
 
+def test_processes_sharing_one_gateway_each_keep_to_their_share_of_its_budget():
+    clock = Clock()
+    limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep, share=2)
+    assert starts(limiter, clock, "other", 3) == [0.0, 0.2, 0.4]  # 5/s here: two processes stay within 10/s
+    assert starts(limiter, clock, "live_orders", 2) == [0.6, 10.6]
+    assert limiter._history._value == 2  # 5 history requests at once across both: 2 each
+    assert limiter.penalize("other", None) == 5.0  # a 429's back-off is the gateway's, not shared
+    assert Settings(executor="embedded", embedded_processes=3).processes_sharing_gateway == 3
+    assert Settings(executor="celery", worker_concurrency=4).processes_sharing_gateway == 5
+
+
 def test_a_429_holds_every_request_back_with_retry_after_or_an_exponential_backoff():
     clock = Clock()
     limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep)

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     embedded_workers: int = Field(
         default=64, ge=1, le=256, description="executions at once in embedded mode: threads that mostly wait on "
                                              "the model, so many (1,000 runs a minute at 2 s a model answer need ~100)")
+    embedded_processes: int = Field(
+        default=1, ge=1, le=32, description="processes that run scheduled executions in embedded mode, each "
+                                            "with its own pool of embedded_workers threads: one Python "
+                                            "process computes on one core at a time, so one per core uses them all")
     embedded_cpu_slots: int = Field(
         default=2, ge=1, le=256, description="of those, how many do CPU work at once (one GIL): a run leaves its "
                                             "slot only while it waits on the model")
@@ -155,6 +159,12 @@ class Settings(BaseSettings):
     @property
     def allowed_questions(self) -> frozenset[str]:
         return frozenset(q.strip() for q in self.ibkr_allowed_questions.split(",") if q.strip())
+
+    @property
+    def processes_sharing_gateway(self) -> int:
+        """Our processes that may call the IBKR gateway at once: embedded run processes, or a Celery
+        worker's processes plus the serving one (workers on other hosts are not counted)."""
+        return self.embedded_processes if self.executor == "embedded" else self.worker_concurrency + 1
 
     @property
     def llm_configured(self) -> bool:

@@ -19,7 +19,7 @@ from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.routes import artifacts, auth, lineage, prompts, strategies, symbols, trading
 from tradetrail.services.app import App
 from tradetrail.services.broker_status import start_session_keeper
-from tradetrail.services.embedded import EmbeddedScheduler
+from tradetrail.services.embedded import EmbeddedService
 from tradetrail.services.health import health_report
 from tradetrail.services.startup import PeriodicReconciler, reconcile_all
 
@@ -40,7 +40,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
             reconciler = PeriodicReconciler(application, application.settings.reconcile_interval_s)
             reconciler.start()
             if application.settings.scheduler_enabled and application.settings.executor == "embedded":
-                scheduler = EmbeddedScheduler(application)
+                scheduler = EmbeddedService(application)
                 scheduler.start()
         api.state.scheduler = scheduler
         yield

@@ -70,7 +70,7 @@ class IbkrSession:
     def __init__(self, settings):
         self.settings = settings
         self.url = settings.ibkr_oauth_rest_url if settings.ibkr_oauth else settings.ibkr_url
-        self.limiter = RateLimiter(settings.ibkr_pacing_scale)
+        self.limiter = RateLimiter(settings.ibkr_pacing_scale, share=settings.processes_sharing_gateway)
         self._client: _Client | None = None
         self._build_lock = threading.Lock()
         self._reopen_lock = threading.Lock()

@@ -4,7 +4,9 @@ CP Gateway: about 10 requests/s in all; ``/iserver/account/orders``, ``/iserver/
 ``/portfolio/accounts`` and P&L at most once per 5 s; ``/tickle`` once per second; at most 5 history
 requests at once. A 429 holds every request back (Retry-After when given, else an exponential back-off
 from 5 s) and is recorded; nothing is sent again before the back-off ends, so IBKR is never hammered.
-``scale`` shrinks the intervals for tests against a fake gateway; it is 1 in production.
+``scale`` shrinks the intervals for tests against a fake gateway; it is 1 in production. ``share``: how
+many processes of ours use the gateway at once (embedded run processes, Celery workers); each keeps to
+its share of the budget (intervals that many times longer, fewer history requests at once).
 """
 
 from __future__ import annotations
@@ -48,14 +50,14 @@ def endpoint_of(method: str, path: str) -> str:
 
 class RateLimiter:
     def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.scale, self._clock, self._sleep = scale, clock, sleep
+                 sleep: Callable[[float], None] = time.sleep, share: int = 1):
+        self.scale, self._clock, self._sleep, self.share = scale * share, clock, sleep, share
         self._lock = threading.Lock()
         self._next_global = 0.0
         self._next: dict[str, float] = {}
         self._blocked_until = 0.0
         self._strikes = 0
-        self._history = threading.BoundedSemaphore(HISTORY_CONCURRENCY)
+        self._history = threading.BoundedSemaphore(max(1, HISTORY_CONCURRENCY // share))
         self.events: deque[dict] = deque(maxlen=50)
         self.requests = 0
         self.waited_s = 0.0
@@ -100,7 +102,7 @@ class RateLimiter:
         with self._lock:
             self._strikes += 1
             backoff = retry_after if retry_after is not None and retry_after >= 0 else \
-                min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (self._strikes - 1)) * self.scale
+                min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (self._strikes - 1)) * self.scale / self.share
             self._blocked_until = max(self._blocked_until, self._clock() + backoff)
             self.events.append({"at": datetime.now(UTC).isoformat(), "endpoint": endpoint, "status": 429,
                                 "backoff_s": round(backoff, 3), "strike": self._strikes})
@@ -115,4 +117,5 @@ class RateLimiter:
 
     def report(self) -> dict:
         return {"requests": self.requests, "waited_s": round(self.waited_s, 3), "scale": self.scale,
+                "processes_sharing": self.share,
                 "rate_limited": list(self.events)}

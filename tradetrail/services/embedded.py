@@ -58,31 +58,51 @@ class CpuGate:
 
 
 class EmbeddedScheduler:
-    def __init__(self, app):
+    """The dispatcher loop and the pool of one process. It claims no more than the pool can start now plus
+    one pool's worth waiting, so what it cannot take soon stays unclaimed for another process (or is
+    skipped once past the grace window) instead of queueing up here."""
+
+    def __init__(self, app, *, sweep: bool = True):
         self.app = app
         settings = app.settings
         self.interval = settings.scheduler_interval_s
-        self.sweep_every = max(1, round(settings.sweep_interval_s / self.interval))
-        self.pool = ThreadPoolExecutor(max_workers=settings.embedded_workers, thread_name_prefix="run")
+        self.sweep_every = max(1, round(settings.sweep_interval_s / self.interval)) if sweep else 0
+        self.workers = settings.embedded_workers
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="run")
         self.gate = CpuGate(settings.embedded_cpu_slots)
         self.steps = self.gate.steps(STEPS)
         self._stop = threading.Event()
         self._passes = 0
+        self._pending = 0  # claimed here and not yet finished
+        self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def pending(self) -> int:
+        return self._pending
+
     def _run(self, strategy, slot_id: int) -> str:
-        with self.gate:
-            return run_slot(self.app, strategy, slot_id, steps=self.steps)
+        try:
+            with self.gate:
+                return run_slot(self.app, strategy, slot_id, steps=self.steps)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
+    def _submit(self, strategy, slot_id: int) -> None:
+        with self._pending_lock:
+            self._pending += 1
+        self.pool.submit(self._run, strategy, slot_id)
 
     def tick(self) -> dict:
         """One pass: the sweep (on the first pass and every ``sweep_interval_s``), then the dispatcher."""
-        if self._passes % self.sweep_every == 0:
+        if self.sweep_every and self._passes % self.sweep_every == 0:
             self._sweep()
         self._passes += 1
-        return dispatch(self.app, utcnow(), lambda strategy, slot_id: self.pool.submit(self._run, strategy, slot_id))
+        return dispatch(self.app, utcnow(), self._submit, limit=max(0, 2 * self.workers - self._pending))
 
     def _sweep(self) -> None:
         try:
@@ -107,3 +127,31 @@ class EmbeddedScheduler:
         self._stop.set()
         self._thread.join(timeout=30)
         self.pool.shutdown(wait=True)  # running executions finish
+
+
+class EmbeddedService:
+    """What ``tradetrail serve`` runs in embedded mode: this process's scheduler and, with
+    ``TRADETRAIL_EMBEDDED_PROCESSES`` > 1, helper processes running the same (``services/run_processes.py``)."""
+
+    def __init__(self, app):
+        from tradetrail.services.run_processes import RunProcesses
+
+        self.scheduler = EmbeddedScheduler(app)
+        self.helpers = RunProcesses(app.settings, app.settings.embedded_processes - 1)
+
+    def start(self) -> None:
+        self.helpers.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self._stop_helpers = threading.Thread(target=self.helpers.stop, name="stop-run-processes")
+        self._stop_helpers.start()  # they finish their runs while this process finishes its own
+        self.scheduler.stop()
+        self._stop_helpers.join()
+
+    def status(self) -> dict:
+        alive = self.scheduler._thread.is_alive()
+        helpers = self.helpers.alive()
+        return {"ok": alive and helpers == self.helpers.count, "running": alive, "processes": 1 + helpers,
+                "processes_configured": 1 + self.helpers.count, "helper_pids": self.helpers.pids(),
+                "pending_here": self.scheduler.pending}

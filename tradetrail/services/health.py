@@ -34,14 +34,14 @@ def _scheduler(app, scheduler) -> dict:
         return {"ok": True, "mode": "celery", "note": "Celery beat dispatches; this process does not"}
     if scheduler is None:
         return {"ok": True, "mode": "embedded", "running": False, "note": "not started in this process"}
-    alive = scheduler._thread.is_alive()
-    return {"ok": alive, "mode": "embedded", "running": alive, "interval_s": s.scheduler_interval_s}
+    return {"mode": "embedded", **scheduler.status(), "interval_s": s.scheduler_interval_s}
 
 
 def _queue(app) -> dict:
     s = app.settings
     if s.executor != "celery":
-        return {"ok": True, "mode": "embedded", "note": "executions run in this process"}
+        return {"ok": True, "mode": "embedded", "note": f"executions run in this process"
+                f"{f' and {s.embedded_processes - 1} helper process(es)' if s.embedded_processes > 1 else ''}"}
     try:
         import redis
 

@@ -8,6 +8,9 @@ Policy (documented in the README):
   skipped with the reason. Slots older than 7 days are not recorded.
 - A slot whose strategy is still running (its previous execution holds the strategy lock) is skipped with
   that reason: runs never overlap and never queue up.
+- A dispatcher claims at most ``limit`` slots per pass (what its workers can take on): the rest stay due and
+  unclaimed for the next pass or another process, most overdue first. A slot left unclaimed past the grace
+  window (a box too busy for its schedule) is skipped with the reason, like a missed one: it never runs late.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -89,16 +93,27 @@ def _scheduled(app) -> list[tuple[Strategy, StrategyConfig, datetime]]:
     return out
 
 
-def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None]) -> dict:
-    """Claim what is due at ``now``; hand each slot we own and may run to ``submit(strategy, slot_id)``."""
+def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit: int | None = None) -> dict:
+    """Claim what is due at ``now``; hand each slot we own and may run to ``submit(strategy, slot_id)``.
+
+    ``limit``: claim at most this many slots to run in this pass (skipped ones do not count). Due strategies
+    are taken most overdue first and, among equals, in random order, so dispatchers in several processes
+    rarely reach for the same slot at once."""
     grace = timedelta(seconds=app.settings.schedule_grace_s)
     report = {"claimed": 0, "skipped": 0, "errors": []}
+    due = []
     for strategy, config, last in _scheduled(app):
         sched = config.schedule
         first = _first_fire.get((sched.cron, sched.timezone, sched.market_sessions_only, last),
                                 lambda sched=sched, last=last: _next_after(sched, last))
         if first is not None and first > now:
             continue  # nothing due since its last slot
+        due.append((first or now, random.random(), strategy, config, last))
+    due.sort(key=lambda d: d[:2])
+    for _, _, strategy, config, last in due:
+        if limit is not None and report["claimed"] >= limit:
+            break
+        sched = config.schedule
         try:
             times = due_between(sched.cron, sched.timezone, max(last, now - LOOKBACK), now,
                                 calendar=calendar() if sched.market_sessions_only else None)
