@@ -16,3 +16,10 @@ def insert_ignore(conn: Connection, table: Table, values: dict, key: list[str]) 
     stmt = (dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
             .returning(*[table.c[k] for k in key]))
     return 1 if conn.execute(stmt).first() is not None else 0
+
+
+def insert_ignore_many(conn: Connection, table: Table, rows: list[dict], key: list[str]) -> None:
+    """Insert every row of ``rows`` (one statement) but those whose ``key`` already exists."""
+    if rows:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=key))

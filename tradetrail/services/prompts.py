@@ -60,16 +60,29 @@ def _version(session: Session, template_id: int, version: int) -> PromptTemplate
 
 def latest_template(session: Session, name: str, *, user_id: int) -> TemplateRef:
     """The user's own template of that name, else the built-in one; its latest version."""
-    rows = session.scalars(select(PromptTemplate).where(
-        PromptTemplate.name == name,
-        (PromptTemplate.user_id == user_id) | PromptTemplate.user_id.is_(None))).all()
-    if not rows:
-        raise PromptTemplateError(f"no prompt template named {name!r}")
-    tpl = next((r for r in rows if r.user_id == user_id), rows[0])
-    ver = _version(session, tpl.id, tpl.latest_version)
-    if ver is None:
-        raise PromptTemplateError(f"prompt template {name!r} has no version {tpl.latest_version}")
-    return TemplateRef(tpl.id, tpl.name, ver.version, ver.body, ver.sha256)
+    return latest_templates(session, [name], user_id=user_id)[name]
+
+
+def latest_templates(session: Session, names: list[str], *, user_id: int) -> dict[str, TemplateRef]:
+    """:func:`latest_template` for several names in one query (a run needs three on every execution)."""
+    rows = session.execute(select(PromptTemplate.id, PromptTemplate.name, PromptTemplate.user_id,
+                                  PromptTemplate.latest_version, PromptTemplateVersion.version,
+                                  PromptTemplateVersion.body, PromptTemplateVersion.sha256)
+                           .outerjoin(PromptTemplateVersion,
+                                      (PromptTemplateVersion.template_id == PromptTemplate.id)
+                                      & (PromptTemplateVersion.version == PromptTemplate.latest_version))
+                           .where(PromptTemplate.name.in_(set(names)),
+                                  (PromptTemplate.user_id == user_id) | PromptTemplate.user_id.is_(None))).all()
+    out = {}
+    for name in names:
+        candidates = [r for r in rows if r.name == name]
+        if not candidates:
+            raise PromptTemplateError(f"no prompt template named {name!r}")
+        row = next((r for r in candidates if r.user_id == user_id), candidates[0])
+        if row.version is None:
+            raise PromptTemplateError(f"prompt template {name!r} has no version {row.latest_version}")
+        out[name] = TemplateRef(row.id, row.name, row.version, row.body, row.sha256)
+    return out
 
 
 def template_version(session: Session, template_id: int, version: int) -> TemplateRef:

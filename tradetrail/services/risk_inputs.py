@@ -45,12 +45,11 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
             q = q.where(Trade.exit_at >= resumed_at)
         recent = s.scalars(q.order_by(Trade.exit_at.desc(), Trade.id.desc()).limit(100)).all()
         open_states = [st.value for st in OPEN]
-        pending = s.scalar(select(func.count(Order.id)).where(
+        open_legs = dict(s.execute(select(Order.leg, func.count(Order.id)).where(
             Order.account == account, Order.strategy_id == strategy_id, Order.symbol == symbol,
-            Order.state.in_(open_states), Order.leg.in_(("entry", "exit")))) or 0
-        protection = s.scalar(select(func.count(Order.id)).where(
-            Order.account == account, Order.strategy_id == strategy_id, Order.symbol == symbol,
-            Order.state.in_(open_states), Order.leg.in_(("stop", "target")))) or 0
+            Order.state.in_(open_states)).group_by(Order.leg)).all())
+        pending = open_legs.get("entry", 0) + open_legs.get("exit", 0)
+        protection = open_legs.get("stop", 0) + open_legs.get("target", 0)
         working_notional, working_symbols = _working_entries(s, account, open_states)
     held = {p.symbol for p in broker_positions}
     exposure += working_notional  # an entry still working will be a position: count it before it fills

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, update
 from tradetrail.artifacts.registry import ArtifactRegistry
 from tradetrail.db.account_models import ArtifactRef
 from tradetrail.db.models import Execution, LineageStep
-from tradetrail.db.upsert import insert_ignore
+from tradetrail.db.upsert import insert_ignore_many
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
 SPILL_BYTES = 16_384
@@ -48,9 +48,9 @@ class LineageRecorder:
         with self.engine.begin() as conn:
             conn.execute(_INSERT, row)
             # who may read these artifacts: the owner of this execution (see services/artifacts.py)
-            for digest in sorted({*artifacts.values(), *spilled}):
-                insert_ignore(conn, ArtifactRef.__table__, dict(sha256=digest, execution_id=execution_id),
-                              key=["sha256", "execution_id"])
+            insert_ignore_many(conn, ArtifactRef.__table__, [
+                dict(sha256=digest, execution_id=execution_id) for digest in sorted({*artifacts.values(), *spilled})],
+                key=["sha256", "execution_id"])
 
     def finish_execution(self, execution_id: str, *, status: str, finished_at: datetime, duration_ms: float,
                          failed_step: str | None = None, error: str | None = None) -> None:

@@ -14,7 +14,7 @@ from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.db.models import Analysis
 from tradetrail.prompts.templates import PromptTemplateError, render
 from tradetrail.services.app import ConfigurationError
-from tradetrail.services.prompts import TemplateRef, latest_template, template_version
+from tradetrail.services.prompts import TemplateRef, latest_templates, template_version
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
@@ -36,9 +36,9 @@ def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRe
         if ctx.pinned_templates:  # a replay renders exactly the versions the original run used
             refs = {role: template_version(s, *ctx.pinned_templates[role]) for role in ("system", *ctx.bars)}
         else:
-            refs = {"system": latest_template(s, names.system, user_id=ctx.user_id)}
-            for tf in ctx.bars:
-                refs[tf] = latest_template(s, getattr(names, tf), user_id=ctx.user_id)
+            roles = {"system": names.system} | {tf: getattr(names, tf) for tf in ctx.bars}
+            found = latest_templates(s, list(roles.values()), user_id=ctx.user_id)
+            refs = {role: found[name] for role, name in roles.items()}
     system = render(refs["system"].body, variables)
     per_tf = {tf: render(refs[tf].body, variables | {"timeframe": tf}) for tf in ctx.bars}
     return system, per_tf, refs
