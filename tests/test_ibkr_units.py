@@ -58,10 +58,24 @@ def test_processes_sharing_one_gateway_each_keep_to_their_share_of_its_budget():
     limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep, share=2)
     assert starts(limiter, clock, "other", 3) == [0.0, 0.2, 0.4]  # 5/s here: two processes stay within 10/s
     assert starts(limiter, clock, "live_orders", 2) == [0.6, 10.6]
-    assert limiter._history._value == 2  # 5 history requests at once across both: 2 each
+    history = []
+    for _ in range(3):  # 5 history requests at once across both processes: 2 each
+        got = limiter._history.acquire(blocking=False)
+        history.append(got)
+    assert history == [True, True, False]
     assert limiter.penalize("other", None) == 5.0  # a 429's back-off is the gateway's, not shared
-    assert Settings(executor="embedded", embedded_processes=3).processes_sharing_gateway == 3
+    assert limiter.report()["scale"] == 1.0 and limiter.report()["processes_sharing"] == 2
     assert Settings(executor="celery", worker_concurrency=4).processes_sharing_gateway == 5
+    # embedded helpers never call IBKR (they leave those strategies to the serving process)
+    assert Settings(executor="embedded", embedded_processes=3).processes_sharing_gateway == 1
+
+
+def test_more_celery_processes_than_one_gateway_serves_are_refused():
+    with pytest.raises(ValueError, match="at most 4 worker processes"):
+        Settings(executor="celery", worker_concurrency=5, broker="ibkr_web")
+    Settings(executor="celery", worker_concurrency=5, broker="simulated", market_data="sample")
+    with pytest.raises(ValueError, match="in-memory SQLite"):
+        Settings(embedded_processes=2, database_url="sqlite:///:memory:")
 
 
 def test_a_429_holds_every_request_back_with_retry_after_or_an_exponential_backoff():

@@ -12,10 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,9 +28,9 @@ from tests.helpers import demo
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import scheduler
+from tradetrail.services import run_processes, scheduler
 from tradetrail.services.app import build_app
-from tradetrail.services.embedded import EmbeddedService
+from tradetrail.services.embedded import EmbeddedScheduler, EmbeddedService
 from tradetrail.services.strategies import save_strategy
 from tradetrail.settings import Settings
 
@@ -60,8 +62,11 @@ def _gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    with open(f"/proc/{pid}/stat") as fh:  # a zombie has ended; only its parent has not read its status
-        return fh.read().split(") ", 1)[1].startswith("Z")
+    try:
+        with open(f"/proc/{pid}/stat") as fh:  # a zombie has ended; only its parent has not read its status
+            return fh.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:  # reaped meanwhile
+        return True
 
 
 def test_a_dispatcher_claims_at_most_its_limit_most_overdue_first_and_leaves_the_rest_due(app):
@@ -78,6 +83,8 @@ def test_a_dispatcher_claims_at_most_its_limit_most_overdue_first_and_leaves_the
         assert s.scalar(select(ScheduleSlot.id).where(ScheduleSlot.strategy_id.in_(
             [ids["later-a"], ids["later-b"]]))) is None  # not claimed, so not lost: still due
     assert scheduler.dispatch(app, now, lambda st, slot_id: owned.append(st.name), limit=0)["claimed"] == 0
+    assert scheduler.dispatch(app, now, lambda st, slot_id: owned.append(st.name), stopping=lambda: True) == \
+        {"claimed": 0, "skipped": 0, "errors": []}
     scheduler.dispatch(app, now, lambda st, slot_id: owned.append(st.name))
     assert sorted(owned) == ["late", "later-a", "later-b"]
     with app.Session() as s:
@@ -98,17 +105,25 @@ def test_a_slot_left_unclaimed_past_the_grace_window_is_skipped_not_run_late(app
     assert slot.status == "skipped" and "more than the grace window" in slot.reason
 
 
+def _this_minute() -> tuple[str, datetime]:
+    """A daily cron whose only fire time in reach is the current minute, and a creation time before it."""
+    minute = utcnow().replace(second=0, microsecond=0)
+    return f"{minute.minute} {minute.hour} * * *", minute - timedelta(seconds=30)
+
+
 def test_two_processes_share_the_due_slots_and_run_each_exactly_once(settings):
     app = build_app(Settings(home=settings.home, database_url=settings.database_url, embedded_processes=2,
                              embedded_workers=2, scheduler_interval_s=0.2), migrate=False)
     user_id, _ = demo(app)
     service = EmbeddedService(app)
     service.start()
+    helpers = service.helpers.processes()
     try:
         assert service.helpers.wait_ready(120), "the helper process did not start"
         assert service.status()["processes"] == 2 and service.status()["ok"]
         names = [f"s{i:02d}" for i in range(24)]
-        _due(app, user_id, names, utcnow() - timedelta(seconds=61))
+        cron, created = _this_minute()
+        _due(app, user_id, names, created, cron=cron)
 
         def settled():
             with app.Session() as s:
@@ -117,7 +132,7 @@ def test_two_processes_share_the_due_slots_and_run_each_exactly_once(settings):
         slots = _wait(settled, 240, "every slot to settle")
     finally:
         service.stop()
-    assert not any(p.is_alive() for p in service.helpers.procs)
+    assert [p.exitcode for p in helpers] == [0]  # it stopped when told, cleanly
     assert Counter(st for st, _ in slots) == {"done": len(names)}
     claimers = Counter(by for _, by in slots)
     assert len(claimers) == 2, claimers  # both processes ran some
@@ -126,6 +141,116 @@ def test_two_processes_share_the_due_slots_and_run_each_exactly_once(settings):
         statuses = Counter(s.scalars(select(Execution.status).where(Execution.trigger == "schedule")))
     assert len(per_strategy) == len(names) and set(per_strategy.values()) == {1}  # exactly once each
     assert statuses == {"succeeded": len(names)}
+
+
+def test_a_helper_that_dies_is_logged_and_started_again(settings, monkeypatch, caplog):
+    monkeypatch.setattr(run_processes, "RESTART_AFTER_S", 0.0)
+    helpers = run_processes.RunProcesses(Settings(home=settings.home, database_url=settings.database_url), 1)
+    helpers.start()
+    try:
+        assert helpers.wait_ready(120)
+        [first] = helpers.pids()
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: helpers.ready() == 0, 30, "the helper to be seen dead")
+        helpers.check()
+        [second] = helpers.pids()
+        assert second != first and helpers.restarts == 1
+        assert "ended unexpectedly (exit code -9)" in caplog.text
+        assert helpers.wait_ready(120) and helpers.ready() == 1
+    finally:
+        helpers.stop()
+    assert all(p.exitcode == 0 for p in helpers.processes())
+
+
+def test_helpers_leave_ibkr_strategies_to_the_serving_process(app):
+    user_id, _ = demo(app)
+    cron, created = _this_minute()
+    _due(app, user_id, ["sim"], created, cron=cron)
+    with app.Session() as s:
+        config = StrategyConfig.model_validate({"symbol": "SPX", "broker": "ibkr_web",
+                                                "schedule": {"cron": cron, "timezone": "UTC"}})
+        ibkr = save_strategy(s, app, user_id, "ibkr", config)
+        s.execute(update(Strategy).where(Strategy.id == ibkr.id).values(created_at=created))
+        s.commit()
+    here = []
+    scheduler.dispatch(app, utcnow(), lambda st, slot_id: here.append(st.name),
+                       accept=lambda c: not run_processes.uses_ibkr(app.settings, c))
+    assert here == ["sim"]
+    scheduler.dispatch(app, utcnow(), lambda st, slot_id: here.append(st.name))  # the serving process
+    assert here == ["sim", "ibkr"]
+
+
+def _claimed(app, user_id: int, names: list[str]) -> list[tuple[Strategy, int]]:
+    cron, created = _this_minute()
+    _due(app, user_id, names, created, cron=cron)
+    owned = []
+    scheduler.dispatch(app, utcnow(), lambda st, slot_id: owned.append((st, slot_id)))
+    return sorted(owned, key=lambda o: o[0].name)
+
+
+def _slot(app, slot_id: int) -> ScheduleSlot:
+    with app.Session() as s:
+        return s.get(ScheduleSlot, slot_id)
+
+
+def test_a_claimed_slot_that_waited_past_the_grace_window_or_behind_a_later_one_is_not_started(app):
+    user_id, _ = demo(app)
+    [(strategy, slot_id)] = _claimed(app, user_id, ["waited"])
+    at = _slot(app, slot_id).scheduled_for
+    assert scheduler.run_slot(app, strategy, slot_id, now=at + timedelta(minutes=11)) == "skipped"
+    slot = _slot(app, slot_id)
+    assert slot.status == "skipped" and "more than the grace window" in slot.reason and slot.execution_id is None
+
+    [(other, old_slot)] = _claimed(app, user_id, ["overtaken"])
+    old_at = _slot(app, old_slot).scheduled_for
+    with app.engine.begin() as conn:  # another dispatcher claimed its next slot meanwhile
+        conn.execute(ScheduleSlot.__table__.insert().values(strategy_id=other.id, status="claimed", claimed_by="x",
+                                                           scheduled_for=old_at + timedelta(minutes=1)))
+    assert scheduler.run_slot(app, other, old_slot, now=old_at + timedelta(seconds=70)) == "skipped"
+    assert "a later slot of this strategy" in _slot(app, old_slot).reason
+    with app.Session() as s:
+        assert s.scalar(select(Execution.id).where(Execution.strategy_id.in_([strategy.id, other.id]))) is None
+
+
+def test_the_sweep_settles_a_slot_claimed_by_a_process_that_died_before_starting_it(app):
+    from tradetrail.services.sweep import sweep_interrupted
+
+    user_id, _ = demo(app)
+    [(_, fresh)] = _claimed(app, user_id, ["fresh"])
+    [(_, orphan)] = _claimed(app, user_id, ["orphan"])
+    with app.engine.begin() as conn:  # claimed eleven minutes ago by a process that is gone
+        conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == orphan).values(
+            scheduled_for=utcnow() - timedelta(minutes=11)))
+    sweep_interrupted(app)
+    assert _slot(app, fresh).status == "claimed"  # within the grace window: a worker may still start it
+    settled = _slot(app, orphan)
+    assert settled.status == "skipped" and "claimed but not started within the grace window" in settled.reason
+
+
+def test_stopping_finishes_what_runs_and_releases_what_has_not_started(app, settings):
+    user_id, _ = demo(app)
+    local = replace(app, settings=Settings(home=settings.home, database_url=settings.database_url,
+                                           embedded_workers=1, embedded_cpu_slots=1))
+    embedded = EmbeddedScheduler(local, sweep=False)
+    [(first, first_slot), (second, second_slot)] = _claimed(app, user_id, ["a-first", "b-second"])
+    embedded.gate.__enter__()  # hold the only CPU slot: the first run waits at the gate, the second is queued
+    embedded._submit(first, first_slot)
+    embedded._submit(second, second_slot)
+    assert embedded.pending == 2
+    stopping = threading.Thread(target=embedded.stop)
+    stopping.start()
+    try:
+        _wait(lambda: embedded.pool._shutdown, 10, "the pool to shut down")
+    finally:
+        embedded.gate.__exit__(None, None, None)
+    stopping.join(120)
+    assert not stopping.is_alive()
+    assert _slot(app, first_slot).status == "done"  # it had started: it finished
+    released = _slot(app, second_slot)
+    assert released.status == "skipped" and "stopped before this slot started" in released.reason
+    [(third, third_slot)] = _claimed(app, user_id, ["c-third"])
+    embedded._submit(third, third_slot)  # a pass still finishing after the pool closed
+    assert _slot(app, third_slot).status == "skipped" and embedded.pending == 0
 
 
 def _free_port() -> int:

@@ -136,7 +136,7 @@ def test_a_claimed_slot_runs_the_strategy_and_records_the_execution(app):
     owned = []
     scheduler.dispatch(app, utc(2026, 11, 23, 12, 1, 5), lambda st, slot: owned.append((st, slot)))
     [(st, slot_id)] = owned
-    assert scheduler.run_slot(app, st, slot_id) == "succeeded"
+    assert scheduler.run_slot(app, st, slot_id, now=utc(2026, 11, 23, 12, 1, 6)) == "succeeded"
     with app.Session() as s:
         slot = s.get(ScheduleSlot, slot_id)
     assert slot.status == "done" and get_execution(app, slot.execution_id)["trigger"] == "schedule"
@@ -159,7 +159,7 @@ def test_a_slot_is_skipped_while_the_previous_run_still_holds_the_strategy(app):
     holder.start()
     held.wait(10)
     try:
-        assert scheduler.run_slot(app, *owned[0]) == "skipped"
+        assert scheduler.run_slot(app, *owned[0], now=utc(2026, 11, 23, 12, 1, 6)) == "skipped"
         with pytest.raises(AlreadyRunning):
             run_strategy(app, user_id, "minutely")
     finally:

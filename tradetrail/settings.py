@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -162,9 +162,22 @@ class Settings(BaseSettings):
 
     @property
     def processes_sharing_gateway(self) -> int:
-        """Our processes that may call the IBKR gateway at once: embedded run processes, or a Celery
-        worker's processes plus the serving one (workers on other hosts are not counted)."""
-        return self.embedded_processes if self.executor == "embedded" else self.worker_concurrency + 1
+        """Our processes that may call the IBKR gateway at once: in embedded mode only the serving one
+        (helpers leave IBKR strategies to it); with Celery a worker's processes plus the serving one
+        (workers on other hosts are not counted)."""
+        return 1 if self.executor == "embedded" else self.worker_concurrency + 1
+
+    @model_validator(mode="after")
+    def _processes_fit(self) -> Settings:
+        if self.embedded_processes > 1 and ":memory:" in self.resolved_database_url:
+            raise ValueError("embedded_processes > 1 needs a database file or server: an in-memory SQLite "
+                             "database is private to each process")
+        ibkr = self.broker == "ibkr_web" or self.market_data == "ibkr"
+        if ibkr and self.executor == "celery" and self.processes_sharing_gateway > 5:
+            raise ValueError(f"worker_concurrency {self.worker_concurrency} is too many for one IBKR gateway: "
+                             "it serves at most 5 history requests at once, so at most 4 worker processes "
+                             "(plus the serving one) may share it")
+        return self
 
     @property
     def llm_configured(self) -> bool:

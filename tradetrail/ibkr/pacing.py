@@ -5,8 +5,10 @@ CP Gateway: about 10 requests/s in all; ``/iserver/account/orders``, ``/iserver/
 requests at once. A 429 holds every request back (Retry-After when given, else an exponential back-off
 from 5 s) and is recorded; nothing is sent again before the back-off ends, so IBKR is never hammered.
 ``scale`` shrinks the intervals for tests against a fake gateway; it is 1 in production. ``share``: how
-many processes of ours use the gateway at once (embedded run processes, Celery workers); each keeps to
-its share of the budget (intervals that many times longer, fewer history requests at once).
+many processes of ours use the gateway at once (a Celery worker's processes and the serving one); each
+keeps to its share of the budget (intervals that many times longer, fewer history requests at once).
+Each process still keeps its own clock, so two may call a once-per-5-s endpoint close together, and a
+429 holds back only the process that got it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def endpoint_of(method: str, path: str) -> str:
 class RateLimiter:
     def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, share: int = 1):
-        self.scale, self._clock, self._sleep, self.share = scale * share, clock, sleep, share
+        self.scale, self._clock, self._sleep, self.share = scale, clock, sleep, share
+        self._spacing = scale * share  # what this process keeps to: its share of the gateway's budget
         self._lock = threading.Lock()
         self._next_global = 0.0
         self._next: dict[str, float] = {}
@@ -67,9 +70,9 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             start = max(now, self._next_global, self._next.get(endpoint, 0.0), self._blocked_until)
-            self._next_global = start + self.scale / GLOBAL_RATE
+            self._next_global = start + self._spacing / GLOBAL_RATE
             if endpoint in INTERVALS:
-                self._next[endpoint] = start + INTERVALS[endpoint] * self.scale
+                self._next[endpoint] = start + INTERVALS[endpoint] * self._spacing
             self.requests += 1
             return start - now
 
@@ -77,9 +80,9 @@ class RateLimiter:
         """A sleep may overshoot: count the intervals from when the request really starts."""
         with self._lock:
             now = self._clock()
-            self._next_global = max(self._next_global, now + self.scale / GLOBAL_RATE)
+            self._next_global = max(self._next_global, now + self._spacing / GLOBAL_RATE)
             if endpoint in INTERVALS:
-                self._next[endpoint] = max(self._next.get(endpoint, 0.0), now + INTERVALS[endpoint] * self.scale)
+                self._next[endpoint] = max(self._next.get(endpoint, 0.0), now + INTERVALS[endpoint] * self._spacing)
 
     @contextmanager
     def slot(self, endpoint: str) -> Iterator[None]:
@@ -102,7 +105,7 @@ class RateLimiter:
         with self._lock:
             self._strikes += 1
             backoff = retry_after if retry_after is not None and retry_after >= 0 else \
-                min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (self._strikes - 1)) * self.scale / self.share
+                min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (self._strikes - 1)) * self.scale
             self._blocked_until = max(self._blocked_until, self._clock() + backoff)
             self.events.append({"at": datetime.now(UTC).isoformat(), "endpoint": endpoint, "status": 429,
                                 "backoff_s": round(backoff, 3), "strike": self._strikes})

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from tradetrail.db.types import utcnow
-from tradetrail.services.scheduler import dispatch, run_slot
+from tradetrail.schemas.strategy import StrategyConfig
+from tradetrail.services.scheduler import dispatch, release_slot, run_slot
 from tradetrail.services.sweep import sweep_interrupted
 from tradetrail.workflow.executor import Step
 from tradetrail.workflow.pipeline import STEPS
@@ -60,21 +61,23 @@ class CpuGate:
 class EmbeddedScheduler:
     """The dispatcher loop and the pool of one process. It claims no more than the pool can start now plus
     one pool's worth waiting, so what it cannot take soon stays unclaimed for another process (or is
-    skipped once past the grace window) instead of queueing up here."""
+    skipped once past the grace window) instead of queueing up here. On stop, runs in progress finish and
+    claimed slots not yet started are released as skipped (never run late)."""
 
-    def __init__(self, app, *, sweep: bool = True):
+    def __init__(self, app, *, sweep: bool = True, accept: Callable[[StrategyConfig], bool] | None = None):
         self.app = app
         settings = app.settings
         self.interval = settings.scheduler_interval_s
         self.sweep_every = max(1, round(settings.sweep_interval_s / self.interval)) if sweep else 0
+        self.accept = accept
         self.workers = settings.embedded_workers
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="run")
         self.gate = CpuGate(settings.embedded_cpu_slots)
         self.steps = self.gate.steps(STEPS)
         self._stop = threading.Event()
         self._passes = 0
-        self._pending = 0  # claimed here and not yet finished
-        self._pending_lock = threading.Lock()
+        self._queued: dict[Future, int] = {}  # claimed here and not yet finished -> slot id
+        self._queued_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -82,27 +85,33 @@ class EmbeddedScheduler:
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return len(self._queued)
 
     def _run(self, strategy, slot_id: int) -> str:
-        try:
-            with self.gate:
-                return run_slot(self.app, strategy, slot_id, steps=self.steps)
-        finally:
-            with self._pending_lock:
-                self._pending -= 1
+        with self.gate:
+            return run_slot(self.app, strategy, slot_id, steps=self.steps)
 
     def _submit(self, strategy, slot_id: int) -> None:
-        with self._pending_lock:
-            self._pending += 1
-        self.pool.submit(self._run, strategy, slot_id)
+        with self._queued_lock:
+            try:
+                future = self.pool.submit(self._run, strategy, slot_id)
+            except RuntimeError:  # the pool is shutting down: this slot will not start here
+                release_slot(self.app, slot_id, "the service stopped before this slot started; not run late")
+                return
+            self._queued[future] = slot_id
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        with self._queued_lock:
+            self._queued.pop(future, None)
 
     def tick(self) -> dict:
         """One pass: the sweep (on the first pass and every ``sweep_interval_s``), then the dispatcher."""
         if self.sweep_every and self._passes % self.sweep_every == 0:
             self._sweep()
         self._passes += 1
-        return dispatch(self.app, utcnow(), self._submit, limit=max(0, 2 * self.workers - self._pending))
+        return dispatch(self.app, utcnow(), self._submit, limit=max(0, 2 * self.workers - self.pending),
+                        accept=self.accept, stopping=self._stop.is_set)
 
     def _sweep(self) -> None:
         try:
@@ -125,33 +134,58 @@ class EmbeddedScheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
-        self.pool.shutdown(wait=True)  # running executions finish
+        if self._thread.ident is not None:
+            self._thread.join(timeout=60)  # a pass ends at its next claim once told to stop
+        with self._queued_lock:
+            queued = dict(self._queued)
+        self.pool.shutdown(wait=True, cancel_futures=True)  # running executions finish; queued ones never start
+        released = [slot_id for future, slot_id in queued.items() if future.cancelled()]
+        for slot_id in released:
+            release_slot(self.app, slot_id, "the service stopped before this slot started; not run late")
+        if released:
+            log.info("stopping: %d claimed slot(s) not yet started were released as skipped", len(released))
 
 
 class EmbeddedService:
     """What ``tradetrail serve`` runs in embedded mode: this process's scheduler and, with
-    ``TRADETRAIL_EMBEDDED_PROCESSES`` > 1, helper processes running the same (``services/run_processes.py``)."""
+    ``TRADETRAIL_EMBEDDED_PROCESSES`` > 1, helper processes running the same (``services/run_processes.py``),
+    watched every few seconds (one that ends unexpectedly is logged and started again)."""
+
+    WATCH_S = 5.0
 
     def __init__(self, app):
         from tradetrail.services.run_processes import RunProcesses
 
         self.scheduler = EmbeddedScheduler(app)
         self.helpers = RunProcesses(app.settings, app.settings.embedded_processes - 1)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="watch-run-processes", daemon=True)
 
     def start(self) -> None:
         self.helpers.start()
         self.scheduler.start()
+        if self.helpers.count:
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.WATCH_S):
+            try:
+                self.helpers.check()
+            except Exception:  # noqa: BLE001 - the watcher must outlive one failed restart
+                log.exception("watching the run processes failed")
 
     def stop(self) -> None:
-        self._stop_helpers = threading.Thread(target=self.helpers.stop, name="stop-run-processes")
-        self._stop_helpers.start()  # they finish their runs while this process finishes its own
+        self._stop.set()
+        stopping = threading.Thread(target=self.helpers.stop, name="stop-run-processes")
+        stopping.start()  # they finish their runs while this process finishes its own
         self.scheduler.stop()
-        self._stop_helpers.join()
+        stopping.join()
 
     def status(self) -> dict:
+        """``ok`` unless this dispatcher stopped or a helper is down (one still starting is not down)."""
         alive = self.scheduler._thread.is_alive()
-        helpers = self.helpers.alive()
-        return {"ok": alive and helpers == self.helpers.count, "running": alive, "processes": 1 + helpers,
-                "processes_configured": 1 + self.helpers.count, "helper_pids": self.helpers.pids(),
+        ready, starting = self.helpers.ready(), self.helpers.starting()
+        return {"ok": alive and ready + starting == self.helpers.count, "running": alive,
+                "processes": 1 + ready, "starting": starting, "processes_configured": 1 + self.helpers.count,
+                "helper_pids": self.helpers.pids(), "helper_restarts": self.helpers.restarts,
                 "pending_here": self.scheduler.pending}

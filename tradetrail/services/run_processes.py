@@ -7,8 +7,13 @@ inserting it under a unique key, so whichever process inserts it runs it, exactl
 lock (a file lock on SQLite, an advisory lock on PostgreSQL) keeps runs of one strategy from overlapping
 across processes. No queue sits in between. Only the serving process sweeps orphaned executions.
 
-A helper stops when told (SIGTERM: no new slot is claimed, running executions finish) and on its own
-when the serving process is gone, so none outlives a killed ``serve``.
+Strategies that use IBKR (as broker or for market data) run in the serving process only: an IBKR gateway
+is one session, and its state (when it was reopened, what its first reads return) and its pacing budget
+are kept per process. Helpers leave those slots to the serving process.
+
+A helper stops when told (SIGTERM: no new slot is claimed, running executions finish, claimed slots not
+yet started are released as skipped) and on its own when the serving process is gone, so none outlives a
+killed ``serve``. One that ends unexpectedly is logged with its exit code and started again.
 """
 
 from __future__ import annotations
@@ -20,11 +25,18 @@ import signal
 import threading
 import time
 
+from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 300.0  # a run waits on the model for at most its timeout times its attempts; then give up
+RESTART_AFTER_S = 10.0  # a helper that keeps dying is started again at most this often
+
+
+def uses_ibkr(settings: Settings, config: StrategyConfig) -> bool:
+    return (config.broker or settings.broker) == "ibkr_web" or \
+        (config.market_data.source or settings.market_data) == "ibkr"
 
 
 def helper_main(settings: Settings, parent_pid: int, log_level: str, ready) -> None:
@@ -38,7 +50,7 @@ def helper_main(settings: Settings, parent_pid: int, log_level: str, ready) -> N
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     app = build_app(settings, migrate=False)  # the serving process migrated before starting us
-    scheduler = EmbeddedScheduler(app, sweep=False)
+    scheduler = EmbeddedScheduler(app, sweep=False, accept=lambda config: not uses_ibkr(settings, config))
     scheduler.start()
     ready.set()
     while not stop.wait(1.0):
@@ -49,48 +61,73 @@ def helper_main(settings: Settings, parent_pid: int, log_level: str, ready) -> N
     app.engine.dispose()
 
 
+class _Helper:
+    def __init__(self, ctx, settings: Settings, name: str, log_level: str):
+        self.ready = ctx.Event()
+        self.proc = ctx.Process(target=helper_main, args=(settings, os.getpid(), log_level, self.ready),
+                                name=name, daemon=True)
+        self.started_at = time.monotonic()
+        self.proc.start()
+
+
 class RunProcesses:
     """The helper processes of one serving process."""
 
     def __init__(self, settings: Settings, count: int):
         self.settings, self.count = settings, count
-        self.procs: list[multiprocessing.process.BaseProcess] = []
-        self._ready: list = []
+        self._ctx = multiprocessing.get_context("spawn")  # no fork: the parent holds threads and connections
+        self._helpers: list[_Helper] = []
+        self._stopping = False
+        self.restarts = 0
+
+    def _spawn(self, i: int) -> _Helper:
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        return _Helper(self._ctx, self.settings, f"tradetrail-run-{i + 1}", level)
 
     def start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent holds threads and connections
-        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        for i in range(self.count):
-            ready = ctx.Event()
-            proc = ctx.Process(target=helper_main, args=(self.settings, os.getpid(), level, ready),
-                               name=f"tradetrail-run-{i + 1}", daemon=True)
-            proc.start()
-            self.procs.append(proc)
-            self._ready.append(ready)
-        if self.procs:
-            log.info("embedded mode: %d run process(es) beside this one: %s", len(self.procs),
-                     ", ".join(str(p.pid) for p in self.procs))
+        self._helpers = [self._spawn(i) for i in range(self.count)]
+        if self._helpers:
+            log.info("embedded mode: %d run process(es) beside this one: %s", self.count,
+                     ", ".join(str(p) for p in self.pids()))
 
-    def alive(self) -> int:
-        """Helpers running their dispatcher now (started, not yet ended)."""
-        return sum(p.is_alive() and r.is_set() for p, r in zip(self.procs, self._ready, strict=True))
+    def check(self) -> None:
+        """Log and start again a helper that ended while it should be running."""
+        for i, helper in enumerate(self._helpers):
+            if self._stopping or helper.proc.is_alive():
+                continue
+            helper.proc.join(0)
+            log.error("run process %s ended unexpectedly (exit code %s)", helper.proc.pid, helper.proc.exitcode)
+            if time.monotonic() - helper.started_at >= RESTART_AFTER_S and not self._stopping:
+                self._helpers[i] = self._spawn(i)
+                self.restarts += 1
+                log.warning("run process started again: %s", self._helpers[i].proc.pid)
+
+    def ready(self) -> int:
+        """Helpers running their dispatcher now."""
+        return sum(h.proc.is_alive() and h.ready.is_set() for h in self._helpers)
+
+    def starting(self) -> int:
+        return sum(h.proc.is_alive() and not h.ready.is_set() for h in self._helpers)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
+        return [h.proc.pid for h in self._helpers if h.proc.pid is not None]
+
+    def processes(self) -> list[multiprocessing.process.BaseProcess]:
+        return [h.proc for h in self._helpers]
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        return all(r.wait(max(0.0, deadline - time.monotonic())) for r in self._ready)
+        return all(h.ready.wait(max(0.0, deadline - time.monotonic())) for h in self._helpers)
 
     def stop(self, wait_s: float = STOP_WAIT_S) -> None:
-        for proc in self.procs:
-            if proc.is_alive():
-                proc.terminate()  # SIGTERM: finish what runs, claim nothing new
-        for proc in self.procs:
-            proc.join(wait_s)
-            if proc.is_alive():  # the sweep marks what it was running as failed
-                log.error("run process %d did not stop within %.0f s; killing it", proc.pid, wait_s)
-                proc.kill()
-                proc.join(5)
-        self.procs.clear()
-        self._ready.clear()
+        self._stopping = True
+        for helper in self._helpers:
+            if helper.proc.is_alive():
+                helper.proc.terminate()  # SIGTERM: finish what runs, release what has not started
+        deadline = time.monotonic() + wait_s  # one deadline for all: they stop side by side
+        for helper in self._helpers:
+            helper.proc.join(max(0.0, deadline - time.monotonic()))
+            if helper.proc.is_alive():  # the sweep marks what it was running as failed
+                log.error("run process %d did not stop within %.0f s; killing it", helper.proc.pid, wait_s)
+                helper.proc.kill()
+                helper.proc.join(5)

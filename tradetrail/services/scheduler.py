@@ -9,8 +9,11 @@ Policy (documented in the README):
 - A slot whose strategy is still running (its previous execution holds the strategy lock) is skipped with
   that reason: runs never overlap and never queue up.
 - A dispatcher claims at most ``limit`` slots per pass (what its workers can take on): the rest stay due and
-  unclaimed for the next pass or another process, most overdue first. A slot left unclaimed past the grace
-  window (a box too busy for its schedule) is skipped with the reason, like a missed one: it never runs late.
+  unclaimed for the next pass or another process, the strategy waiting longest first. A slot left unclaimed
+  past the grace window (a box too busy for its schedule) is skipped with the reason, like a missed one.
+- A claimed slot is checked again when a worker starts it, under the strategy's lock: one that waited past
+  the grace window, or whose strategy already has a later slot, is skipped with the reason. A slot never
+  runs late and never after a newer one of its strategy, whichever process or worker holds it.
 """
 
 from __future__ import annotations
@@ -93,12 +96,16 @@ def _scheduled(app) -> list[tuple[Strategy, StrategyConfig, datetime]]:
     return out
 
 
-def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit: int | None = None) -> dict:
+def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit: int | None = None,
+             accept: Callable[[StrategyConfig], bool] | None = None,
+             stopping: Callable[[], bool] | None = None) -> dict:
     """Claim what is due at ``now``; hand each slot we own and may run to ``submit(strategy, slot_id)``.
 
     ``limit``: claim at most this many slots to run in this pass (skipped ones do not count). Due strategies
-    are taken most overdue first and, among equals, in random order, so dispatchers in several processes
-    rarely reach for the same slot at once."""
+    are taken longest-waiting first (by the first fire time since their last slot) and, among equals, in
+    random order, so dispatchers in several processes rarely reach for the same slot at once. ``accept``:
+    only strategies it accepts are claimed here (others are left for a dispatcher that takes them).
+    ``stopping``: checked before each claim; the pass ends when it says so."""
     grace = timedelta(seconds=app.settings.schedule_grace_s)
     report = {"claimed": 0, "skipped": 0, "errors": []}
     due = []
@@ -108,10 +115,12 @@ def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit:
                                 lambda sched=sched, last=last: _next_after(sched, last))
         if first is not None and first > now:
             continue  # nothing due since its last slot
+        if accept is not None and not accept(config):
+            continue
         due.append((first or now, random.random(), strategy, config, last))
     due.sort(key=lambda d: d[:2])
     for _, _, strategy, config, last in due:
-        if limit is not None and report["claimed"] >= limit:
+        if (limit is not None and report["claimed"] >= limit) or (stopping is not None and stopping()):
             break
         sched = config.schedule
         try:
@@ -123,8 +132,8 @@ def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit:
         if not times:
             continue
         for t in times[:-1]:
-            if _claim(app, strategy.id, t, "skipped", "missed while the service was down; only the latest "
-                                                     "missed slot runs"):
+            if _claim(app, strategy.id, t, "skipped", "missed (the service was down or too busy to start it); "
+                                                     "only the latest missed slot runs"):
                 report["skipped"] += 1
         latest = times[-1]
         if now - latest > grace:
@@ -139,9 +148,9 @@ def dispatch(app, now: datetime, submit: Callable[[Strategy, int], None], limit:
     return report
 
 
-def run_slot(app, strategy: Strategy, slot_id: int, steps=None) -> str:
+def run_slot(app, strategy: Strategy, slot_id: int, steps=None, now: datetime | None = None) -> str:
     """Execute one claimed slot and record how it ended (runs in a worker; ``steps``: the pipeline as the
-    worker wraps it, default the plain one).
+    worker wraps it, default the plain one; ``now``: the time it starts, default the clock).
 
     Safe to call twice for one slot (a redelivered task): only the call that moves the slot from
     ``claimed`` to ``running`` runs it, under the strategy's lock."""
@@ -152,6 +161,9 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None) -> str:
             _set(app, slot_id, "claimed", status="skipped",
                  reason=f"strategy {strategy.name!r} is already running: runs never overlap")
             return "skipped"
+        stale = _stale(app, strategy.id, slot_id, now or utcnow())
+        if stale:
+            return "skipped" if _set(app, slot_id, "claimed", status="skipped", reason=stale) else "taken"
         if not _set(app, slot_id, "claimed", status="running"):
             return "taken"
         try:
@@ -166,6 +178,23 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None) -> str:
         _set(app, slot_id, "running", status="done" if summary.status != "failed" else "failed",
              reason=summary.error)
     return summary.status
+
+
+def _stale(app, strategy_id: int, slot_id: int, now: datetime) -> str | None:
+    """Why a claimed slot must not start now (None if it may): it waited too long, or a later one exists."""
+    grace = timedelta(seconds=app.settings.schedule_grace_s)
+    with app.Session() as s:
+        at = s.scalar(select(ScheduleSlot.scheduled_for).where(ScheduleSlot.id == slot_id))
+        if at is None:
+            return None  # gone: the compare-and-set that follows finds nothing to run
+        later = s.scalar(select(func.max(ScheduleSlot.scheduled_for)).where(
+            ScheduleSlot.strategy_id == strategy_id, ScheduleSlot.scheduled_for > at))
+    if later is not None:
+        return (f"a later slot of this strategy ({later.isoformat()}) was claimed first: an older one never "
+                "runs after it")
+    if now - at > grace:
+        return f"not started until {now - at} after its time, more than the grace window of {grace}: not run late"
+    return None
 
 
 def run_claimed_slot(app, slot_id: int) -> str:
@@ -188,6 +217,11 @@ def run_claimed_slot(app, slot_id: int) -> str:
                  reason="the worker running it was lost; not run again (an order path is never repeated blindly)")
             return "failed"
     return slot.status  # already settled: a duplicate delivery does nothing
+
+
+def release_slot(app, slot_id: int, reason: str) -> bool:
+    """A claimed slot that will not be started (its dispatcher is stopping): recorded as skipped."""
+    return _set(app, slot_id, "claimed", status="skipped", reason=reason)
 
 
 def _set(app, slot_id: int, expected: str, **values) -> bool:

@@ -8,12 +8,17 @@ schedule slot (if it was scheduled) failed with the same reason. A lock held any
 of this process, another process, another host on PostgreSQL — means the run is alive: it is not touched.
 Replays run without the strategy lock, so they are never swept.
 
+It also settles slots claimed but never started (their dispatcher's process ended with them queued, or no
+worker took the task): once past the grace window such a slot could no longer start anyway
+(``scheduler.run_slot`` refuses late starts), so it is recorded as skipped with the reason.
+
 Called every ``TRADETRAIL_SWEEP_INTERVAL_S`` by the embedded dispatcher and by Celery beat.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 
 UNLOCKED_TRIGGERS = ("replay",)  # runs that do not take the strategy lock (every other trigger does)
 REASON = "interrupted: the process running it ended before it finished (found by the sweep)"
+NEVER_STARTED = ("claimed but not started within the grace window (the process that claimed it ended, or no "
+                 "worker took it); not run late (found by the sweep)")
 
 
 def sweep_interrupted(app) -> list[str]:
@@ -38,7 +45,19 @@ def sweep_interrupted(app) -> list[str]:
         with strategy_lock(app, strategy_id) as held:
             if held:  # nobody runs it: whatever is still "running" of it is an orphan
                 swept += _mark(app, strategy_id)
+    _settle_never_started(app)
     return swept
+
+
+def _settle_never_started(app) -> list[int]:
+    cutoff = utcnow() - timedelta(seconds=app.settings.schedule_grace_s)
+    with app.engine.begin() as conn:
+        ids = conn.execute(update(ScheduleSlot).where(ScheduleSlot.status == "claimed",
+                                                      ScheduleSlot.scheduled_for < cutoff)
+                           .values(status="skipped", reason=NEVER_STARTED).returning(ScheduleSlot.id)).scalars().all()
+    if ids:
+        log.warning("sweep: slots %s were claimed but never started; recorded as skipped", ids)
+    return list(ids)
 
 
 def _mark(app, strategy_id: int) -> list[str]:
