@@ -1,18 +1,24 @@
 """Embedded mode under load: N strategies due in the same minute, a model that takes 2 s per answer.
 
 Target (issue #5): 1,000 strategies complete within 60 s on the 2-core box. What runs is the real thing:
-the embedded scheduler (`services/embedded.py`: the dispatcher loop + the thread pool), every step of
-every execution with the model analyst over HTTP, lineage recorded, orders through the simulated broker.
-The model (`benchmarks/model_server.py`) runs in its own process, as a real one would be elsewhere.
+what `tradetrail serve` runs in embedded mode (`services/embedded.py::EmbeddedService`: this process's
+dispatcher loop and thread pool plus ``--processes`` - 1 helper processes doing the same,
+`services/run_processes.py`), every step of every execution with the model analyst over HTTP, lineage
+recorded, orders through the simulated broker. The model (`benchmarks/model_server.py`) runs in its own
+process, as a real one would be elsewhere.
 
 Strategies are spread over ``--groups`` users (one simulated account each); each group reads one series
-(SPX or COMP) from its own replay start, so a run draws 2 x groups distinct charts and takes the others
-from the render cache. Every run starts cold (caches cleared, fresh database) after one warm-up execution
-on a session no measured strategy sees (imports, the model client). The clock runs from the scheduler's
-start to the last slot settled; CPU is this process's (user + system), which the machine's other load
-moves far less than wall time. To see where the time goes: `py-spy record --gil -- python -m ...`.
+(SPX or COMP) from its own replay start, so a process draws up to 2 x groups distinct charts and takes the
+others from its render cache. Every run starts cold (caches cleared, fresh database, new helper processes)
+after one warm-up execution on a session no measured strategy sees (imports, the model client). The
+service starts as `serve` starts it; once its helpers are up the strategies are enabled (the minute
+arriving), and the clock runs from there to the last slot settled (the dispatchers' polling interval
+included); CPU is this process's and its helpers' over that time (user + system; "system" is this
+process's alone). Before each run a fixed pure-Python loop is timed: the same
+box runs it at different speeds on different days, and the runs' figures move with it. To see where the
+time goes: `py-spy record --gil --subprocesses -- python -m ...`.
 Usage: python -m benchmarks.bench_schedule [--count 1000] [--groups 10] [--runs 3] [--workers 100]
-       [--cpu-slots 2] [--latency 2] [--backend sqlite|postgresql]
+       [--processes 2] [--cpu-slots 1] [--latency 2] [--backend sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from benchmarks.common import bench_app
+from benchmarks.common import bench_app, reference_loop_ms, stolen_s
 from tradetrail.charts.cache import chart_cache
 from tradetrail.db.models import Execution, LineageStep, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
@@ -83,6 +89,7 @@ def prepare(app, count: int, n_groups: int) -> None:
     with app.Session() as s:
         create_due(s, app, count, n_groups, cron=f"{minute.minute} {minute.hour} * * *",
                    created_at=minute - timedelta(seconds=30), extra={"analyst": {"kind": "llm"}})
+        s.execute(update(Strategy).values(enabled=False))  # due once enabled, when the service is up
         s.commit()
         # Warm-up (imports, the model client), on a session no measured strategy sees: no cache is primed.
         warm = StrategyConfig.model_validate({"symbol": "SPX", "analyst": {"kind": "llm"},
@@ -94,18 +101,30 @@ def prepare(app, count: int, n_groups: int) -> None:
         raise SystemExit(f"the warm-up run failed: {summary.failed_step}: {summary.error}")
 
 
-def _cpu(t: os.times_result) -> float:
-    """This process's CPU and that of its children once they ended (the run processes are joined at stop;
-    the model server only after the last run, so it is never counted)."""
-    return t.user + t.system + t.children_user + t.children_system
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def measure(app, count: int) -> dict:
+    """Start the service as `serve` does and wait until its helper processes are up, then enable the due
+    strategies (as the minute arriving would make them due) and time until every slot is settled."""
     scheduler = EmbeddedService(app)
-    cpu0 = os.times()
-    t0 = time.perf_counter()
     scheduler.start()
     try:
+        if not scheduler.helpers.wait_ready(300):
+            raise SystemExit("the helper processes did not start")
+        helpers = scheduler.helpers.pids()
+        with app.Session() as s:
+            s.execute(update(Strategy).values(enabled=True))
+            s.commit()
+        steal0, cpu0, helpers0 = stolen_s(), os.times(), sum(proc_cpu_s(p) for p in helpers)
+        t0 = time.perf_counter()
         while True:
             time.sleep(0.25)
             with app.Session() as s:
@@ -115,9 +134,9 @@ def measure(app, count: int) -> dict:
             if time.perf_counter() - t0 > 20 * TARGET_S:
                 raise SystemExit(f"gave up: {settled} of {count} slots settled after {20 * TARGET_S:.0f} s")
         wall = time.perf_counter() - t0
+        steal1, cpu1, helpers1 = stolen_s(), os.times(), sum(proc_cpu_s(p) for p in helpers)
     finally:
         scheduler.stop()
-    cpu1 = os.times()
     with app.Session() as s:
         slots = Counter(s.scalars(select(ScheduleSlot.status)).all())
         runs = s.execute(select(Execution.status, Execution.duration_ms, Execution.error)
@@ -134,8 +153,9 @@ def measure(app, count: int) -> dict:
     per_step: dict[str, list[float]] = {}
     for name, ms in steps:
         per_step.setdefault(name, []).append(ms)
-    return {"wall_s": wall, "cpu_s": _cpu(cpu1) - _cpu(cpu0),
-            "sys_s": cpu1.system + cpu1.children_system - cpu0.system - cpu0.children_system,
+    return {"wall_s": wall, "cpu_s": cpu1.user + cpu1.system - cpu0.user - cpu0.system + helpers1 - helpers0,
+            "stolen_s": steal1 - steal0 if steal0 is not None and steal1 is not None else float("nan"),
+            "sys_s": cpu1.system - cpu0.system,
             "executions": len(runs), "by_status": dict(by_status),
             "slots": dict(slots),
             "p50_ms": statistics.median(durations) if durations else float("nan"),
@@ -160,7 +180,7 @@ def load() -> str:
 
 
 def main(count: int = 1000, runs: int = 3, groups_: int = 10, workers: int = 100, latency: float = 2.0,
-         backend: str = "sqlite", cpu_slots: int = 2, processes: int = 2) -> dict:
+         backend: str = "sqlite", cpu_slots: int = 1, processes: int = 2) -> dict:
     args = argparse.Namespace(count=count, runs=runs, groups=groups_, workers=workers, latency=latency,
                               backend=backend, cpu_slots=cpu_slots, processes=processes)
     model, url = start_model(latency)
@@ -168,13 +188,19 @@ def main(count: int = 1000, runs: int = 3, groups_: int = 10, workers: int = 100
     try:
         for i in range(runs):
             before = load()
+            speed = reference_loop_ms()
+            model_cpu0 = proc_cpu_s(model.pid)
             r = run_once(args, url)
+            r["reference_ms"], r["model_cpu_s"] = speed, proc_cpu_s(model.pid) - model_cpu0
             results.append(r)
             print(f"run {i + 1}: {count} executions in {r['wall_s']:.1f} s ({r['per_s']:.1f}/s), per execution "
                   f"p50 {r['p50_ms'] / 1000:.2f} s p95 {r['p95_ms'] / 1000:.2f} s; CPU {r['cpu_s']:.1f} s "
                   f"({1000 * r['cpu_s'] / count:.0f} ms/execution, system {r['sys_s']:.1f} s); "
                   f"executions {r['by_status']}; "
-                  f"slots {r['slots']}; chart cache {r['chart_cache']}; {before} -> {load()}", flush=True)
+                  f"slots {r['slots']}; chart cache {r['chart_cache']}; {before} -> {load()}; "
+                  f"reference loop {speed:.0f} ms; stolen by the hypervisor {r['stolen_s']:.1f} CPU-s "
+                  f"of {(os.cpu_count() or 1) * r['wall_s']:.0f}; the fake model {r['model_cpu_s']:.1f} CPU-s",
+                  flush=True)
             print("   step p50/p95 ms: " + ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in r["steps_ms"].items()))
             if r["errors"]:
                 print(f"   errors: {r['errors']}")
@@ -201,7 +227,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--workers", type=int, default=100)
-    parser.add_argument("--cpu-slots", type=int, default=2)
+    parser.add_argument("--cpu-slots", type=int, default=1, help="per process")
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--processes", type=int, default=2, help="embedded run processes (one per core)")

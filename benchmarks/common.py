@@ -64,3 +64,36 @@ def postgres_available() -> bool:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def reference_loop_ms(repeats: int = 5) -> float:
+    """The machine's speed right now: median milliseconds of a fixed pure-Python loop (one core). Shared
+    virtual machines run the same work at different speeds from day to day and even minute to minute; a
+    figure taken beside this one can be compared with another taken on a different day."""
+    import time
+
+    def work() -> int:
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        return total
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def stolen_s() -> float | None:
+    """CPU seconds the hypervisor gave to other guests so far, all vCPUs (Linux ``/proc/stat`` steal); on a
+    shared virtual machine this is time our processes were ready to run and could not. None elsewhere."""
+    import os
+
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
