@@ -177,3 +177,42 @@ def test_prompts_versions_and_preview(app, alice):
     assert alice.delete("/api/prompts/daily").status_code == 204
     assert alice.get("/api/prompts/daily").json()["builtin"] is True
     assert alice.delete("/api/prompts/decision").status_code == 404
+
+
+def test_run_now_refuses_at_once_when_its_threads_are_busy_and_never_queues_a_run(app, settings):
+    """A 503 must mean "not started": a run queued behind busy threads would start minutes after the caller
+    was told it had not."""
+    from dataclasses import replace
+
+    from sqlalchemy import func, select
+
+    from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
+    from tradetrail.db.models import Execution
+    from tradetrail.schemas.strategy import StrategyConfig
+    from tradetrail.services.strategies import save_strategy
+    from tradetrail.settings import Settings
+
+    with FakeOpenAIServer() as fake:
+        fake.enqueue(Behaviour.slow(4))  # the first run waits on the model
+        local = replace(app, settings=Settings(home=settings.home, database_url=settings.database_url,
+                                               llm_base_url=fake.base_url, run_now_workers=1), _shared={})
+        demo(local)
+        user = api_user(local, "demo")
+        with local.Session() as s:
+            for name in ("slow", "other"):
+                save_strategy(s, local, _uid(local), name, StrategyConfig.model_validate({
+                    "symbol": "SPX", "analyst": {"kind": "llm"},
+                    "market_data": {"source": "sample", "replay_start": "2010-01-04"}}))
+        first = user.post("/api/strategies/slow/run")
+        assert first.status_code == 202, first.text
+        started = time.monotonic()
+        refused = user.post("/api/strategies/other/run")
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "busy"
+        assert time.monotonic() - started < 2  # refused at once, not after waiting
+        assert _wait_done(user, first.json()["execution_id"])["status"] == "succeeded"
+        time.sleep(0.5)
+        with local.Session() as s:
+            assert s.scalar(select(func.count(Execution.id))) == 1  # the refused run never started later
+        again = user.post("/api/strategies/other/run")  # the thread is free again
+        assert again.status_code == 202, again.text
+        assert _wait_done(user, again.json()["execution_id"])["status"] == "succeeded"

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     embedded_workers: int = Field(
         default=64, ge=1, le=256, description="executions at once in embedded mode: threads that mostly wait on "
                                              "the model, so many (1,000 runs a minute at 2 s a model answer need ~100)")
+    run_now_workers: int = Field(
+        default=4, ge=1, le=64, description="runs started from the API (run now) at once in this process; "
+                                           "more are refused with 503, never queued")
     embedded_processes: int = Field(
         default=1, ge=1, le=32, description="processes that run scheduled executions in embedded mode, each "
                                             "with its own pool of embedded_workers threads: one Python "

@@ -1,7 +1,9 @@
 """"Run now" for the API: start an execution in the background and hand back its id as soon as it exists.
 
-The execution runs in this process (a small bounded pool), under the same per-strategy lock as scheduled
-runs, so a manual run never overlaps a scheduled one.
+The execution runs in this process (a small bounded pool of ``TRADETRAIL_RUN_NOW_WORKERS`` threads), under
+the same per-strategy lock as scheduled runs, so a manual run never overlaps a scheduled one. When every
+thread is busy the request is refused at once (503) rather than queued: a run the caller was told had not
+started must not start minutes later.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from tradetrail.services.strategies import get_strategy
 
 log = logging.getLogger(__name__)
 
-_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
@@ -23,12 +24,14 @@ class Busy(RuntimeError):
     """Every slot of the run-now pool is taken; try again shortly."""
 
 
-def _executor(size: int) -> ThreadPoolExecutor:
-    global _pool
+def _executor(app) -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
+    """The app's run-now pool and its free-thread count (one per App, made on first use)."""
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="run-now")
-        return _pool
+        if "run_now" not in app._shared:
+            size = app.settings.run_now_workers
+            app._shared["run_now"] = (ThreadPoolExecutor(max_workers=size, thread_name_prefix="run-now"),
+                                      threading.BoundedSemaphore(size))
+        return app._shared["run_now"]
 
 
 def start_run(app, user_id: int, name: str, *, wait_s: float = 30.0) -> str:
@@ -50,10 +53,16 @@ def start_run(app, user_id: int, name: str, *, wait_s: float = 30.0) -> str:
             started.set()
             if "id" in box:
                 log.exception("run of %s failed after it started", name)
+        finally:
+            free.release()
 
-    _executor(app.settings.embedded_workers).submit(job)
-    if not started.wait(wait_s):
-        raise Busy(f"the run did not start within {wait_s:.0f} s (all run-now slots busy)")
+    pool, free = _executor(app)
+    if not free.acquire(blocking=False):
+        raise Busy(f"{app.settings.run_now_workers} runs started from the API are still running; try again shortly")
+    pool.submit(job)
+    if not started.wait(wait_s):  # it holds a thread, so it is starting: say so rather than "not started"
+        raise Busy(f"the run did not report its start within {wait_s:.0f} s; it may still start: see the "
+                   "strategy's executions")
     if "id" in box:
         return box["id"]
     error = box["error"]
