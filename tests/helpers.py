@@ -12,3 +12,15 @@ def demo(app: App):
     info = init(app)
     with app.Session() as s:
         return info["user_id"], get_strategy(s, info["user_id"], "demo")
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll ``predicate`` every 0.1 s until it returns something truthy (returned); fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

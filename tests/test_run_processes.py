@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import demo
+from tests.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
@@ -46,15 +45,6 @@ def _due(app, user_id: int, names: list[str], created: datetime, cron: str = "* 
             strategy = save_strategy(s, app, user_id, name, config)
             s.execute(update(Strategy).where(Strategy.id == strategy.id).values(created_at=created))
         s.commit()
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _gone(pid: int) -> bool:
@@ -129,7 +119,7 @@ def test_two_processes_share_the_due_slots_and_run_each_exactly_once(settings):
             with app.Session() as s:
                 slots = s.execute(select(ScheduleSlot.status, ScheduleSlot.claimed_by)).all()
             return slots if len(slots) == len(names) and all(st in ("done", "failed") for st, _ in slots) else None
-        slots = _wait(settled, 240, "every slot to settle")
+        slots = wait_for(settled, 240, "every slot to settle")
     finally:
         service.stop()
     assert [p.exitcode for p in helpers] == [0]  # it stopped when told, cleanly
@@ -151,7 +141,7 @@ def test_a_helper_that_dies_is_logged_and_started_again(settings, monkeypatch, c
         assert helpers.wait_ready(120)
         [first] = helpers.pids()
         os.kill(first, signal.SIGKILL)
-        _wait(lambda: helpers.ready() == 0, 30, "the helper to be seen dead")
+        wait_for(lambda: helpers.ready() == 0, 30, "the helper to be seen dead")
         helpers.check()
         [second] = helpers.pids()
         assert second != first and helpers.restarts == 1
@@ -240,7 +230,7 @@ def test_stopping_finishes_what_runs_and_releases_what_has_not_started(app, sett
     stopping = threading.Thread(target=embedded.stop)
     stopping.start()
     try:
-        _wait(lambda: embedded.pool._shutdown, 10, "the pool to shut down")
+        wait_for(lambda: embedded.pool._shutdown, 10, "the pool to shut down")
     finally:
         embedded.gate.__exit__(None, None, None)
     stopping.join(120)
@@ -282,13 +272,13 @@ def test_serve_runs_its_helper_and_no_helper_outlives_serve(cli_env, how):
             assert server.poll() is None, "serve exited"
             sched = (report or {}).get("checks", {}).get("scheduler", {})
             return sched if sched.get("processes") == 2 else None
-        sched = _wait(ready, 120, "serve and its helper process")
+        sched = wait_for(ready, 120, "serve and its helper process")
         assert sched["ok"] and sched["processes_configured"] == 2
         [helper] = sched["helper_pids"]
         assert not _gone(helper)
         os.kill(server.pid, getattr(signal, how))  # only serve: the helper is not signalled by us
         server.wait(timeout=60)
-        _wait(lambda: _gone(helper), 30, f"the helper to end after serve got {how}")
+        wait_for(lambda: _gone(helper), 30, f"the helper to end after serve got {how}")
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

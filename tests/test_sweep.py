@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
-from tests.helpers import demo
+from tests.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
@@ -46,15 +45,6 @@ def _strategy(app, user_id: int, name: str, **extra) -> Strategy:
                                             **extra})
     with app.Session() as s:
         return save_strategy(s, app, user_id, name, config)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _running(app, strategy_id: int) -> Execution | None:
@@ -96,7 +86,7 @@ def test_the_sweep_marks_a_killed_run_and_its_slot_and_leaves_a_live_run_alone(a
              subprocess.Popen([str(BIN), "run", "alive"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        _wait(lambda: len(fake.chat_requests) == 2, 60, "both runs to reach the model")
+        wait_for(lambda: len(fake.chat_requests) == 2, 60, "both runs to reach the model")
         killed, live = _running(app, doomed.id), _running(app, alive.id)
         assert killed and live
         assert sweep_interrupted(app) == []  # both processes are alive: nothing is touched
@@ -170,7 +160,7 @@ def test_celery_beat_sends_the_sweep_and_a_worker_runs_it(app, settings, cli_env
     procs = [subprocess.Popen([str(BIN), *args], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for args in (["worker", "--concurrency", "1"], ["beat"])]
     try:
-        _wait(lambda: _status(app, orphan.execution_id).status == "failed", 90, "beat's sweep to run on the worker")
+        wait_for(lambda: _status(app, orphan.execution_id).status == "failed", 90, "beat's sweep to run on the worker")
         assert "sweep" in _status(app, orphan.execution_id).error
     finally:
         for proc in procs:
