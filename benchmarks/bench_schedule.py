@@ -11,11 +11,11 @@ Strategies are spread over ``--groups`` users (one simulated account each); each
 (SPX or COMP) from its own replay start, so a process draws up to 2 x groups distinct charts and takes the
 others from its render cache. Every run starts cold (caches cleared, fresh database, new helper processes)
 after one warm-up execution on a session no measured strategy sees (imports, the model client). The
-service starts as `serve` starts it; once its helpers are up the strategies are enabled (the minute
-arriving), and the clock runs from there to the last slot settled (the dispatchers' polling interval
-included); CPU is this process's and its helpers' over that time (user + system; "system" is this
-process's alone). Before each run a fixed pure-Python loop is timed: the same
-box runs it at different speeds on different days, and the runs' figures move with it. To see where the
+strategies are due at a whole minute about a minute ahead; the service starts as `serve` starts it, and
+the clock runs from that minute (the scheduled time) to the last slot settled. CPU is this process's and
+its helpers' over that time (user + system; "system" is this process's alone). Each run also prints a
+fixed pure-Python loop's time and the CPU the hypervisor took from this virtual machine (steal): the same
+box runs at different speeds on different days, and the runs' wall times follow the stolen CPU. To see where the
 time goes: `py-spy record --gil --subprocesses -- python -m ...`.
 Usage: python -m benchmarks.bench_schedule [--count 1000] [--groups 10] [--runs 3] [--workers 100]
        [--processes 2] [--cpu-slots 1] [--latency 2] [--backend sqlite|postgresql]
@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -81,15 +81,18 @@ def create_due(s, app, count: int, n_groups: int, *, cron: str, created_at, extr
     s.execute(update(Strategy).values(created_at=created_at))
 
 
-def prepare(app, count: int, n_groups: int) -> None:
-    """``count`` strategies, all due at the current minute (and not again for a day)."""
+LEAD_S = 45  # creating the strategies, the warm-up and the helpers' start-up fit well inside this
+
+
+def prepare(app, count: int, n_groups: int) -> datetime:
+    """``count`` strategies, all due at the first whole minute at least ``LEAD_S`` away (and not again for a
+    day); returns that minute."""
     init(app)
     now = utcnow()
-    minute = now.replace(second=0, microsecond=0)
+    due = (now + timedelta(seconds=LEAD_S + 60)).replace(second=0, microsecond=0)
     with app.Session() as s:
-        create_due(s, app, count, n_groups, cron=f"{minute.minute} {minute.hour} * * *",
-                   created_at=minute - timedelta(seconds=30), extra={"analyst": {"kind": "llm"}})
-        s.execute(update(Strategy).values(enabled=False))  # due once enabled, when the service is up
+        create_due(s, app, count, n_groups, cron=f"{due.minute} {due.hour} * * *", created_at=now,
+                   extra={"analyst": {"kind": "llm"}})
         s.commit()
         # Warm-up (imports, the model client), on a session no measured strategy sees: no cache is primed.
         warm = StrategyConfig.model_validate({"symbol": "SPX", "analyst": {"kind": "llm"},
@@ -99,6 +102,7 @@ def prepare(app, count: int, n_groups: int) -> None:
     summary = run_strategy(app, first_user, "warm-up")
     if summary.status != "succeeded":
         raise SystemExit(f"the warm-up run failed: {summary.failed_step}: {summary.error}")
+    return due
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -111,19 +115,22 @@ def proc_cpu_s(pid: int) -> float:
         return 0.0
 
 
-def measure(app, count: int) -> dict:
-    """Start the service as `serve` does and wait until its helper processes are up, then enable the due
-    strategies (as the minute arriving would make them due) and time until every slot is settled."""
+def measure(app, count: int, due: datetime) -> dict:
+    """Start the service as `serve` does, wait until its helper processes are up and the minute ``due``
+    comes, and time from that minute until every slot is settled."""
     scheduler = EmbeddedService(app)
     scheduler.start()
     try:
         if not scheduler.helpers.wait_ready(300):
             raise SystemExit("the helper processes did not start")
         helpers = scheduler.helpers.pids()
-        with app.Session() as s:
-            s.execute(update(Strategy).values(enabled=True))
-            s.commit()
+        late = (utcnow() - due).total_seconds()
+        if late > 0:
+            raise SystemExit(f"set-up took {late:.0f} s past the due minute: raise LEAD_S")
+        time.sleep(-late - 0.5)
         steal0, cpu0, helpers0 = stolen_s(), os.times(), sum(proc_cpu_s(p) for p in helpers)
+        while utcnow() < due:
+            time.sleep(0.01)
         t0 = time.perf_counter()
         while True:
             time.sleep(0.25)
@@ -171,8 +178,8 @@ def run_once(args, url: str) -> dict:
             home=home, database_url=db, llm_base_url=url, llm_model="fake-vision",
             embedded_workers=args.workers, embedded_cpu_slots=args.cpu_slots,
             embedded_processes=args.processes)) as app:
-        prepare(app, args.count, args.groups)
-        return measure(app, args.count)
+        due = prepare(app, args.count, args.groups)
+        return measure(app, args.count, due)
 
 
 def load() -> str:

@@ -283,3 +283,13 @@ def test_serve_runs_its_helper_and_no_helper_outlives_serve(cli_env, how):
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=20)
+
+
+def test_the_dispatcher_wakes_at_each_minute_boundary_so_a_slot_is_claimed_at_its_time():
+    from tradetrail.services.embedded import MINUTE_SLACK_S, next_pass_in
+
+    minute = 29_000_000 * 60.0  # a whole minute, as epoch seconds
+    assert next_pass_in(minute + 10.0, 5.0) == 5.0  # mid-minute: the usual interval
+    assert next_pass_in(minute + 57.0, 5.0) == pytest.approx(3.0 + MINUTE_SLACK_S)  # the minute turns first
+    assert next_pass_in(minute + 59.99, 0.5) == pytest.approx(0.01 + MINUTE_SLACK_S)
+    assert next_pass_in(minute + 30.0, 60.0) == pytest.approx(30.0 + MINUTE_SLACK_S)

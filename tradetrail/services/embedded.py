@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 WAITING_STEPS = frozenset({"analyze"})  # seconds on the model's answer against milliseconds of CPU
 
 
+MINUTE_SLACK_S = 0.05  # wake just after the minute turns, so the minute's slots are due when we look
+
+
+def next_pass_in(now: float, interval: float) -> float:
+    """Seconds until the next dispatcher pass: after ``interval``, or at the next minute boundary if that
+    comes sooner. Cron fires on whole minutes, so a 09:35 slot is claimed at 09:35:00, not up to an
+    interval later."""
+    to_minute = 60.0 - now % 60.0 + MINUTE_SLACK_S
+    return min(interval, to_minute)
+
+
 class CpuGate:
     """At most ``slots`` runs do CPU work at once; a run holds a slot except inside a waiting step."""
 
@@ -130,7 +141,7 @@ class EmbeddedScheduler:
                     log.info("dispatcher: %s", report)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("dispatcher pass failed")
-            self._stop.wait(self.interval)
+            self._stop.wait(next_pass_in(time.time(), self.interval))
 
     def stop(self) -> None:
         self._stop.set()
