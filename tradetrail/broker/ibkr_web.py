@@ -17,10 +17,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from ibind import OrderRequest
 from ibind.client.ibkr_utils import parse_order_request
@@ -39,6 +38,7 @@ from tradetrail.broker.port import (
     Question,
 )
 from tradetrail.db.ibkr_models import IbkrOrderLink
+from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OrderSpec
 from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
@@ -49,10 +49,6 @@ from tradetrail.marketdata.port import Contract
 log = logging.getLogger(__name__)
 TRADES_DAYS = 7
 PRICE_TOLERANCE = 1e-6
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class IbkrWebBroker:
@@ -302,7 +298,7 @@ class IbkrWebBroker:
             self._iserver_accounts()
             epoch = self.session.epoch
             for _ in range(2):
-                started, wall = time.monotonic(), _now()
+                started, wall = time.monotonic(), utcnow()
                 data = self.session.get("iserver/account/orders")
                 if not isinstance(data, dict):
                     raise BadReply(f"IBKR live orders: unexpected answer {str(data)[:200]}")
@@ -320,7 +316,7 @@ class IbkrWebBroker:
             fresh = INTERVALS["trades"] * self.session.limiter.scale
             if self._trades and self._trades[1] >= days and time.monotonic() - self._trades[0] < fresh:
                 return self._trades[2]
-            started, wall = time.monotonic(), _now()
+            started, wall = time.monotonic(), utcnow()
             data = self.session.get("iserver/account/trades", {"days": days})
             if not isinstance(data, list):
                 raise BadReply(f"IBKR trades: unexpected answer {str(data)[:200]}")
@@ -393,7 +389,7 @@ class IbkrWebBroker:
         return None  # a complete read of live orders and 7 days of executions: IBKR does not have it
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
-        days = TRADES_DAYS if since is None else max(1, min(TRADES_DAYS, math.ceil((_now() - since).days) + 1))
+        days = TRADES_DAYS if since is None else max(1, min(TRADES_DAYS, (utcnow() - since).days + 1))
         executions = [t for t in self._executions(days) if t.get("account", t.get("accountCode", account)) == account]
         with self._session() as s:
             ids = {str(t.get("order_id")) for t in executions}
@@ -409,14 +405,14 @@ class IbkrWebBroker:
                                   quantity=float(shapes.num(t.get("size"), "size") or 0.0),
                                   price=float(shapes.num(t.get("price"), "price") or 0.0),
                                   commission=abs(shapes.num(t.get("commission"), "commission") or 0.0),
-                                  time=when or _now()))
+                                  time=when or utcnow()))
         return out + self._cumulative_fills(account, executions)
 
     def _cumulative_fills(self, account: str, executions: list[dict]) -> list[BrokerFill]:
         """Fills of working orders whose executions are all older than the 7 days IBKR keeps: booked once
         from the order's cumulative status, so a long-lived order's position is not lost."""
         seen = {str(t.get("order_id")) for t in executions}
-        horizon = _now() - timedelta(days=TRADES_DAYS)
+        horizon = utcnow() - timedelta(days=TRADES_DAYS)
         out = []
         for raw, bo in self._mapped(account):
             last = shapes.epoch(raw.get("lastExecutionTime_r"))

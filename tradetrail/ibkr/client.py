@@ -236,7 +236,6 @@ class SessionKeeper:
         self.session, self.interval = session, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ibkr-keepalive", daemon=True)
-        self.ticks = 0
 
     def start(self) -> SessionKeeper:
         self._thread.start()
@@ -248,7 +247,6 @@ class SessionKeeper:
                 continue
             try:
                 self.session.tickle()
-                self.ticks += 1
             except Exception as exc:  # noqa: BLE001 - recorded in the session info; the next tick tries again
                 log.warning("IBKR keep-alive: %s", exc)
 

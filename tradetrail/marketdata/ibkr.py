@@ -87,7 +87,6 @@ class IbkrMarketData:
 
     def __init__(self, session: IbkrSession, engine: Engine):
         self.session, self.engine = session, engine
-        self.fetches = 0  # history requests made (tests and status pages)
 
     # -- contracts ---------------------------------------------------------------------------------------
     def search(self, query: str, *, by_name: bool = False) -> list[dict]:
@@ -162,10 +161,10 @@ class IbkrMarketData:
     def _fetch(self, conid: int, *, since: datetime, series: BarSeries | None) -> None:
         now = utcnow()
         days = max(1, math.ceil((now - since).total_seconds() / 86400))
-        period = f"{days}d" if days <= MAX_DAYS_PERIOD else f"{min(15, math.ceil(days / 365))}y"
-        covered = now - timedelta(days=days if days <= MAX_DAYS_PERIOD else 365 * min(15, math.ceil(days / 365)))
+        years = min(15, math.ceil(days / 365))
+        period = f"{days}d" if days <= MAX_DAYS_PERIOD else f"{years}y"
+        covered = now - timedelta(days=days if days <= MAX_DAYS_PERIOD else 365 * years)
         params = {"conid": conid, "bar": DAILY, "period": period, "outsideRth": "false"}
-        self.fetches += 1
         try:
             data = self.session.get("iserver/marketdata/history", params)
         except IbkrHttpError as exc:

@@ -26,6 +26,7 @@ from tradetrail.workflow.pipeline import STEPS
 log = logging.getLogger(__name__)
 
 WAITING_STEPS = frozenset({"analyze"})  # seconds on the model's answer against milliseconds of CPU
+NOT_STARTED = "the service stopped before this slot started; not run late"
 
 
 MINUTE_SLACK_S = 0.05  # wake just after the minute turns, so the minute's slots are due when we look
@@ -98,6 +99,10 @@ class EmbeddedScheduler:
     def pending(self) -> int:
         return len(self._queued)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self, strategy, slot_id: int) -> str:
         with self.gate:
             return run_slot(self.app, strategy, slot_id, steps=self.steps)
@@ -107,7 +112,7 @@ class EmbeddedScheduler:
             try:
                 future = self.pool.submit(self._run, strategy, slot_id)
             except RuntimeError:  # the pool is shutting down: this slot will not start here
-                release_slot(self.app, slot_id, "the service stopped before this slot started; not run late")
+                release_slot(self.app, slot_id, NOT_STARTED)
                 return
             self._queued[future] = slot_id
         future.add_done_callback(self._done)
@@ -152,7 +157,7 @@ class EmbeddedScheduler:
         self.pool.shutdown(wait=True, cancel_futures=True)  # running executions finish; queued ones never start
         released = [slot_id for future, slot_id in queued.items() if future.cancelled()]
         for slot_id in released:
-            release_slot(self.app, slot_id, "the service stopped before this slot started; not run late")
+            release_slot(self.app, slot_id, NOT_STARTED)
         if released:
             log.info("stopping: %d claimed slot(s) not yet started were released as skipped", len(released))
 
@@ -194,7 +199,7 @@ class EmbeddedService:
 
     def status(self) -> dict:
         """``ok`` unless this dispatcher stopped or a helper is down (one still starting is not down)."""
-        alive = self.scheduler._thread.is_alive()
+        alive = self.scheduler.running
         ready, starting = self.helpers.ready(), self.helpers.starting()
         return {"ok": alive and ready + starting == self.helpers.count, "running": alive,
                 "processes": 1 + ready, "starting": starting, "processes_configured": 1 + self.helpers.count,
