@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     session_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600, description="browser session lifetime")
     cookie_secure: bool = Field(default=False, description="mark session cookies Secure (set it behind HTTPS)")
+    trusted_proxies: str = Field(
+        default="", description="comma-separated addresses whose X-Forwarded-For / X-Forwarded-Proto headers are "
+                                "believed (a reverse proxy in front of serve); empty: none, the peer address counts")
+    max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000,
+                                   description="largest request body the API accepts (413 above)")
+    max_json_depth: int = Field(default=32, ge=4, le=256, description="deepest JSON nesting the API accepts (422)")
 
     @field_validator("llm_base_url")
     @classmethod
