@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES, ApiError
-from tradetrail.api.schemas import PromptIn, PromptOut, PromptUpdateIn, PromptVersionOut, RenderIn, RenderOut
+from tradetrail.api.prompt_schemas import PromptIn, PromptOut, PromptUpdateIn, PromptVersionOut, RenderIn, RenderOut
 from tradetrail.prompts.templates import VARIABLES
 from tradetrail.services import prompts as svc
 
