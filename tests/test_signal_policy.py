@@ -11,8 +11,9 @@ from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest
 from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.analyst.schema import AnalystAnswer
 from tradetrail.domain.confirmation import confirm
-from tradetrail.domain.signal_policy import Proposal, SignalPolicy, decide
+from tradetrail.domain.signal_policy import Market, Proposal, SignalPolicy, decide
 
+MARKET = Market(close=100.0, atr=5.0)  # every hand-made proposal below sits at this close
 BUY = Proposal("BUY", 80, 100.0, 95.0, 110.0)  # reward/risk 2
 SELL = Proposal("SELL", 80, 100.0, 105.0, 90.0)
 STRICT = SignalPolicy(require_higher_timeframe=True)
@@ -27,11 +28,11 @@ def rule_names(decision) -> list[str]:
 
 @pytest.mark.parametrize(("proposal", "primary"), [(BUY, "BULLISH"), (SELL, "BEARISH")])
 def test_a_proposal_that_passes_every_rule_keeps_its_action(proposal: Proposal, primary: str) -> None:
-    decision = decide(proposal, primary, "NEUTRAL", STRICT)
+    decision = decide(proposal, primary, "NEUTRAL", STRICT, MARKET)
     assert decision.action == proposal.action
     assert decision.reason == f"{proposal.action}: all rules passed"
     assert rule_names(decision) == ["analyst_action", "min_confidence", "confirmation", "higher_timeframe",
-                                    "reward_risk"]
+                                    "reward_risk", "market_fit"]
     assert all(r.passed for r in decision.rules)
     assert (decision.entry, decision.stop_loss, decision.take_profit) == (proposal.entry, proposal.stop_loss,
                                                                           proposal.take_profit)
@@ -40,7 +41,7 @@ def test_a_proposal_that_passes_every_rule_keeps_its_action(proposal: Proposal, 
 
 
 def test_analyst_hold_is_hold() -> None:
-    decision = decide(Proposal("HOLD", 90, None, None, None), "BULLISH", "BULLISH", SignalPolicy())
+    decision = decide(Proposal("HOLD", 90, None, None, None), "BULLISH", "BULLISH", SignalPolicy(), MARKET)
     assert decision.action == "HOLD"
     assert decision.reason == "analyst_action: analyst said HOLD"
     assert "reward_risk" not in rule_names(decision)
@@ -50,7 +51,7 @@ def test_analyst_hold_is_hold() -> None:
 @pytest.mark.parametrize(("confidence", "action"), [(59, "HOLD"), (60, "BUY"), (61, "BUY")])
 def test_min_confidence_boundary(confidence: int, action: str) -> None:
     proposal = Proposal("BUY", confidence, 100.0, 95.0, 110.0)
-    decision = decide(proposal, "BULLISH", None, SignalPolicy(min_confidence=60))
+    decision = decide(proposal, "BULLISH", None, SignalPolicy(min_confidence=60), MARKET)
     assert decision.action == action
     if action == "HOLD":
         assert decision.reason == "min_confidence: confidence 59 vs minimum 60"
@@ -69,7 +70,7 @@ def test_min_confidence_boundary(confidence: int, action: str) -> None:
     ],
 )
 def test_confirmation_mismatch_is_hold(proposal: Proposal, primary: str | None, detail: str) -> None:
-    decision = decide(proposal, primary, None, SignalPolicy())
+    decision = decide(proposal, primary, None, SignalPolicy(), MARKET)
     assert decision.action == "HOLD"
     assert decision.reason == f"confirmation: {detail}"
     # the levels are kept for the record even on HOLD
@@ -78,7 +79,7 @@ def test_confirmation_mismatch_is_hold(proposal: Proposal, primary: str | None, 
 
 
 def test_confirmation_can_be_switched_off() -> None:
-    decision = decide(BUY, "BEARISH", None, SignalPolicy(require_confirmation=False))
+    decision = decide(BUY, "BEARISH", None, SignalPolicy(require_confirmation=False), MARKET)
     assert decision.action == "BUY"
     assert "confirmation" not in rule_names(decision)
 
@@ -86,17 +87,17 @@ def test_confirmation_can_be_switched_off() -> None:
 @pytest.mark.parametrize(("proposal", "higher"), [(BUY, "BEARISH"), (SELL, "BULLISH")])
 def test_higher_timeframe_opposition_is_hold_only_when_enabled(proposal: Proposal, higher: str) -> None:
     primary = "BULLISH" if proposal.action == "BUY" else "BEARISH"
-    decision = decide(proposal, primary, higher, STRICT)
+    decision = decide(proposal, primary, higher, STRICT, MARKET)
     assert decision.action == "HOLD"
     assert decision.reason == f"higher_timeframe: higher timeframe is {higher}"
-    relaxed = decide(proposal, primary, higher, SignalPolicy())
+    relaxed = decide(proposal, primary, higher, SignalPolicy(), MARKET)
     assert relaxed.action == proposal.action
     assert "higher_timeframe" not in rule_names(relaxed)
 
 
 @pytest.mark.parametrize("higher", ["NEUTRAL", None, "BULLISH"])
 def test_higher_timeframe_that_does_not_oppose_passes(higher: str | None) -> None:
-    assert decide(BUY, "BULLISH", higher, STRICT).action == "BUY"
+    assert decide(BUY, "BULLISH", higher, STRICT, MARKET).action == "BUY"
 
 
 @pytest.mark.parametrize(
@@ -110,29 +111,30 @@ def test_higher_timeframe_that_does_not_oppose_passes(higher: str | None) -> Non
 )
 def test_reward_risk_below_minimum_is_hold(proposal: Proposal, rr: float | None) -> None:
     primary = "BULLISH" if proposal.action == "BUY" else "BEARISH"
-    decision = decide(proposal, primary, None, SignalPolicy(min_reward_risk=1.0))
+    decision = decide(proposal, primary, None, SignalPolicy(min_reward_risk=1.0), MARKET)
     assert decision.action == "HOLD"
     assert decision.reason == f"reward_risk: reward/risk {rr} vs minimum 1.0"
     assert decision.reward_risk == rr
 
 
 def test_reward_risk_exactly_at_minimum_passes() -> None:
-    decision = decide(Proposal("BUY", 80, 100.0, 90.0, 115.0), "BULLISH", None, SignalPolicy(min_reward_risk=1.5))
+    decision = decide(Proposal("BUY", 80, 100.0, 90.0, 115.0), "BULLISH", None, SignalPolicy(min_reward_risk=1.5),
+                      MARKET)
     assert (decision.action, decision.reward_risk) == ("BUY", 1.5)
 
 
 def test_reward_risk_just_below_minimum_is_hold() -> None:
-    decision = decide(Proposal("BUY", 80, 100.0, 90.0, 109.9996), "BULLISH", None, SignalPolicy())
+    decision = decide(Proposal("BUY", 80, 100.0, 90.0, 109.9996), "BULLISH", None, SignalPolicy(), MARKET)
     assert decision.action == "HOLD"
 
 
 def test_the_first_failing_rule_is_the_reason_and_every_rule_is_reported() -> None:
     proposal = Proposal("SELL", 10, 100.0, 90.0, 95.0)  # low confidence, wrong confirmation, bad levels
-    decision = decide(proposal, "BULLISH", "BULLISH", STRICT)
+    decision = decide(proposal, "BULLISH", "BULLISH", STRICT, MARKET)
     assert decision.reason.startswith("min_confidence: ")
     assert [(r.rule, r.passed) for r in decision.rules] == [
         ("analyst_action", True), ("min_confidence", False), ("confirmation", False), ("higher_timeframe", False),
-        ("reward_risk", False)]
+        ("reward_risk", False), ("market_fit", False)]  # a SELL's stop (90) below the close (100): wrong side
 
 
 # ------------------------------------------------------------------------------------------------------ properties
@@ -141,15 +143,27 @@ DIRECTIONS = st.sampled_from(["BULLISH", "BEARISH", "NEUTRAL", None])
 PRICES = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
 POLICIES = st.builds(SignalPolicy, min_confidence=st.integers(0, 100), require_confirmation=st.booleans(),
                      require_higher_timeframe=st.booleans(),
-                     min_reward_risk=st.floats(min_value=0.01, max_value=20, allow_nan=False))
+                     min_reward_risk=st.floats(min_value=0.01, max_value=20, allow_nan=False),
+                     max_entry_distance_atr=st.floats(min_value=0.1, max_value=10, allow_nan=False))
 ANY_PROPOSAL = st.builds(Proposal, action=st.sampled_from(["BUY", "SELL", "HOLD"]), confidence=st.integers(0, 100),
                          entry=st.none() | PRICES, stop_loss=st.none() | PRICES, take_profit=st.none() | PRICES)
 
 
+@st.composite
+def markets(draw, proposal: Proposal) -> Market:
+    """Often a market the proposal's entry sits in (so BUY/SELL can pass), sometimes any, sometimes none."""
+    atr = draw(st.none() | st.floats(min_value=1e-6, max_value=1e5, allow_nan=False))
+    near = proposal.entry if proposal.entry is not None else 100.0
+    close = draw(st.one_of(st.just(near), st.just(near), st.none(), PRICES))
+    return Market(close=close, atr=atr)
+
+
 @settings(max_examples=300, deadline=None)
-@given(proposal=ANY_PROPOSAL, primary=DIRECTIONS, higher=DIRECTIONS, policy=POLICIES)
-def test_buy_or_sell_only_when_every_rule_passed(proposal: Proposal, primary, higher, policy: SignalPolicy) -> None:
-    decision = decide(proposal, primary, higher, policy)
+@given(proposal=ANY_PROPOSAL, primary=DIRECTIONS, higher=DIRECTIONS, policy=POLICIES, data=st.data())
+def test_buy_or_sell_only_when_every_rule_passed(proposal: Proposal, primary, higher, policy: SignalPolicy,
+                                                 data) -> None:
+    market = data.draw(markets(proposal), "market")
+    decision = decide(proposal, primary, higher, policy, market)
     failed = [r for r in decision.rules if not r.passed]
     if decision.action in ("BUY", "SELL"):
         assert not failed
@@ -158,6 +172,13 @@ def test_buy_or_sell_only_when_every_rule_passed(proposal: Proposal, primary, hi
         assert decision.reward_risk is not None and decision.reward_risk >= policy.min_reward_risk
         if policy.require_confirmation:
             assert primary == {"BUY": "BULLISH", "SELL": "BEARISH"}[decision.action]
+        # the levels fit the market: entry within the bound, stop and target on their sides of the close
+        assert market.close is not None and market.atr is not None
+        assert abs(decision.entry - market.close) <= policy.max_entry_distance_atr * market.atr * (1 + 1e-12)
+        if decision.action == "BUY":
+            assert decision.stop_loss < market.close < decision.take_profit
+        else:
+            assert decision.take_profit < market.close < decision.stop_loss
     else:
         assert decision.action == "HOLD"
         assert failed
@@ -188,7 +209,7 @@ def test_a_valid_answer_never_becomes_an_inverted_signal(action, confidence, ent
     if answer is None:
         return  # not a valid answer: it never reaches the policy
     proposal = Proposal(answer.action, answer.confidence, answer.entry, answer.stop_loss, answer.take_profit)
-    decision = decide(proposal, primary, higher, policy)
+    decision = decide(proposal, primary, higher, policy, Market(close=entry, atr=max(d1, d2, 1e-3)))
     if decision.action == "BUY":
         assert decision.stop_loss < decision.entry < decision.take_profit
     elif decision.action == "SELL":
@@ -275,8 +296,10 @@ def test_rules_analyst_without_the_timeframe_fails() -> None:
 def test_rules_analyst_answer_passes_the_default_policy() -> None:
     answer = RulesAnalyst().analyze(request(BULLISH_LATEST)).answer
     proposal = Proposal(answer.action, answer.confidence, answer.entry, answer.stop_loss, answer.take_profit)
-    decision = decide(proposal, confirm(BULLISH_LATEST).direction, None, SignalPolicy())
+    market = Market(close=BULLISH_LATEST["close"], atr=BULLISH_LATEST["atr"])
+    decision = decide(proposal, confirm(BULLISH_LATEST).direction, None, SignalPolicy(), market)
     assert (decision.action, decision.reward_risk) == ("BUY", 2.0)
+    assert [r for r in decision.rules if r.rule == "market_fit"][0].numbers["entry_distance_atr"] == 0.0
 
 
 @pytest.mark.parametrize("level", ["entry", "stop_loss", "take_profit"])

@@ -43,6 +43,10 @@ class Order(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     external: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_per_unit: Mapped[float | None] = mapped_column(Float)
+    # Entries: the price the risk gate sized at (MKT: last price + allowance; LMT: the limit) and the slippage
+    # allowance; a fill outside the allowance is flagged when booked (services.books.fill_deviation).
+    sized_price: Mapped[float | None] = mapped_column(Float)
+    price_allowance_pct: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from tradetrail.domain.bounds import Bound
 from tradetrail.domain.supertrend import supertrend
 
 PERIOD_RANGE = (2, 500)
@@ -29,6 +30,14 @@ SIGNIFICANT_DIGITS = 8
 _PERIOD_FIELDS = ("rsi_period", "macd_fast", "macd_slow", "macd_signal", "atr_period", "bb_period",
                   "supertrend_period", "stoch_k", "adx_period")
 _SMOOTHING_FIELDS = ("stoch_smooth_k", "stoch_d")
+
+# The same ranges as data, for the strategy schema (which states them) — checked below in __post_init__.
+PARAM_BOUNDS: dict[str, Bound] = {
+    **{name: Bound(*PERIOD_RANGE, whole=True) for name in _PERIOD_FIELDS},
+    **{name: Bound(*SMOOTHING_RANGE, whole=True) for name in _SMOOTHING_FIELDS},
+    "bb_std": Bound(*BB_STD_RANGE),
+    "supertrend_multiplier": Bound(*MULTIPLIER_RANGE),
+}
 
 
 def _fail(name: str, value: object, allowed: str) -> ValueError:

@@ -74,12 +74,28 @@ class Leg(StrEnum):
 
 
 def to_tick(price: float, tick: float, direction: str) -> float:
-    """``price`` on the ``tick`` grid: ``down``, ``up`` or ``nearest`` (decimal arithmetic: 1184.3008 → 1184.30)."""
-    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+    """``price`` on the ``tick`` grid: ``down``, ``up`` or ``nearest`` (decimal arithmetic: 1184.3008 → 1184.30).
+
+    A price that is not a finite positive number, or whose grid value is not a finite float, raises
+    ValueError (never a decimal signal): the caller refuses the level with that reason."""
+    import math
+    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException, localcontext
 
     mode = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[direction]
-    t = Decimal(str(tick))
-    return float((Decimal(str(price)) / t).quantize(Decimal(1), rounding=mode) * t)
+    for name, value in (("price", price), ("tick", tick)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    p, t = Decimal(str(price)), Decimal(str(tick))
+    try:
+        with localcontext() as dc:  # enough digits for any float ÷ any tick: 1e308 / 0.01 has 311
+            dc.prec = max(28, p.adjusted() - t.adjusted() + 10)
+            on_grid = (p / t).quantize(Decimal(1), rounding=mode) * t
+    except DecimalException as exc:
+        raise ValueError(f"price {price!r} cannot be put on the tick {tick!r}: {type(exc).__name__}") from None
+    result = float(on_grid)
+    if not math.isfinite(result) or result <= 0:
+        raise ValueError(f"price {price!r} on the tick {tick!r} is {result!r}, not a usable price")
+    return result
 
 
 def client_order_id(execution_id: str, leg: Leg | str) -> str:

@@ -1,8 +1,12 @@
 """The risk gate: pure functions that size an entry and say no, with the rule and the numbers, when a limit
 would be crossed. Applied by the risk_check step before any order exists.
 
-Entries (BUY): size = floor(equity × risk_per_trade ÷ |entry − stop|), capped by max position % of equity
-and by cash (after commission); denied when the size is below one unit, reward/risk is below the minimum,
+Entries (BUY) are sized from the price the order will trade at (:class:`EntryPrice`), never from the
+analyst's entry for a market order: a MKT entry from the latest market price plus a slippage allowance, a
+LMT entry from its limit. size = floor(equity × risk_per_trade ÷ (that price − stop)), capped by max
+position % of equity and by cash (after commission), all at that price; reward/risk is measured from the
+expected price (the latest price, or the limit). Denied when there is no usable price, the stop is not
+below it, the size is below one unit, reward/risk is below the minimum,
 exposure would pass its maximum, too many positions are open, today's loss has reached the daily limit,
 the strategy lost N trades in a row, a position is already open, an earlier order of the strategy is
 still working or of unknown fate, or trading is REDUCING or HALTED.
@@ -16,11 +20,24 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+from tradetrail.domain.bounds import Bound, check_number
+
 
 class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"  # exits only
     HALTED = "HALTED"  # nothing
+
+
+LIMIT_BOUNDS: dict[str, Bound] = {
+    "risk_per_trade_pct": Bound(0.01, 5.0),
+    "max_position_pct": Bound(0.1, 100.0),
+    "max_exposure_pct": Bound(1.0, 100.0),
+    "max_open_positions": Bound(1, 1000, whole=True),
+    "min_reward_risk": Bound(0.1, 20.0),
+    "daily_loss_limit_pct": Bound(0.1, 100.0),
+    "max_consecutive_losses": Bound(1, 100, whole=True),
+}
 
 
 @dataclass(frozen=True)
@@ -34,19 +51,8 @@ class RiskLimits:
     max_consecutive_losses: int = 3
 
     def __post_init__(self) -> None:
-        checks = [("risk_per_trade_pct", self.risk_per_trade_pct, 0.01, 5.0),
-                  ("max_position_pct", self.max_position_pct, 0.1, 100.0),
-                  ("max_exposure_pct", self.max_exposure_pct, 1.0, 100.0),
-                  ("max_open_positions", self.max_open_positions, 1, 1000),
-                  ("min_reward_risk", self.min_reward_risk, 0.1, 20.0),
-                  ("daily_loss_limit_pct", self.daily_loss_limit_pct, 0.1, 100.0),
-                  ("max_consecutive_losses", self.max_consecutive_losses, 1, 100)]
-        for name, value, lo, hi in checks:
-            whole = isinstance(lo, int)
-            kinds = (int,) if whole else (int, float)
-            if isinstance(value, bool) or not isinstance(value, kinds) or not lo <= value <= hi:
-                what = "a whole number" if whole else "a number"
-                raise ValueError(f"risk.{name} must be {what} between {lo} and {hi}, got {value!r}")
+        for name, bound in LIMIT_BOUNDS.items():
+            check_number("risk", name, getattr(self, name), bound)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,46 @@ class RiskInputs:
     min_commission: float = 0.0
     pending_orders: int = 0  # this strategy's entries/exits on this instrument, unsettled or still working
     open_protection: int = 0  # its stop/target orders on this instrument still working
+
+
+@dataclass(frozen=True)
+class EntryPrice:
+    """The price an entry order will trade at, given to the gate apart from the analyst's levels.
+
+    MKT: ``reference`` is the latest market price and the gate sizes at ``reference × (1 + allowance_pct/100)``,
+    the worst fill it tolerates; a fill beyond that is flagged when it is booked. LMT: ``reference`` is the
+    limit, the worst fill possible, and the gate sizes at it."""
+
+    order_type: str  # MKT | LMT
+    reference: float | None
+    allowance_pct: float = 0.0
+
+    @classmethod
+    def market(cls, last_price: float | None, allowance_pct: float) -> EntryPrice:
+        return cls("MKT", last_price, allowance_pct)
+
+    @classmethod
+    def limit(cls, limit_price: float | None) -> EntryPrice:
+        return cls("LMT", limit_price, 0.0)
+
+    @property
+    def sizing(self) -> float | None:
+        """The price the gate sizes at, or None when there is no usable one."""
+        ok = _positive(self.reference) and _finite(self.allowance_pct) and 0 <= self.allowance_pct
+        if not ok or self.order_type not in ("MKT", "LMT"):
+            return None
+        if self.order_type == "LMT":
+            return float(self.reference)
+        value = self.reference * (1 + self.allowance_pct / 100)
+        return value if math.isfinite(value) else None
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value: object) -> bool:
+    return _finite(value) and value > 0
 
 
 @dataclass(frozen=True)
@@ -94,8 +140,10 @@ def _state(inputs: RiskInputs) -> TradingState:
 
 
 def evaluate(action: str, entry: float | None, stop: float | None, target: float | None,
-             inputs: RiskInputs, limits: RiskLimits) -> RiskDecision:
-    """Decide what the signal may do. Never raises for a bad signal: it denies it."""
+             inputs: RiskInputs, limits: RiskLimits, price: EntryPrice | None = None) -> RiskDecision:
+    """Decide what the signal may do. Never raises for a bad signal: it denies it.
+
+    ``price`` is what a BUY will trade at; without it the entry is taken as a limit order at ``entry``."""
     state = _state(inputs)
     if action == "HOLD":
         return RiskDecision("none", False, 0, "HOLD: nothing to do")
@@ -103,7 +151,7 @@ def evaluate(action: str, entry: float | None, stop: float | None, target: float
         return _exit(inputs, state)
     if action != "BUY":
         return RiskDecision("none", False, 0, f"unknown action {action!r}", (Denial("action", action),))
-    return _entry(entry, stop, target, inputs, limits, state)
+    return _entry(entry, stop, target, inputs, limits, state, price)
 
 
 def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
@@ -120,15 +168,20 @@ def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
     return RiskDecision("exit", True, qty, f"close the position of {qty:g}", numbers={"position": qty})
 
 
-def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: TradingState) -> RiskDecision:
+def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: TradingState,
+           price: EntryPrice | None) -> RiskDecision:
     denials: list[Denial] = []
 
     def deny(rule: str, detail: str, **numbers) -> None:
         denials.append(Denial(rule, detail, numbers))
 
+    def denied(numbers: dict | None = None) -> RiskDecision:
+        return RiskDecision("enter", False, 0, f"{denials[0].rule}: {denials[0].detail}", tuple(denials),
+                            numbers or {})
+
     if state != TradingState.ACTIVE:
         deny("trading_state", f"trading is {state.value}: no new entries", state=state.value)
-    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (entry, stop, target))
+    finite = all(_finite(v) for v in (entry, stop, target))
     if not finite or entry <= 0 or stop <= 0 or not stop < entry < target:
         deny("levels", "a BUY needs finite levels with 0 < stop < entry < take-profit", entry=entry, stop=stop,
              target=target)
@@ -140,28 +193,42 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
         count = inputs.pending_orders + inputs.open_protection
         deny("orders_pending", f"{count} earlier order(s) still working or of unknown fate",
              pending_orders=inputs.pending_orders, open_protection=inputs.open_protection)
+    price = price if price is not None else EntryPrice.limit(entry)
+    ref, sizing = price.reference, price.sizing
+    if sizing is None:
+        deny("sizing_price", f"no usable price to size the {price.order_type} entry from (a market order needs the "
+             "latest market price)", order_type=price.order_type, reference_price=ref,
+             slippage_allowance_pct=price.allowance_pct)
+        return denied()
+    if stop >= ref:
+        deny("sizing_price", f"the stop {stop:g} is not below the price the entry trades at ({ref:g})",
+             order_type=price.order_type, reference_price=ref, stop=stop)
+        return denied()
     if inputs.equity <= 0:
         deny("equity", "no equity", equity=inputs.equity)
-        return RiskDecision("enter", False, 0, denials[0].detail, tuple(denials))
-    per_unit = entry - stop
-    rr = (target - entry) / per_unit
+        return denied()
+    per_unit = sizing - stop  # the risk of a fill at the worst price tolerated
+    rr = (target - ref) / (ref - stop)  # at the expected price: the allowance is a bound, not a forecast
     numbers = {"equity": round(inputs.equity, 2), "cash": round(inputs.cash, 2), "entry": entry, "stop": stop,
-               "target": target, "risk_per_unit": round(per_unit, 6), "reward_risk": round(rr, 4)}
+               "target": target, "order_type": price.order_type, "reference_price": ref,
+               "slippage_allowance_pct": price.allowance_pct, "sizing_price": round(sizing, 6),
+               "risk_per_unit": round(per_unit, 6), "reward_risk": round(rr, 4)}
     if rr < limits.min_reward_risk:
         deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
     budget = inputs.equity * limits.risk_per_trade_pct / 100
-    sizes = (budget / per_unit, inputs.equity * limits.max_position_pct / 100 / entry)
-    if not all(math.isfinite(x) for x in (rr, *sizes)):
-        deny("levels", "the levels give no finite size or reward/risk (stop too close to entry?)", **numbers)
-        return RiskDecision("enter", False, 0, f"levels: {denials[-1].detail}", tuple(denials), numbers)
+    sizes = (budget / per_unit, inputs.equity * limits.max_position_pct / 100 / sizing)
+    if not all(math.isfinite(x) for x in (per_unit, rr, *sizes)) or per_unit <= 0:
+        deny("levels", f"the levels give no finite size or reward/risk at the sizing price {sizing:g} (stop too "
+             "close?)", entry=entry, stop=stop, target=target)
+        return denied(numbers)
     qty = math.floor(budget / per_unit + 1e-9)
     numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
     caps = {}
-    by_position = math.floor(inputs.equity * limits.max_position_pct / 100 / entry + 1e-9)
+    by_position = math.floor(inputs.equity * limits.max_position_pct / 100 / sizing + 1e-9)
     if by_position < qty:
         caps["max_position_pct"] = by_position
         qty = by_position
-    unit_cost = entry + inputs.commission_per_unit
+    unit_cost = sizing + inputs.commission_per_unit
     by_cash = math.floor(max(inputs.cash - inputs.min_commission, 0) / unit_cost + 1e-9)
     if by_cash < qty:
         caps["cash"] = by_cash
@@ -169,7 +236,7 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
     numbers.update(capped_by=caps, quantity=qty)
     if qty < 1:
         deny("min_size", "the size rounds down to zero units (risk budget, position cap or cash)", **numbers)
-    exposure_after = (inputs.exposure + qty * entry) / inputs.equity * 100
+    exposure_after = (inputs.exposure + qty * sizing) / inputs.equity * 100
     numbers["exposure_after_pct"] = round(exposure_after, 2)
     if exposure_after > limits.max_exposure_pct + 1e-9:
         deny("max_exposure", f"exposure would be {exposure_after:.1f}% > {limits.max_exposure_pct}%",
@@ -188,6 +255,7 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
              f"(limit {limits.max_consecutive_losses}); resume the strategy to trade again",
              consecutive_losses=inputs.consecutive_losses)
     if denials:
-        return RiskDecision("enter", False, 0, f"{denials[0].rule}: {denials[0].detail}", tuple(denials), numbers)
-    return RiskDecision("enter", True, qty, f"buy {qty} risking {qty * per_unit:.2f} of {budget:.2f}",
+        return denied(numbers)
+    at = f"{price.order_type} at up to {sizing:.6g}" if price.order_type == "MKT" else f"LMT {sizing:.6g}"
+    return RiskDecision("enter", True, qty, f"buy {qty} ({at}) risking {qty * per_unit:.2f} of {budget:.2f}",
                         numbers=numbers)

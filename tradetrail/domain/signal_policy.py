@@ -7,6 +7,10 @@
 4. ``higher_timeframe`` — with ``require_higher_timeframe`` (default off), the confirmation timeframe
    (weekly) must not point the other way.
 5. ``reward_risk``     — |take-profit − entry| ÷ |entry − stop| must be at least ``min_reward_risk`` (1.0).
+6. ``market_fit``      — the levels must fit the market as the primary timeframe last closed (always on): the
+   entry at most ``max_entry_distance_atr`` (1.0) ATRs from the last close, the stop not already on the wrong
+   side of it (BUY: stop below the close; SELL: above) and the target not already reached (BUY: above the
+   close; SELL: below). Without a usable last close and ATR the rule fails: it never passes unchecked.
 
 Every rule is evaluated and reported (passed or not, with its numbers), so a HOLD always says why and a
 BUY or SELL shows everything it passed.
@@ -14,7 +18,17 @@ BUY or SELL shows everything it passed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+from tradetrail.domain.bounds import Bound, check_bool, check_number
+
+POLICY_BOUNDS: dict[str, Bound] = {
+    "min_confidence": Bound(0, 100, whole=True),
+    "min_reward_risk": Bound(0, 20, lo_open=True),
+    "max_entry_distance_atr": Bound(0.1, 10.0),
+}
+POLICY_FLAGS = ("require_confirmation", "require_higher_timeframe")
 
 
 @dataclass(frozen=True)
@@ -23,12 +37,21 @@ class SignalPolicy:
     require_confirmation: bool = True
     require_higher_timeframe: bool = False
     min_reward_risk: float = 1.0
+    max_entry_distance_atr: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_confidence <= 100:
-            raise ValueError(f"min_confidence must be 0..100, got {self.min_confidence}")
-        if not 0 < self.min_reward_risk <= 20:
-            raise ValueError(f"min_reward_risk must be in (0, 20], got {self.min_reward_risk}")
+        for name, bound in POLICY_BOUNDS.items():
+            check_number("signal_policy", name, getattr(self, name), bound)
+        for name in POLICY_FLAGS:
+            check_bool("signal_policy", name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Market:
+    """The primary timeframe as it last closed: what the levels must fit."""
+
+    close: float | None
+    atr: float | None
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,7 @@ class RuleResult:
     rule: str
     passed: bool
     detail: str
+    numbers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,8 +99,46 @@ def reward_risk(p: Proposal) -> float | None:
     return abs(p.take_profit - p.entry) / abs(p.entry - p.stop_loss)
 
 
-def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalPolicy) -> SignalDecision:
-    """Apply the policy; ``primary``/``higher`` are confirmation directions (BULLISH/BEARISH/NEUTRAL/None)."""
+def _num(value: float | None) -> float | None:
+    """A number fit for JSON: 8 significant digits, None when missing or not finite."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(f"{value:.8g}")
+
+
+def market_fit(p: Proposal, market: Market, policy: SignalPolicy) -> RuleResult:
+    """Do the BUY/SELL levels fit the market? Every problem is named, with the numbers."""
+    close, atr, bound = market.close, market.atr, policy.max_entry_distance_atr
+    numbers = {"close": _num(close), "atr": _num(atr), "entry": _num(p.entry), "stop_loss": _num(p.stop_loss),
+               "take_profit": _num(p.take_profit), "max_entry_distance_atr": bound}
+    if _num(close) is None or _num(atr) is None or close <= 0 or atr <= 0:
+        return RuleResult("market_fit", False, f"no usable last close and ATR to check the levels against "
+                                               f"(close {close}, ATR {atr})", numbers)
+    if None in (_num(p.entry), _num(p.stop_loss), _num(p.take_profit)):
+        return RuleResult("market_fit", False, "the levels are missing or not finite", numbers)
+    distance = abs(p.entry - close) / atr
+    numbers["entry_distance_atr"] = _num(distance)
+    problems = []
+    if not distance <= bound:  # also catches an overflow to infinity
+        problems.append(f"entry {p.entry:g} is {distance:.4g} ATR from the last close {close:g} (ATR {atr:.4g}), "
+                        f"more than {bound:g} ATR")
+    buy = p.action == "BUY"
+    if (p.stop_loss >= close) if buy else (p.stop_loss <= close):
+        problems.append(f"stop {p.stop_loss:g} is already {'at or above' if buy else 'at or below'} the last close "
+                        f"{close:g}")
+    if (p.take_profit <= close) if buy else (p.take_profit >= close):
+        problems.append(f"target {p.take_profit:g} is already reached ({'at or below' if buy else 'at or above'} "
+                        f"the last close {close:g})")
+    if problems:
+        return RuleResult("market_fit", False, "; ".join(problems), numbers)
+    return RuleResult("market_fit", True, f"entry {distance:.2f} ATR from the last close {close:g} "
+                                          f"(bound {bound:g}), stop and target on the right sides", numbers)
+
+
+def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalPolicy,
+           market: Market) -> SignalDecision:
+    """Apply the policy; ``primary``/``higher`` are confirmation directions (BULLISH/BEARISH/NEUTRAL/None) and
+    ``market`` the primary timeframe's last close and ATR."""
     rr = reward_risk(p)
     rules = [RuleResult("analyst_action", p.action != "HOLD", f"analyst said {p.action}")]
     rules.append(RuleResult("min_confidence", p.confidence >= policy.min_confidence,
@@ -93,6 +155,7 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
     if p.action != "HOLD":
         rules.append(RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk,
                                 f"reward/risk {rr and round(rr, 4)} vs minimum {policy.min_reward_risk}"))
+        rules.append(market_fit(p, market, policy))
     failed = [r for r in rules if not r.passed]
     rr = None if rr is None else round(rr, 4)  # decided on the exact ratio; stored rounded
     if failed:

@@ -1,27 +1,66 @@
 """A strategy's configuration: what to watch, how to look at it, when, and how the signal is decided.
 
 Stored as JSON in immutable strategy versions; every execution runs one frozen version. Validation errors
-name the field and the reason (pydantic), so the CLI and the API can show them as they are.
+name the field and the reason (pydantic), so the CLI and the API can show them as they are. Parsing is
+strict (no "yes" for true, no "5" for 5) and the JSON schema states every range the configuration refuses;
+the few rules a JSON schema cannot state (a cron that never fires, a time zone the system lacks,
+``macd_fast < macd_slow``) are named in the field descriptions.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tradetrail.domain.indicators import IndicatorParams
-from tradetrail.domain.risk import RiskLimits
-from tradetrail.domain.signal_policy import SignalPolicy
+from tradetrail.domain.indicators import MAX_MA_PERIODS, PARAM_BOUNDS, PERIOD_RANGE, REQUIRED_SMA, IndicatorParams
+from tradetrail.domain.risk import LIMIT_BOUNDS, RiskLimits
+from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
+from tradetrail.schemas.domain_fields import bounded
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+TIMEZONE_MAX = 64
+# The schema lists the zones this system knows, and exactly those are accepted.
+TIMEZONES = sorted(z for z in available_timezones() if len(z) <= TIMEZONE_MAX)
+_TIMEZONE_SET = frozenset(TIMEZONES)
+CRON_MAX = 100
+CRON_FIELD = r"[0-9A-Za-z*/,?#\-]+"
+CRON_PATTERN = rf"^\s*({CRON_FIELD}(\s+{CRON_FIELD}){{4}}\s*)?$"  # five fields, or blank (no schedule)
+# Any text but control characters (newline and tab are text).
+NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _periods(description: str, required: int | None) -> Any:
+    """A list of distinct periods (a tuple in the dataclass; arrays are lists in JSON)."""
+    item = Annotated[int, Field(strict=True, ge=PERIOD_RANGE[0], le=PERIOD_RANGE[1])]
+    extra: dict[str, Any] = {"uniqueItems": True}
+    if required is not None:
+        extra["contains"] = {"const": required}
+    return Annotated[list[item], Field(strict=False, max_length=MAX_MA_PERIODS, description=description,
+                                       json_schema_extra=extra)]
+
+
+IndicatorParamsField = bounded(
+    IndicatorParams, PARAM_BOUNDS,
+    extra={"sma_periods": _periods(f"distinct periods; must include {REQUIRED_SMA} (the 3-of-4 confirmation "
+                                   "compares the close with it)", REQUIRED_SMA),
+           "ema_periods": _periods("distinct periods", None)},
+    doc="Indicator settings. Also refused: macd_fast not less than macd_slow.")
+SignalPolicyField = bounded(
+    SignalPolicy, POLICY_BOUNDS,
+    descriptions={"max_entry_distance_atr": "the entry may lie at most this many ATRs (primary timeframe) from the "
+                                            "last close; a stop or target already on the wrong side of the last "
+                                            "close also makes the signal HOLD"},
+    doc="How an analysis becomes a signal (tradetrail.domain.signal_policy).")
+RiskLimitsField = bounded(RiskLimits, LIMIT_BOUNDS, doc="The risk gate's limits (tradetrail.domain.risk).")
 
 
 class MarketDataConfig(_Strict):
@@ -32,8 +71,9 @@ class MarketDataConfig(_Strict):
                                 description="fewer daily bars than this (or than the indicators need) fails")
     confirmation_timeframe: Literal["weekly"] | None = "weekly"
     replay_start: date | None = Field(
-        default=None, description="replay clock: the first run sees the market as of this session's close, "
-                                  "each later run one session more")
+        default=None, strict=False,  # an ISO date string in JSON
+        description="replay clock: the first run sees the market as of this session's close, each later run one "
+                    "session more")
 
 
 class ChartsConfig(_Strict):
@@ -58,8 +98,11 @@ class AnalystConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    cron: str | None = Field(default=None, description="five-field cron in the time zone below")
-    timezone: str = "America/New_York"
+    cron: str | None = Field(default=None, max_length=CRON_MAX, json_schema_extra={"pattern": CRON_PATTERN},
+                             description="five-field cron in the time zone below; also refused: values out of "
+                                         "range and expressions that never fire")
+    timezone: str = Field(default="America/New_York", max_length=TIMEZONE_MAX, description="an IANA time zone name",
+                          json_schema_extra={"enum": TIMEZONES})
     market_sessions_only: bool = False
 
     @field_validator("cron")
@@ -70,7 +113,7 @@ class ScheduleConfig(_Strict):
         value = " ".join(value.split())
         if len(value.split(" ")) != 5:
             raise ValueError(f"cron must have 5 fields (minute hour day month weekday), got {value!r}")
-        if not croniter.is_valid(value):
+        if not re.fullmatch(CRON_PATTERN, value) or not croniter.is_valid(value):
             raise ValueError(f"invalid cron expression {value!r}")
         try:  # valid syntax can still never fire, e.g. "0 9 31 2 *"
             croniter(value, datetime(2000, 1, 1), max_years_between_matches=8).get_next(datetime)
@@ -81,9 +124,11 @@ class ScheduleConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:
+        if value not in _TIMEZONE_SET:  # never a file name handed to the system unchecked
+            raise ValueError(f"unknown time zone {value!r}")
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
@@ -95,22 +140,34 @@ class OrdersConfig(_Strict):
     exit_tif: Literal["DAY", "GTC"] = Field(default="GTC", description="the bracket's stop and take-profit")
     tick_size: float = Field(default=0.01, gt=0, le=100, description="price grid: a long's stop and a buy limit are "
                                                                      "rounded down, its target up")
+    slippage_allowance_pct: float = Field(
+        default=2.0, ge=0, le=50, description="a MKT entry is sized (risk, position, exposure and cash caps) at the "
+                                              "last price plus this much; a fill beyond it is flagged")
 
 
 class StrategyConfig(_Strict):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_ ]+$")
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=2000, json_schema_extra={"pattern": NO_CONTROL_PATTERN},
+                             description="free text; control characters other than newline and tab are refused")
     mode: Literal["paper", "live"] = "paper"
     broker: Literal["simulated", "ibkr_web"] | None = Field(
         default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER")
     market_data: MarketDataConfig = MarketDataConfig()
-    indicators: IndicatorParams = IndicatorParams()
+    indicators: IndicatorParamsField = IndicatorParams()
     charts: ChartsConfig = ChartsConfig()
     analyst: AnalystConfig = AnalystConfig()
-    signal_policy: SignalPolicy = SignalPolicy()
-    risk: RiskLimits = RiskLimits()
+    signal_policy: SignalPolicyField = SignalPolicy()
+    risk: RiskLimitsField = RiskLimits()
     orders: OrdersConfig = OrdersConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+
+    @field_validator("description")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if not re.fullmatch(NO_CONTROL_PATTERN, value):
+            bad = next(ch for ch in value if not re.fullmatch(NO_CONTROL_PATTERN, ch))
+            raise ValueError(f"control character {bad!r} is not allowed (newline and tab are)")
+        return value
 
     @field_validator("symbol", mode="before")
     @classmethod

@@ -1,4 +1,7 @@
-"""Our books: applying broker fills to orders, positions and trades, exactly once per execution id."""
+"""Our books: applying broker fills to orders, positions and trades, exactly once per execution id.
+
+An entry filled outside the price band it was sized for gets a PRICE DEVIATION event on the order with the
+numbers (see :func:`fill_deviation`), whichever path books the fill."""
 
 from __future__ import annotations
 
@@ -45,6 +48,34 @@ def _entry_risk(s: Session, order: Order) -> float | None:
     return None
 
 
+def fill_deviation(order: Order, price: float) -> dict | None:
+    """How a fill of an entry lies outside what the risk gate sized it for; None when inside (or not an entry).
+
+    A BUY sized at ``sized_price`` (MKT: the last price plus the allowance; LMT: the limit) may cross the caps
+    checked at that price when it fills above it; a fill more than the allowance below the expected price is a
+    gap the other way (the stop may already be behind it). Both are recorded, with the numbers."""
+    if order.sized_price is None or order.leg != "entry" or order.side != "BUY" or not price > 0:
+        return None
+    allowance = order.price_allowance_pct or 0.0
+    sized = order.sized_price
+    expected = sized / (1 + allowance / 100) if order.order_type == "MKT" else sized
+    floor = expected * (1 - allowance / 100)
+    if price > sized * (1 + 1e-9):
+        direction = "above"
+    elif price < floor * (1 - 1e-9):
+        direction = "below"
+    else:
+        return None
+    pct = (price / expected - 1) * 100
+    detail = (f"PRICE DEVIATION: filled at {price:g}, {pct:+.2f}% from the price {expected:.6g} the {order.order_type} "
+              f"entry was sized from (allowance {allowance:g}%, sized at {sized:.6g})")
+    if direction == "above":
+        detail += ": the caps checked at the sizing price may be crossed by the gap"
+    return {"client_order_id": order.client_order_id, "order_type": order.order_type, "fill_price": price,
+            "expected_price": round(expected, 6), "sized_price": sized, "allowance_pct": allowance,
+            "deviation_pct": round(pct, 4), "direction": direction, "detail": detail}
+
+
 def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
     """Apply one broker fill to the order, its position and its trade. False if already recorded."""
     if s.scalar(select(Fill.id).where(Fill.exec_id == fill.exec_id)) is not None:
@@ -63,6 +94,10 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
                          detail=f"CORRECTION: the broker filled an order we held as {order.state}; {detail}"))
         order.reason = f"corrected from {order.state}: the broker filled it"
         order.state = target.value
+    deviation = fill_deviation(order, fill.price)
+    if deviation is not None:
+        s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=order.state,
+                         detail=f"{deviation['detail']} (fill {fill.exec_id})"))
     row = position_row(s, order)
     before = row.quantity
     new, realized = apply_fill(Pos(row.quantity, row.avg_cost, row.realized_pnl), fill.side, fill.quantity,

@@ -37,8 +37,12 @@ class SendOutcome:
 
 
 def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: str | None, account: str,
-                 contract: Contract, specs: list[OrderSpec], risk_per_unit: float | None = None) -> list[Order]:
-    """Persist the legs as NEW orders; a second call for the same client order ids returns the saved ones."""
+                 contract: Contract, specs: list[OrderSpec], risk_per_unit: float | None = None,
+                 sized_price: float | None = None, price_allowance_pct: float | None = None) -> list[Order]:
+    """Persist the legs as NEW orders; a second call for the same client order ids returns the saved ones.
+
+    ``sized_price`` and ``price_allowance_pct`` (the price the gate sized the entry at and the slippage
+    allowance) go on the entry leg, so a fill outside the allowance can be flagged when it is booked."""
     with app.Session() as s:
         existing = s.scalars(select(Order).where(Order.client_order_id.in_([o.client_order_id for o in specs]))).all()
         if existing:
@@ -51,7 +55,9 @@ def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: st
                         symbol=contract.symbol, conid=contract.conid, source=contract.source, side=spec.side.value,
                         order_type=spec.order_type.value, quantity=spec.quantity, limit_price=spec.limit_price,
                         stop_price=spec.stop_price, tif=spec.tif, state=OrderState.NEW.value,
-                        risk_per_unit=risk_per_unit if spec.leg == Leg.ENTRY else None)
+                        risk_per_unit=risk_per_unit if spec.leg == Leg.ENTRY else None,
+                        sized_price=sized_price if spec.leg == Leg.ENTRY else None,
+                        price_allowance_pct=price_allowance_pct if spec.leg == Leg.ENTRY else None)
             s.add(row)
             s.flush()
             s.add(OrderEvent(order_id=row.id, from_state=None, to_state=OrderState.NEW.value, detail="intent saved"))

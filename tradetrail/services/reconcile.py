@@ -1,7 +1,8 @@
 """Keeping our books equal to the broker's.
 
 ``sync_account`` (every run, and the track_order step): broker order statuses and fills into our orders,
-positions and trades; broker orders we do not know are adopted as *external*.
+positions and trades; broker orders we do not know are adopted as *external*; entries filled outside the
+price band they were sized for are listed as ``price_deviations`` (and recorded on the order).
 ``reconcile`` (start-up, on demand, periodically): sync, then settle every order whose fate we do not know
 (NEW, SUBMITTING, UNKNOWN) by asking the broker for its client order id — found: adopt what the broker
 says; provably absent: send again if the intent is recent, otherwise cancel it with the reason — and flag
@@ -18,7 +19,7 @@ from tradetrail.broker.port import BrokerOrder, OrderStatusUnknown
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
-from tradetrail.services.books import last_fill_time, move, record_fill
+from tradetrail.services.books import fill_deviation, last_fill_time, move, record_fill
 from tradetrail.services.locks import process_lock, submission_lock
 from tradetrail.services.orders import send_locked
 from tradetrail.services.trading_state import GLOBAL, scope_for
@@ -98,7 +99,7 @@ def _sync_account(app, user_id: int, account: str) -> dict:
     all fills are fetched."""
     broker_orders = app.broker.orders(account)
     notes: list[str] = []
-    adopted, new_fills = [], []
+    adopted, new_fills, deviations = [], [], []
     with app.Session() as s:
         reported = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
         for order in s.scalars(select(Order).where(Order.account == account, Order.state.in_(
@@ -150,8 +151,11 @@ def _sync_account(app, user_id: int, account: str) -> dict:
                 new_fills.append({"exec_id": fill.exec_id, "client_order_id": order.client_order_id,
                                   "side": fill.side, "quantity": fill.quantity, "price": fill.price,
                                   "commission": fill.commission, "time": fill.time.isoformat()})
+                deviation = fill_deviation(order, fill.price)
+                if deviation is not None:
+                    deviations.append({**deviation, "exec_id": fill.exec_id, "quantity": fill.quantity})
         s.commit()
-    return {"adopted": adopted, "fills": new_fills, "notes": notes}
+    return {"adopted": adopted, "fills": new_fills, "notes": notes, "price_deviations": deviations}
 
 
 def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list[str]:
@@ -269,7 +273,8 @@ def reconcile(app, user_id: int) -> dict:
             s.commit()
     report = {"account": account, "adopted": first["adopted"] + second["adopted"],
               "fills": first["fills"] + second["fills"], "resent": resent, "notes": notes + second["notes"],
-              "position_mismatches": mismatches}
+              "position_mismatches": mismatches,
+              "price_deviations": first["price_deviations"] + second["price_deviations"]}
     with app.Session() as s:
         s.add(Reconciliation(account=account, ok=not mismatches, report=report))
         s.commit()

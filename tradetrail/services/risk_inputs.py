@@ -76,8 +76,8 @@ def _working_entries(s, account: str, open_states: list[str]) -> tuple[float, se
                                             Order.state.in_(open_states))).all()
     notional, symbols = 0.0, set()
     for e in entries:
-        price = e.limit_price
-        if price is None and e.risk_per_unit is not None:  # a market entry: its stop plus the risk per unit
+        price = e.sized_price or e.limit_price  # the price the gate sized it at: the worst fill it tolerates
+        if price is None and e.risk_per_unit is not None:  # an older market entry: its stop plus the risk per unit
             stop = s.scalar(select(Order.stop_price).where(Order.parent_client_order_id == e.client_order_id,
                                                            Order.leg == "stop"))
             price = stop + e.risk_per_unit if stop is not None else None

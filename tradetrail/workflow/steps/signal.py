@@ -1,29 +1,43 @@
-"""decide_signal: the analyst's proposal under the strategy's signal policy; HOLD is recorded with its reason."""
+"""decide_signal: the analyst's proposal under the strategy's signal policy; HOLD is recorded with its reason.
+
+The levels are checked against the primary (daily) timeframe's last close and ATR (the ``market_fit`` rule),
+so an answer whose prices belong to another market, or to no market, never becomes a signal."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from tradetrail.db.models import Signal
-from tradetrail.domain.signal_policy import Proposal, decide
+from tradetrail.domain.signal_policy import Market, Proposal, decide
 from tradetrail.workflow.context import RunContext, StepOutcome
+
+PRIMARY = "daily"
 
 
 def decide_signal(ctx: RunContext) -> StepOutcome:
     answer = ctx.analysis.answer
     policy = ctx.config.signal_policy
-    primary = ctx.confirmation.get("daily")
+    primary = ctx.confirmation.get(PRIMARY)
     higher = ctx.confirmation.get("weekly")
+    latest = ctx.latest.get(PRIMARY) or {}
+    market = Market(close=latest.get("close"), atr=latest.get("atr"))
     proposal = Proposal(answer.action, answer.confidence, answer.entry, answer.stop_loss, answer.take_profit)
-    ctx.step_input.update(proposal=proposal, policy=policy,
+    ctx.step_input.update(proposal=proposal, policy=policy, market=market,
                           confirmation={"daily": primary.direction if primary else None,
                                         "weekly": higher.direction if higher else None})
     decision = decide(proposal, primary.direction if primary else None, higher.direction if higher else None,
-                      policy)
+                      policy, market)
     ctx.signal = decision
     with ctx.app.Session() as s:
         s.add(Signal(execution_id=ctx.execution_id, strategy_id=ctx.strategy_id, symbol=ctx.contract.symbol,
                      action=decision.action, confidence=decision.confidence, entry=decision.entry,
                      stop_loss=decision.stop_loss, take_profit=decision.take_profit,
-                     reward_risk=decision.reward_risk, reasons=[r.__dict__ for r in decision.rules],
-                     policy=policy.__dict__))
+                     reward_risk=_finite(decision.reward_risk), reasons=[asdict(r) for r in decision.rules],
+                     policy=asdict(policy)))
         s.commit()
     return StepOutcome(output=decision.to_dict())
+
+
+def _finite(value: float | None) -> float | None:
+    """An overflowed ratio (a stop a hair from the entry) is stored as missing, not as infinity."""
+    return value if value is None or abs(value) != float("inf") else None

@@ -1,10 +1,14 @@
 """The trading steps: risk_check, place_order, track_order, update_portfolio.
 
 risk_check first lets the broker catch up to the as-of time and pulls its fills into our books, so the
-gate sees the account as it is. A denial is a recorded outcome, not a failure. place_order persists the
-intent before sending and fails the step on a rejection, a declined confirmation or an ambiguous outcome
-(the orders stay UNKNOWN for reconciliation). A SELL closes the strategy's position: its working
-protective orders are cancelled first, and the exit is sent only once the broker confirms that.
+gate sees the account as it is (a fill far from the price its order was sized at is flagged in this
+step's metadata and on the order). The gate sizes an entry from the price it will trade at: a MKT entry
+from the last close of the run's bars plus ``orders.slippage_allowance_pct``, a LMT entry from its limit;
+never from the analyst's entry for a market order. A denial is a recorded outcome, not a failure.
+place_order persists the intent before sending and fails the step on a rejection, a declined
+confirmation or an ambiguous outcome (the orders stay UNKNOWN for reconciliation). A SELL closes the
+strategy's position: its working protective orders are cancelled first, and the exit is sent only once
+the broker confirms that.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy import select
 
 from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
-from tradetrail.domain.risk import TradingState, evaluate
+from tradetrail.domain.risk import Denial, EntryPrice, RiskDecision, TradingState, evaluate
 from tradetrail.services import portfolio
 from tradetrail.services.orders import save_intents, send
 from tradetrail.services.reconcile import sync_account
@@ -34,23 +38,46 @@ def risk_check(ctx: RunContext) -> StepOutcome:
     synced = sync_account(app, ctx.user_id, ctx.account)
     inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
                           symbol=ctx.contract.symbol, as_of=ctx.as_of)
-    limits, tick = ctx.config.risk, ctx.config.orders.tick_size
-    levels = _on_tick(sig, tick, ctx.config.orders.entry_type)
-    ctx.results["levels"] = levels
+    orders_cfg = ctx.config.orders
+    limits = ctx.config.risk
+    levels, problem = _on_tick(sig, orders_cfg.tick_size, orders_cfg.entry_type)
+    price = _entry_price(ctx, levels)
+    ctx.results["levels"], ctx.results["entry_price"] = levels, price
     ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
-                                  "take_profit": sig.take_profit}, levels_on_tick=levels, limits=limits,
-                          inputs=inputs, **info)
-    ctx.risk = evaluate(sig.action, levels["entry"], levels["stop_loss"], levels["take_profit"], inputs, limits)
+                                  "take_profit": sig.take_profit}, levels_on_tick=levels, entry_price=price,
+                          limits=limits, inputs=inputs, **info)
+    if problem:
+        denial = Denial("levels", problem, {"entry": sig.entry, "stop": sig.stop_loss, "target": sig.take_profit,
+                                            "tick_size": orders_cfg.tick_size})
+        ctx.risk = RiskDecision("enter", False, 0, f"levels: {problem}", (denial,))
+    else:
+        ctx.risk = evaluate(sig.action, levels["entry"], levels["stop_loss"], levels["take_profit"], inputs, limits,
+                            price)
     ctx.step_meta["synced"] = synced
     return StepOutcome(output=ctx.risk.to_dict())
 
 
-def _on_tick(sig, tick: float, entry_type: str) -> dict:
-    """The levels as the broker will see them; the gate sizes from these, not from the unrounded ones."""
+def _entry_price(ctx: RunContext, levels: dict) -> EntryPrice:
+    """What a BUY will trade at: for MKT the latest price (the last close of the run's bars; the broker port
+    has no quote) with the strategy's slippage allowance, for LMT its limit on the tick."""
+    cfg = ctx.config.orders
+    if cfg.entry_type == "LMT":
+        return EntryPrice.limit(levels["entry"])
+    bars = ctx.bars.get("daily")
+    last = float(bars["close"].iloc[-1]) if bars is not None and len(bars) else None
+    return EntryPrice.market(last, cfg.slippage_allowance_pct)
+
+
+def _on_tick(sig, tick: float, entry_type: str) -> tuple[dict, str | None]:
+    """The levels as the broker will see them, and why they cannot be put on the tick (or None)."""
     if sig.action != "BUY" or None in (sig.entry, sig.stop_loss, sig.take_profit):
-        return {"entry": sig.entry, "stop_loss": sig.stop_loss, "take_profit": sig.take_profit}
-    return {"entry": to_tick(sig.entry, tick, "down" if entry_type == "LMT" else "nearest"),
-            "stop_loss": to_tick(sig.stop_loss, tick, "down"), "take_profit": to_tick(sig.take_profit, tick, "up")}
+        return {"entry": sig.entry, "stop_loss": sig.stop_loss, "take_profit": sig.take_profit}, None
+    try:
+        return {"entry": to_tick(sig.entry, tick, "down" if entry_type == "LMT" else "nearest"),
+                "stop_loss": to_tick(sig.stop_loss, tick, "down"),
+                "take_profit": to_tick(sig.take_profit, tick, "up")}, None
+    except ValueError as exc:
+        return {"entry": None, "stop_loss": None, "take_profit": None}, f"the levels cannot be put on the tick: {exc}"
 
 
 def _live_guard(ctx: RunContext) -> None:
@@ -79,7 +106,8 @@ def _cancel_protection(ctx: RunContext) -> tuple[list[dict], float]:
     # A broker may accept a cancel before it happens (IBKR: "Request was submitted"): poll to a deadline.
     deadline = time_.monotonic() + app.settings.ibkr_cancel_wait_s
     while True:
-        sync_account(app, ctx.user_id, ctx.account)
+        synced = sync_account(app, ctx.user_id, ctx.account)
+        ctx.step_meta.setdefault("price_deviations", []).extend(synced["price_deviations"])
         with app.Session() as s:
             states = {o.client_order_id: o.state for o in s.scalars(select(Order).where(
                 Order.id.in_([w.id for w in working])))}
@@ -122,13 +150,14 @@ def place_order(ctx: RunContext) -> StepOutcome:
     if not decision.approved:
         return StepOutcome(output={"reason": f"nothing to send: {decision.reason}"}, status="skipped")
     _live_guard(ctx)
-    risk_per_unit, cancelled, held = None, [], None
+    risk_per_unit, cancelled, held, sizing = None, [], None, {}
     if decision.action == "enter":
-        lv = ctx.results["levels"]
+        lv, numbers = ctx.results["levels"], decision.numbers
         specs = bracket(ctx.execution_id, Side.BUY, decision.quantity, entry_type=OrderType(cfg.orders.entry_type),
                         entry_price=lv["entry"], stop_price=lv["stop_loss"], target_price=lv["take_profit"],
                         tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
-        risk_per_unit = lv["entry"] - lv["stop_loss"]
+        risk_per_unit = numbers["reference_price"] - lv["stop_loss"]  # 1 R at the expected price
+        sizing = {"sized_price": numbers["sizing_price"], "price_allowance_pct": cfg.orders.slippage_allowance_pct}
     else:
         cancelled, held = _cancel_protection(ctx)
         if held <= 0 or any(leg["state"] == OrderState.FILLED.value for leg in cancelled):
@@ -138,7 +167,8 @@ def place_order(ctx: RunContext) -> StepOutcome:
         specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
                            held, tif="DAY")]  # what is held now, not what the gate saw
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
-                          account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit)
+                          account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit,
+                          **sizing)
     outcome = send(ctx.app, orders)
     ctx.results["sent"] = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
@@ -167,7 +197,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
                    "broker_order_id": o.broker_order_id, "filled": o.filled_quantity, "avg_price": o.avg_fill_price}
                   for o in mine]
     return StepOutcome(output={"orders": orders, "fills": synced["fills"], "adopted": synced["adopted"],
-                               "notes": synced["notes"]})
+                               "notes": synced["notes"], "price_deviations": synced["price_deviations"]})
 
 
 def _session_close(as_of: datetime) -> datetime:
