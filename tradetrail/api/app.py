@@ -1,7 +1,8 @@
 """The HTTP face: every capability under ``/api`` (OpenAPI at ``/openapi.json``, docs at ``/docs``).
 
 Routes call the same services as the CLI and hold no business logic. Everything but ``/health`` and login
-needs an API token or a browser session (see ``api/security.py``).
+needs an API token or a browser session (see ``api/security.py``). Every request passes ``api/limits.py``
+first (body size, JSON depth, NUL characters), and every error has one shape (``api/errors.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from tradetrail import __version__
 from tradetrail.api import errors
 from tradetrail.api.deps import AppDep, UserDep
+from tradetrail.api.limits import RequestLimits
 from tradetrail.api.routes import artifacts, auth, lineage, prompts, strategies, symbols, trading
 from tradetrail.services.app import App
 from tradetrail.services.broker_status import start_session_keeper
@@ -58,6 +60,8 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     api.state.app = application
     api.state.scheduler = None
     errors.install(api)
+    api.add_middleware(RequestLimits, max_bytes=application.settings.max_request_bytes,
+                       max_depth=application.settings.max_json_depth)
 
     @api.get("/health", tags=["system"])
     def health() -> JSONResponse:

@@ -23,4 +23,5 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="row id")]
 StrategyName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="strategy name")]
-ExecutionId = Annotated[str, Path(min_length=1, max_length=36, description="execution id (a UUID)")]
+ExecutionId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$",
+                                  description="execution id (a UUID)")]

@@ -1,16 +1,20 @@
 """One JSON error shape for every failure: ``{"error": {"code", "message", "fields"}}``.
 
-Service exceptions map to status codes here, so routes stay thin and bad input never becomes a 500.
+Service exceptions map to status codes here, so routes stay thin and bad input never becomes a 500. Whatever
+Starlette itself answers (unknown path, wrong method, a body it cannot parse) goes through the same shape; a
+405 names the methods the path does take in ``Allow`` (OPTIONS included: it is not an operation here).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,9 @@ class ApiError(Exception):
 
 ERROR_RESPONSES = {status: {"model": ErrorBody, "description": text} for status, text in {
     400: "bad request", 401: "not authenticated", 403: "forbidden (CSRF token missing or wrong)",
-    404: "not found (or another user's)", 409: "conflict with the current state", 422: "invalid input",
+    404: "not found (or another user's)", 409: "conflict with the current state",
+    413: "request body larger than TRADETRAIL_MAX_REQUEST_BYTES",
+    422: "invalid input (also: JSON that is malformed, not UTF-8, nested too deep, or holds a NUL character)",
     429: "too many requests", 502: "an outside service (broker, market data) failed",
     503: "busy or not ready"}.items()}
 
@@ -51,8 +57,37 @@ def error_response(status: int, code: str, message: str, *, fields: list[dict] |
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 413: "too_large", 415: "unsupported_media_type",
+              422: "invalid_input", 429: "rate_limited"}
+
+
 def _field_name(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
+
+
+def allowed_methods(request: Request) -> list[str] | None:
+    """The methods the OpenAPI document declares for the path this URL names — a concrete path before a
+    templated one, as OpenAPI matches (``/api/strategies/validate`` before ``/api/strategies/{name}``). None
+    for a URL outside the document (``/docs``, ``/openapi.json``)."""
+    table = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = request.app.state.allow_table = _allow_table(request.app.openapi())
+    path = request.scope.get("path", "")
+    return next((methods for pattern, methods in table if pattern.fullmatch(path)), None)
+
+
+def _allow_table(spec: dict) -> list[tuple[re.Pattern, list[str]]]:
+    rows = []
+    for path, operations in spec.get("paths", {}).items():
+        pattern = re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part)
+                                     for part in re.split(r"(\{[^}]+\})", path)))
+        methods = sorted(m.upper() for m in operations if m.upper() in _HTTP_METHODS)
+        rows.append((path.count("{"), len(rows), pattern, methods))
+    return [(pattern, methods) for _, _, pattern, methods in sorted(rows, key=lambda r: r[:2])]
+
+
+_HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
 
 
 def install(api: FastAPI) -> None:
@@ -78,10 +113,22 @@ def install(api: FastAPI) -> None:
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
         return error_response(422, "invalid_input", f"invalid input: {summary}", fields=fields)
 
-    @api.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+    @api.exception_handler(HTTPException)  # Starlette's: routing (404, 405) and FastAPI's own both land here
+    async def _http(request: Request, exc: HTTPException):
+        headers = dict(exc.headers or {})
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail else "request refused"
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            if allowed is not None:
+                headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; allowed: {headers.get('Allow', 'see the documentation')}"
+        elif exc.status_code == 404 and message == "Not Found":
+            message = "no such path"
+        elif exc.status_code == 400 and message == "There was an error parsing the body":
+            return error_response(422, "invalid_input", "the body could not be read as JSON",
+                                  fields=[{"field": "body", "message": "not readable as JSON"}])
+        return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), message,
+                              headers=headers or None)
 
     simple = {
         NotFound: (404, "not_found"),

@@ -1,4 +1,9 @@
-"""Typed request and response bodies of the REST API (the OpenAPI document is generated from these)."""
+"""Typed request and response bodies of the REST API (the OpenAPI document is generated from these).
+
+Every text a client sends is bounded (``max_length``) and says in its pattern what the server refuses anyway:
+no NUL anywhere (PostgreSQL cannot store one; ``api/limits.py`` refuses it in any body), and no control
+character at all in a name. The limits are listed in the README.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,20 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_SPACE = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # what str.strip() removes, past controls
+TEXT_PATTERN = r"^[^\x00]*$"  # free text: anything but NUL
+NAME_TEXT_PATTERN = rf"^[^{_CONTROL}]*$"  # a name: no control character
+LABEL_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"  # a name with something visible in it
+
+# The limits (README "REST API"): what a request body may hold at most.
+USERNAME_MAX, PASSWORD_MAX, TOKEN_NAME_MAX, REASON_MAX = 64, 1024, 100, 500
+
+
 # --- accounts ---------------------------------------------------------------------------------------------
 class LoginIn(_In):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+    username: str = Field(min_length=1, max_length=USERNAME_MAX, pattern=NAME_TEXT_PATTERN)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX, pattern=TEXT_PATTERN)
 
 
 class UserOut(BaseModel):
@@ -47,7 +62,8 @@ class LoginOut(BaseModel):
 
 
 class TokenIn(_In):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=TOKEN_NAME_MAX, pattern=LABEL_PATTERN,
+                      description="a label (surrounding spaces are dropped); no control characters")
 
 
 class TokenOut(BaseModel):
@@ -302,7 +318,7 @@ class TradeOut(BaseModel):
 
 class TradingStateIn(_In):
     strategy: str | None = Field(default=None, pattern=NAME_PATTERN, description="one strategy; empty: the account")
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=REASON_MAX, pattern=TEXT_PATTERN)
 
 
 class HaltIn(TradingStateIn):

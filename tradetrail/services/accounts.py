@@ -22,7 +22,8 @@ from tradetrail.db.models import User
 from tradetrail.db.types import utcnow
 from tradetrail.services.strategies import NotFound
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,63}")  # fullmatch: ``$`` would let a trailing newline in
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # refused in every name (PostgreSQL cannot even store NUL)
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "tt_"
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -71,7 +72,7 @@ def _check_password(password: str) -> None:
 
 def create_user(app, username: str, password: str | None) -> dict:
     """A new user; without a password it can only use API tokens."""
-    if not USERNAME.match(username or ""):
+    if not USERNAME.fullmatch(username or ""):
         raise AccountError("the user name must be 2–64 letters, digits, '_', '.' or '-', starting with a letter "
                            "or digit")
     if password is not None:
@@ -105,7 +106,12 @@ def _failures_since(s, column, value: str, since: datetime) -> tuple[int, dateti
 
 
 def check_password_login(app, username: str, password: str, client: str) -> Principal:
-    """The user if the password is right; ``TooManyAttempts`` before even checking when rate-limited."""
+    """The user if the password is right; ``TooManyAttempts`` before even checking when rate-limited.
+
+    A name with a control character is bad input (``AccountError``), not a failed login: no user can have
+    one, and a NUL could not even be looked up in PostgreSQL."""
+    if CONTROL.search(username or ""):
+        raise AccountError("the user name must not contain control characters")
     now = utcnow()
     username, client = (username or "")[:64], (client or "unknown")[:64]
     with app.Session() as s:
@@ -166,6 +172,8 @@ def create_token(app, username: str, name: str = "cli") -> dict:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise AccountError("the token name must have 1–100 characters")
+    if CONTROL.search(name):
+        raise AccountError("the token name must not contain control characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with app.Session() as s:
         user = s.scalar(select(User).where(User.username == username))

@@ -21,6 +21,8 @@ def order_dict(o: Order, strategy: str | None) -> dict:
 
 def list_orders(app, user_id: int, *, state: str | None = None, strategy: str | None = None,
                 symbol: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    """``NotFound`` for a strategy that is not the user's (another user's too): never an empty list, so a
+    filter answers like every other route whether the name exists elsewhere or nowhere."""
     limit = max(1, min(limit, 1000))
     with app.Session() as s:
         names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
@@ -29,9 +31,11 @@ def list_orders(app, user_id: int, *, state: str | None = None, strategy: str | 
             q = q.where(Order.state == state.upper())
         if symbol:
             q = q.where(Order.symbol == symbol.upper())
-        if strategy:
+        if strategy is not None:
             ids = [i for i, n in names.items() if n == strategy]
-            q = q.where(Order.strategy_id.in_(ids))
+            if not ids:
+                raise NotFound(f"no strategy named {strategy!r}")
+            q = q.where(Order.strategy_id == ids[0])
         rows = s.scalars(q.order_by(Order.id.desc()).offset(max(0, offset)).limit(limit)).all()
         return [order_dict(o, names.get(o.strategy_id)) for o in rows]
 

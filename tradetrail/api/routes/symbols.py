@@ -13,17 +13,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES
+from tradetrail.api.schemas import LABEL_PATTERN
 from tradetrail.services import symbols as svc
 
 router = APIRouter(prefix="/api/symbols", tags=["symbols"], responses=ERROR_RESPONSES)
 Conid = Annotated[int, Path(ge=1, le=2**53, description="IBKR contract id")]
+SearchText = Annotated[str, Query(min_length=1, max_length=64, pattern=LABEL_PATTERN,
+                                  description="a ticker or company name (not blank, no control characters)")]
+
+
 class ConidsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conids: list[Annotated[int, Field(ge=1, le=2**53)]] = Field(min_length=1, max_length=100)
 
 
 @router.get("/search", response_model=list[dict[str, Any]])
-def search(app: AppDep, user: UserDep, query: Annotated[str, Query(min_length=1, max_length=64)],
+def search(app: AppDep, user: UserDep, query: SearchText,
            limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[dict]:
     """By ticker or company name; served from the cache when it is fresh."""
     return svc.search_symbols(app, query, limit=limit)
