@@ -244,3 +244,33 @@ def test_none_renders_as_n_a() -> None:
     v["indicators"]["daily"]["rsi"] = None
     assert render("close {{ close }}, RSI {{ indicators.daily.rsi }}", v) == "close n/a, RSI n/a\n"
     assert render("{{ description }}|", v) == "|\n"  # an empty string stays empty, it is not None
+
+
+# ------------------------------------------------------------------------------------------------------------ API
+
+
+def test_the_limits_are_published_and_a_preview_bounds_its_variables(app) -> None:
+    from tests.api_client import api_user
+    from tests.helpers import demo
+    from tradetrail.prompts.templates import ALLOWED_FILTERS, MAX_OUTPUT_CHARS, MAX_TOKENS, MAX_VARIABLES_CHARS
+
+    demo(app)
+    user = api_user(app, "demo")
+    published = user.get("/api/prompts/limits").json()
+    assert published["limits"]["output_chars"] == MAX_OUTPUT_CHARS and published["limits"]["tokens"] == MAX_TOKENS
+    assert published["filters"] == list(ALLOWED_FILTERS) and "random" not in published["filters"]
+    assert "{% include %}" in published["not_available"]
+    ok = user.post("/api/prompts/render", json={"body": "{{ symbol }}", "variables": {"symbol": "x" * 1000}})
+    assert ok.status_code == 200 and ok.json()["rendered"] == "x" * 1000 + "\n"
+    big = user.post("/api/prompts/render", json={"body": "{{ symbol }}", "variables": {"symbol": "x" * 30_000}})
+    assert big.status_code == 422 and big.json()["error"]["fields"][0]["field"] == "body.variables"
+    assert f"longer than {MAX_VARIABLES_CHARS:,} characters" in big.json()["error"]["message"]
+    deep: list = []
+    for _ in range(10):
+        deep = [deep]
+    nested = user.post("/api/prompts/render", json={"body": "{{ timeframes }}", "variables": {"timeframes": deep}})
+    assert nested.status_code == 422 and "nest deeper than 6 levels" in nested.json()["error"]["message"]
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    refused = user.post("/api/prompts/render", json={"body": loop})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_template"
+    assert "more than 100,000 steps" in refused.json()["error"]["message"]

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from tradetrail.api.schemas import _In
+from tradetrail.prompts.templates import MAX_BODY_CHARS, MAX_VARIABLES_CHARS, MAX_VARIABLES_NESTING, check_variables
 from tradetrail.schemas.strategy import NAME_PATTERN
 
 
 class PromptIn(_In):
     name: str = Field(pattern=NAME_PATTERN)
-    body: str = Field(min_length=1, max_length=50_000)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
     description: str = Field(default="", max_length=2000)
 
 
 class PromptUpdateIn(_In):
-    body: str = Field(min_length=1, max_length=50_000)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -50,9 +51,18 @@ class PromptVersionOut(BaseModel):
 
 
 class RenderIn(_In):
-    body: str | None = Field(default=None, min_length=1, max_length=50_000)
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
-    variables: dict[str, Any] | None = None
+    variables: dict[str, Any] | None = Field(default=None, description=(
+        f"values that replace the sample ones: at most {MAX_VARIABLES_CHARS:,} characters of text, nested at "
+        f"most {MAX_VARIABLES_NESTING} deep"))
+
+    @field_validator("variables")
+    @classmethod
+    def _bounded(cls, value: dict | None) -> dict | None:
+        if value is not None:
+            check_variables(value)  # a PromptTemplateError is a ValueError: 422 naming the field
+        return value
 
 
 class RenderOut(BaseModel):
@@ -60,3 +70,12 @@ class RenderOut(BaseModel):
     sha256: str
     variables_used: list[str]
     sample_variables: dict[str, Any]
+
+
+class PromptLimitsOut(BaseModel):
+    """What a template may be and do; a save or render that passes a limit is answered 422 naming it."""
+
+    limits: dict[str, float]
+    filters: list[str]
+    tests: list[str]
+    not_available: list[str]

@@ -13,6 +13,7 @@ step's failure.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +44,7 @@ from tradetrail.prompts.sandbox import BoundedSandbox, rewrite
 __all__ = [  # the limits are part of this module's contract
     "ALLOWED_FILTERS", "ALLOWED_TESTS", "MAX_BODY_CHARS", "MAX_CALL_DEPTH", "MAX_INT_BITS", "MAX_NESTING",
     "MAX_OUTPUT_CHARS", "MAX_RENDER_SECONDS", "MAX_STEPS", "MAX_TOKENS", "MAX_VALUE_CHARS", "MAX_VARIABLES_CHARS",
-    "MAX_VARIABLES_NESTING", "MAX_WORK_CHARS", "DEFAULT_TEMPLATES", "VARIABLES", "PromptTemplateError",
+    "MAX_VARIABLES_NESTING", "MAX_WORK_CHARS", "DEFAULT_TEMPLATES", "NOT_AVAILABLE", "VARIABLES", "PromptTemplateError",
     "check_variables", "default_body", "limits", "render", "validate_template",
 ]
 
@@ -76,6 +77,7 @@ _REFUSED_STATEMENTS = {  # no loader (templates are self-contained) and plain te
     nodes.FromImport: "{% from ... import %}", nodes.ScopedEvalContextModifier: "{% autoescape %}",
     nodes.EvalContextModifier: "{% autoescape %}",
 }
+NOT_AVAILABLE = sorted(set(_REFUSED_STATEMENTS.values()))
 _MESSAGE_CHARS = 500  # of an error's text quoted back (it may quote the template's values)
 
 
@@ -103,11 +105,13 @@ def _compile(body: str) -> _Compiled:
     if len(body) > MAX_BODY_CHARS:
         raise PromptTemplateError(f"template is longer than {MAX_BODY_CHARS:,} characters")
     try:
-        for count, _ in enumerate(_env.lex(body), 1):  # lexing is cheap; parsing and compiling are not
-            if count > MAX_TOKENS:
-                raise PromptTemplateError(f"template has more than {MAX_TOKENS:,} tokens (names, numbers, operators, "
-                                          "brackets and pieces of text)")
+        tokens = sum(1 for _ in itertools.islice(_env.lex(body), MAX_TOKENS + 1))  # cheap; parsing is not
+        if tokens > MAX_TOKENS:
+            raise PromptTemplateError(f"template has more than {MAX_TOKENS:,} tokens (names, numbers, operators, "
+                                      "brackets and pieces of text)")
         ast = _env.parse(body)
+    except PromptTemplateError:
+        raise
     except TemplateSyntaxError as exc:
         raise PromptTemplateError(f"syntax error on line {exc.lineno}: {exc.message}") from None
     except RecursionError:

@@ -1,5 +1,6 @@
-"""Prompt templates with versions. Saving validates (syntax, known variables) and adds a version; the
-text of an old version never changes, so every analysis can point at exactly what it sent."""
+"""Prompt templates with versions. Saving validates (syntax, known variables, allowed filters, the limits of
+``prompts/limits.py``; it never evaluates the template) and adds a version; the text of an old version never
+changes, so every analysis can point at exactly what it sent."""
 
 from __future__ import annotations
 
@@ -211,8 +212,10 @@ def delete_user_prompt(app, user_id: int, name: str) -> None:
 
 def render_preview(app, user_id: int, *, body: str | None = None, name: str | None = None,
                    variables: dict | None = None) -> dict:
-    """Render ``body`` (or the named template's latest version) with sample values, overridden by ``variables``."""
-    from tradetrail.prompts.templates import VARIABLES, render
+    """Render ``body`` (or the named template's latest version) with sample values, overridden by ``variables``.
+
+    The render is the same bounded one a run does (templates.render); the caller's variables are bounded first."""
+    from tradetrail.prompts.templates import VARIABLES, check_variables, render
 
     if body is None:
         if name is None:
@@ -223,6 +226,7 @@ def render_preview(app, user_id: int, *, body: str | None = None, name: str | No
     unknown = sorted(set(variables or {}) - VARIABLES.keys())
     if unknown:
         raise PromptTemplateError(f"unknown variable(s) {', '.join(unknown)}; allowed: {', '.join(VARIABLES)}")
+    check_variables(variables or {})
     values = {**SAMPLE_VARIABLES, **(variables or {})}
     text = render(body, values)
     return {"rendered": text, "sha256": hashlib.sha256(text.encode()).hexdigest(), "variables_used": sorted(used),

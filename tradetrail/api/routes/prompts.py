@@ -8,8 +8,16 @@ from fastapi import APIRouter, Path, Response
 
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES, ApiError
-from tradetrail.api.prompt_schemas import PromptIn, PromptOut, PromptUpdateIn, PromptVersionOut, RenderIn, RenderOut
-from tradetrail.prompts.templates import VARIABLES
+from tradetrail.api.prompt_schemas import (
+    PromptIn,
+    PromptLimitsOut,
+    PromptOut,
+    PromptUpdateIn,
+    PromptVersionOut,
+    RenderIn,
+    RenderOut,
+)
+from tradetrail.prompts.templates import ALLOWED_FILTERS, ALLOWED_TESTS, NOT_AVAILABLE, VARIABLES, limits
 from tradetrail.services import prompts as svc
 
 router = APIRouter(prefix="/api/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
@@ -26,6 +34,14 @@ def list_prompts(app: AppDep, user: UserDep) -> list[dict]:
 def variables(user: UserDep) -> dict:
     """The variables a template may use, with what each holds."""
     return VARIABLES
+
+
+@router.get("/limits", response_model=PromptLimitsOut)
+def template_limits(user: UserDep) -> dict:
+    """The limits every template is saved and rendered within (characters, tokens, steps, seconds...), and
+    the filters, tests and statements it may use."""
+    return {"limits": limits(), "filters": list(ALLOWED_FILTERS), "tests": list(ALLOWED_TESTS),
+            "not_available": NOT_AVAILABLE}
 
 
 @router.post("", response_model=PromptOut, status_code=201)
