@@ -63,6 +63,78 @@ def _operations(client):
             yield method, path
 
 
+# Query parameters and body properties that name a resource of the caller, with Alice's value for each. Every
+# other parameter and property is listed as naming none, so a filter added later fails here until classified.
+QUERY_REFERENCES = {"strategy": "demo"}
+QUERY_PLAIN = {"limit", "offset", "state", "status", "kind", "symbol", "query", "count", "last"}
+BODY_REFERENCES = {("post", "/api/trading-state/halt", "strategy"): "demo",
+                   ("post", "/api/trading-state/resume", "strategy"): "demo",
+                   ("post", "/api/prompts/render", "name"): "alices-prompt"}
+BODY_PLAIN = {"config", "enabled", "reason", "reducing", "username", "password", "conids", "body", "description",
+              "variables"}
+NEW_NAMES = {("post", "/api/strategies"), ("post", "/api/prompts"), ("post", "/api/auth/tokens")}  # "name": a new one
+# Not yet 404 (the prompt service answers 422 "no prompt template named ..."; its owner is changing it): held
+# here to answering exactly as for a name that exists nowhere, so it leaks nothing meanwhile.
+NOT_YET_404 = {("post", "/api/prompts/render", "name")}
+
+
+def _body_properties(spec: dict, operation: dict) -> list[str]:
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return []
+    schema = content["schema"]
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return list(schema.get("properties", {}))
+
+
+def _references(client):
+    """(method, path, where, name, Alice's value) for every query parameter and body property naming a resource."""
+    spec = client.get("/openapi.json").json()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            for param in operation.get("parameters", []):
+                if param["in"] != "query":
+                    continue
+                name = param["name"]
+                assert name in QUERY_REFERENCES or name in QUERY_PLAIN, f"classify query parameter {name!r} of {path}"
+                if name in QUERY_REFERENCES:
+                    yield method, path, "query", name, QUERY_REFERENCES[name]
+            for name in _body_properties(spec, operation):
+                key = (method, path, name)
+                new_name = name == "name" and (method, path) in NEW_NAMES
+                assert key in BODY_REFERENCES or name in BODY_PLAIN or new_name, \
+                    f"classify body property {name!r} of {method.upper()} {path}"
+                if key in BODY_REFERENCES:
+                    yield method, path, "body", name, BODY_REFERENCES[key]
+
+
+def test_a_filter_naming_another_users_resource_is_404_everywhere(world):
+    """Like a path naming it: Bob filtering by Alice's strategy (or rendering her prompt) is told it does not
+    exist, never answered with an empty list; Alice, asking the same, gets her answer."""
+    alice, bob = world["alice"], world["bob"]
+    checked, wrong = [], []
+    for method, path, where, name, value in _references(bob.client):
+        kwargs = {"params": {name: value}} if where == "query" else {"json": {name: value}}
+        for_bob = getattr(bob, method)(path, **kwargs)
+        if (method, path, name) in NOT_YET_404:
+            nowhere = kwargs | ({"params": {name: "nobody-has-this"}} if where == "query"
+                                else {"json": {name: "nobody-has-this"}})
+            expected = getattr(bob, method)(path, **nowhere)
+            assert for_bob.status_code == expected.status_code and \
+                for_bob.text.replace(value, "?") == expected.text.replace("nobody-has-this", "?"), (path, name)
+        elif for_bob.status_code != 404 or for_bob.json()["error"]["code"] != "not_found":
+            wrong.append(f"{method.upper()} {path} {where} {name}={value!r}: {for_bob.status_code} {for_bob.text}")
+        assert getattr(alice, method)(path, **kwargs).status_code == 200, (method, path, name)
+        checked.append((method, path, name))
+    assert not wrong, "answered another user's name with something else than 404:\n" + "\n".join(wrong)
+    assert {(m, p) for m, p, _ in checked} >= {
+        ("get", "/api/orders"), ("get", "/api/lineage/recent"), ("get", "/api/lineage/stats"),
+        ("get", "/api/portfolio/statistics"), ("get", "/api/portfolio/trades"), ("post", "/api/trading-state/halt"),
+        ("post", "/api/prompts/render")}
+    assert alice.get("/api/orders", params={"strategy": "demo"}).json()["items"][0]["client_order_id"] == "tt-iso-1"
+
+
 def test_no_route_reaches_another_users_resources(world):
     alice, bob, ids = world["alice"], world["bob"], world["ids"]
     checked = 0
