@@ -7,6 +7,7 @@ Defaults are the embedded deployment: SQLite and a local artifact folder under `
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -108,7 +109,19 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_visibility_timeout_s: int = Field(default=3600, ge=1, description="an unacknowledged task (its worker "
                                                                              "died) is delivered again after this")
-    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    worker_concurrency: int = Field(default=2, ge=1, le=64, description="processes of a worker that run "
+                                                                         "executions (tradetrail worker)")
+    worker_queues: str = Field(
+        default="runs,control", description="what tradetrail worker consumes: runs (the executions), control "
+                                            "(beat's dispatch and sweep, in a process of their own so they never "
+                                            "wait behind runs), or both")
+    worker_name: str | None = Field(
+        default=None, max_length=80, description="the worker's Celery node name (NAME or NAME@host; default "
+                                                 "tradetrail-<pid>@<host>, unique per process on a host)")
+    slot_start_attempts: int = Field(
+        default=4, ge=1, le=20, description="a slot task that fails before its run starts (nothing has run) is "
+                                            "tried this many times in all, 2, 4, 8... s apart; then the slot is "
+                                            "recorded failed with the reason")
 
     scheduler_enabled: bool = Field(default=True, description="tradetrail serve runs scheduled strategies")
     scheduler_interval_s: float = Field(default=5.0, gt=0, le=60, description="how often due slots are claimed")
@@ -147,6 +160,28 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000,
                                    description="largest request body the API accepts (413 above)")
     max_json_depth: int = Field(default=32, ge=4, le=256, description="deepest JSON nesting the API accepts (422)")
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _queues(cls, value: str) -> str:
+        return worker_queues(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                                     "10.0.0.0/24)") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The addresses whose forwarded headers ``serve`` believes (empty: none)."""
+        return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     @field_validator("llm_base_url")
     @classmethod
@@ -191,6 +226,14 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.llm_base_url is not None
+
+
+def worker_queues(value: str) -> str:
+    """``runs``, ``control`` or ``runs,control`` (in that order) from what an operator wrote."""
+    names = {q.strip() for q in value.split(",") if q.strip()}
+    if not names or names - {"runs", "control"}:
+        raise ValueError(f"must name runs, control or both (comma-separated), not {value!r}")
+    return ",".join(q for q in ("runs", "control") if q in names)
 
 
 @lru_cache(maxsize=1)

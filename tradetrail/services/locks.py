@@ -125,6 +125,21 @@ class _PgLockHolder:
 
 
 _holders: dict[int, _PgLockHolder] = {}
+_inherited: list[_PgLockHolder] = []  # a forked child keeps its parent's holders, unused, and never frees them
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: no lock of the parent is ours. The parent's lock session must not be used, closed or
+    even collected here (collecting its connection rolls back over the parent's socket), and a thread lock
+    held by one of the parent's threads at the fork would stay taken forever in the child."""
+    global _guard
+    _inherited.extend(_holders.values())
+    _holders.clear()
+    _thread_locks.clear()
+    _guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _pg_holder(engine) -> _PgLockHolder:

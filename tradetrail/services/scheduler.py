@@ -40,14 +40,20 @@ from tradetrail.workflow.memo import Memo
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=7)
-WHO = f"{socket.gethostname()}:{os.getpid()}"
+_HOST = socket.gethostname()
+
+
+def who() -> str:
+    """``host:pid`` of the calling process, read at each call: a forked pool process has its own pid, which
+    a value computed at import (in the parent, before the fork) would not show."""
+    return f"{_HOST}:{os.getpid()}"
 
 
 def _claim(app, strategy_id: int, at: datetime, status: str, reason: str | None = None) -> int | None:
     """Insert the slot; return its id if we inserted it (we own it), None if someone else already did."""
     with app.engine.begin() as conn:
         inserted = insert_ignore(conn, ScheduleSlot.__table__, dict(
-            strategy_id=strategy_id, scheduled_for=at, status=status, claimed_by=WHO, claimed_at=utcnow(),
+            strategy_id=strategy_id, scheduled_for=at, status=status, claimed_by=who(), claimed_at=utcnow(),
             reason=reason), key=["strategy_id", "scheduled_for"])
         if not inserted:
             return None
@@ -166,7 +172,7 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None, now: datetime | 
         stale = _stale(app, strategy.id, slot_id, now or utcnow())
         if stale:
             return "skipped" if _set(app, slot_id, "claimed", status="skipped", reason=stale) else "taken"
-        if not _set(app, slot_id, "claimed", status="running"):
+        if not _set(app, slot_id, "claimed", status="running", claimed_by=who()):  # now: who runs it
             return "taken"
         try:
             summary = execute_locked(app, strategy, trigger="schedule", steps=steps,
@@ -226,9 +232,49 @@ def release_slot(app, slot_id: int, reason: str) -> bool:
     return _set(app, slot_id, "claimed", status="skipped", reason=reason)
 
 
+def start_failed(settings, slot_id: int, exc: BaseException, attempt: int) -> float | None:
+    """A slot's task failed before its run started (the app could not be built, the database or the lock
+    was out of reach). Returns the seconds to wait before trying again, or None when it is not tried again:
+    the slot had started (its own run recorded the outcome), or this was the last of
+    ``TRADETRAIL_SLOT_START_ATTEMPTS``, in which case the slot is recorded failed with the reason now (not
+    ten minutes later by the sweep). Trying again is safe: a slot runs only from ``claimed`` to ``running``
+    by compare-and-set, so a second attempt can never run what the first one started."""
+    from tradetrail.db.session import engine_for
+    from tradetrail.services.failure_text import one_line
+
+    reason = one_line(exc)
+    engine = engine_for(settings.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            status = conn.execute(select(ScheduleSlot.status).where(ScheduleSlot.id == slot_id)).scalar()
+    except Exception:  # noqa: BLE001 - the database itself is out of reach: nothing can have started
+        status = "claimed"
+    if status != "claimed":
+        log.error("slot %s (%s) failed after it left 'claimed': %s", slot_id, status, reason)
+        return None
+    if attempt < settings.slot_start_attempts:
+        delay = float(min(2 ** attempt, 60))
+        log.warning("slot %s could not start (attempt %d of %d): %s; trying again in %.0f s", slot_id, attempt,
+                    settings.slot_start_attempts, reason, delay)
+        return delay
+    why = f"not started: {attempt} attempt(s) failed before the run began; the last: {reason}"
+    try:
+        settled = _cas(engine, slot_id, "claimed", status="failed", reason=why)
+    except Exception:  # noqa: BLE001 - logged; the sweep settles it once the database is back
+        log.exception("slot %s could not be recorded as failed (%s)", slot_id, why)
+        return None
+    if settled:
+        log.error("slot %s recorded failed: %s", slot_id, why)
+    return None
+
+
 def _set(app, slot_id: int, expected: str, **values) -> bool:
     """Compare-and-set on the slot's status; True if the slot was in ``expected`` and is now updated."""
-    with app.engine.begin() as conn:
+    return _cas(app.engine, slot_id, expected, **values)
+
+
+def _cas(engine, slot_id: int, expected: str, **values) -> bool:
+    with engine.begin() as conn:
         result = conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == slot_id, ScheduleSlot.status == expected)
                               .values(**values).returning(ScheduleSlot.id))
         return result.first() is not None

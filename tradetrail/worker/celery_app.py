@@ -1,25 +1,44 @@
 """Distributed mode (``TRADETRAIL_EXECUTOR=celery``): Celery with Redis. Beat triggers the same dispatcher
 the embedded mode uses; workers run the claimed slots.
 
+Two queues. ``tradetrail`` holds the runs, which occupy a pool process for as long as the model takes to
+answer. ``tradetrail.control`` holds beat's dispatch and sweep, consumed by a process of their own
+(``tradetrail worker`` starts one beside its pool; ``worker/supervisor.py``), so scheduling never waits
+behind runs however busy the pool is. A dispatch or sweep message that waited longer than its interval
+expires unrun: the next one does the same work, and a backlog of them never runs all at once.
+
 Delivery: tasks are acknowledged only when they finish (``acks_late``), a task whose worker process dies
 is rejected back to the queue (``task_reject_on_worker_lost``), and an unacknowledged task whose whole
 worker vanished comes back after ``TRADETRAIL_CELERY_VISIBILITY_TIMEOUT_S``. A slot delivered again is
 never run twice: :func:`tradetrail.services.scheduler.run_claimed_slot` marks a slot whose worker was
-lost as failed, and its execution as interrupted, instead of repeating an order path. Beat also sends the
-sweep (``services/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died
-is marked failed even when no task of it is delivered again.
+lost as failed, and its execution as interrupted, instead of repeating an order path. A slot task that
+fails before its run started is tried again (``worker/tasks.py``). Beat also sends the sweep
+(``services/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died is
+marked failed even when no task of it is delivered again.
+
+Connections: a worker's pool processes are forked from its main process, which disposes of its database
+connections first (``worker_init``) and each child forgets any it inherited (``worker_process_init``, and
+``db/session.py`` on every fork), so no two processes ever share a database session.
 """
 
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
+from celery.signals import worker_init, worker_process_init
 
 from tradetrail.settings import Settings, get_settings
+
+RUNS_QUEUE = "tradetrail"
+CONTROL_QUEUE = "tradetrail.control"
+CONTROL_TASKS = ("tradetrail.dispatch", "tradetrail.sweep")
 
 
 def make_celery(settings: Settings) -> Celery:
     vt = settings.celery_visibility_timeout_s
     app = Celery("tradetrail", broker=settings.redis_url, include=["tradetrail.worker.tasks"])
+    control = {"queue": CONTROL_QUEUE}
+    dispatch_expires = max(2.0, 2 * settings.scheduler_interval_s)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -30,14 +49,36 @@ def make_celery(settings: Settings) -> Celery:
                                   "unacked_restore_interval": max(1, min(10, vt // 3)),
                                   "unacked_restore_throttle": 1},
         broker_connection_retry_on_startup=True,
-        task_default_queue="tradetrail",
+        task_default_queue=RUNS_QUEUE,
+        task_routes={name: control for name in CONTROL_TASKS},
         task_ignore_result=True,
         timezone="UTC",
-        beat_schedule={"dispatch": {"task": "tradetrail.dispatch", "schedule": settings.scheduler_interval_s},
-                       "sweep": {"task": "tradetrail.sweep", "schedule": settings.sweep_interval_s}},
+        # Every interval, and at each whole minute as well: cron fires on whole minutes, so a 09:35 slot is
+        # claimed at 09:35:00 rather than up to an interval later (as the embedded dispatcher does).
+        beat_schedule={
+            "dispatch": {"task": "tradetrail.dispatch", "schedule": settings.scheduler_interval_s,
+                         "options": {**control, "expires": dispatch_expires}},
+            "dispatch-minute": {"task": "tradetrail.dispatch", "schedule": crontab(),
+                                "options": {**control, "expires": dispatch_expires}},
+            "sweep": {"task": "tradetrail.sweep", "schedule": settings.sweep_interval_s,
+                      "options": {**control, "expires": settings.sweep_interval_s}}},
         worker_hijack_root_logger=False,
     )
     return app
+
+
+@worker_init.connect
+def _no_connections_before_the_pool_forks(**_) -> None:
+    from tradetrail.db.session import dispose_all
+
+    dispose_all(close=True)
+
+
+@worker_process_init.connect
+def _own_connections_in_each_pool_process(**_) -> None:
+    from tradetrail.db.session import dispose_all
+
+    dispose_all(close=False)  # already done by the fork hook; repeated here for any pool that forks otherwise
 
 
 celery_app = make_celery(get_settings())

@@ -2,33 +2,50 @@
 
 from __future__ import annotations
 
-from tradetrail.db.types import utcnow
-from tradetrail.services.scheduler import dispatch, run_claimed_slot
-from tradetrail.services.sweep import sweep_interrupted
-from tradetrail.worker.celery_app import celery_app
+import logging
 
+from tradetrail.db.types import utcnow
+from tradetrail.services.scheduler import dispatch, run_claimed_slot, start_failed
+from tradetrail.services.sweep import sweep_interrupted
+from tradetrail.worker.celery_app import RUNS_QUEUE, celery_app
+
+log = logging.getLogger(__name__)
 _app = None
 
 
 def application():
-    """The service app, built once per worker process (after the fork, so no connection is shared)."""
+    """The service app, built once per worker process, after the fork (so no connection is shared). It never
+    migrates: ``tradetrail worker`` did before starting its processes, and a pool process that migrated
+    would run schema changes from as many processes as the pool has, each on its first task."""
     global _app
     if _app is None:
         from tradetrail.services.app import build_app
         from tradetrail.settings import get_settings
 
-        _app = build_app(get_settings())
+        _app = build_app(get_settings(), migrate=False)
     return _app
 
 
 @celery_app.task(name="tradetrail.dispatch")
 def dispatch_task() -> dict:
-    return dispatch(application(), utcnow(), lambda strategy, slot_id: run_slot_task.delay(slot_id))
+    return dispatch(application(), utcnow(),
+                    lambda strategy, slot_id: run_slot_task.apply_async(args=[slot_id], queue=RUNS_QUEUE))
 
 
-@celery_app.task(name="tradetrail.run_slot")
-def run_slot_task(slot_id: int) -> str:
-    return run_claimed_slot(application(), slot_id)
+@celery_app.task(name="tradetrail.run_slot", bind=True)
+def run_slot_task(self, slot_id: int) -> str:
+    """Run one claimed slot. If it fails before the run started (nothing has run: the app could not be built,
+    the database or the lock was unreachable), it is tried again a few times, then the slot is recorded
+    failed with the reason at once instead of waiting for the sweep."""
+    try:
+        return run_claimed_slot(application(), slot_id)
+    except Exception as exc:
+        from tradetrail.settings import get_settings
+
+        retry_in = start_failed(get_settings(), slot_id, exc, attempt=self.request.retries + 1)
+        if retry_in is None:
+            raise
+        raise self.retry(exc=exc, countdown=retry_in, max_retries=None) from exc
 
 
 @celery_app.task(name="tradetrail.sweep")
