@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,8 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from tradetrail.db.migrate import head_revision
+from tradetrail.db.models import Execution
 
 BIN = Path(sys.executable).with_name("tradetrail")
 
@@ -88,3 +93,48 @@ def test_serve_answers_health(cli_env):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _database_path(cli_env) -> Path:
+    return Path(cli_env["TRADETRAIL_DATABASE_URL"].split("///", 1)[1])
+
+
+@pytest.mark.skipif(not os.environ.get("TRADETRAIL_TEST_DB", "sqlite").startswith("sqlite"),
+                    reason="SQLite's file lock")
+def test_a_locked_database_ends_run_with_one_line_saying_where_and_exit_1(app, cli_env):
+    tt(cli_env, "init")
+    path = _database_path(cli_env)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process is writing and does not let go
+    try:
+        t0 = time.monotonic()
+        proc = tt(cli_env, "run", "demo", check=False)
+        elapsed = time.monotonic() - t0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: database is locked: sqlite:///{path}"], proc.stderr[-2000:]
+    assert elapsed < 60  # SQLite's busy timeout (10 s), not forever
+    with app.Session() as s:  # the lock stopped it before an execution was created: nothing is left "running"
+        assert s.scalar(select(func.count(Execution.id))) == 0
+
+
+def test_an_artifact_path_that_is_not_a_folder_is_one_line_naming_it(app, cli_env):
+    tt(cli_env, "init")
+    folder = Path(cli_env["TRADETRAIL_HOME"]) / "artifacts"
+    shutil.rmtree(folder)
+    folder.write_text("a file where the artifact folder should be")
+    for args in (("run", "demo"), ("init",)):
+        proc = tt(cli_env, *args, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.splitlines() == [f"error: artifact folder {folder.resolve()} is not a folder "
+                                            "(TRADETRAIL_ARTIFACTS_DIR, default TRADETRAIL_HOME/artifacts)"], \
+            proc.stderr[-2000:]
+    with app.Session() as s:
+        assert s.scalar(select(func.count(Execution.id))) == 0  # it stopped before creating an execution
+
+
+def test_worker_queues_are_checked_by_name(cli_env):
+    proc = tt({**cli_env, "TRADETRAIL_EXECUTOR": "celery"}, "worker", "--queues", "runs,bogus", check=False)
+    assert proc.returncode == 2 and "--queues must name runs, control or both" in proc.stderr

@@ -11,9 +11,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from tradetrail.cli_errors import ReportingGroup
 from tradetrail.services.strategies import NotFound
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Scheduled, LLM-assisted trading workflows.")
+app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
+                  help="Scheduled, LLM-assisted trading workflows.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 console = Console()
@@ -101,6 +103,8 @@ def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
         summary = run_strategy(application, uid, name)
     except (NotFound, AlreadyRunning) as exc:
         _fail(str(exc))
+    # Anything else (the database locked or gone, lineage that could not be written) is one line on stderr
+    # and exit 1 (cli_errors.py); an execution already created is recorded failed by the executor.
     data = get_execution(application, summary.execution_id)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -135,7 +139,12 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
     application = _app()
     s = application.settings
-    uvicorn.run(create_app(application), host=host or s.host, port=port or s.port, log_level=s.log_level.lower())
+    # Forwarded headers (the client address behind a reverse proxy) are believed only from the proxies named
+    # in TRADETRAIL_TRUSTED_PROXIES: uvicorn's default trusts 127.0.0.1, so any local client could pick the
+    # address the per-address login limit counts.
+    proxies = s.trusted_proxy_list
+    uvicorn.run(create_app(application), host=host or s.host, port=port or s.port, log_level=s.log_level.lower(),
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
 
 
 def _print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
@@ -338,22 +347,68 @@ def symbols_stats(as_json: JsonOpt = False) -> None:
     _emit(data, as_json, lambda d: console.print_json(data=d))
 
 
-@app.command()
-def worker(concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
-           loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
-    """Start a Celery worker (distributed mode: TRADETRAIL_EXECUTOR=celery, TRADETRAIL_REDIS_URL)."""
-    application = _app()  # validates settings and migrates before any task runs
-    from tradetrail.worker.celery_app import celery_app
+def _node(name: str, suffix: str = "") -> str:
+    """A Celery node name: NAME@%h, or NAME@HOST as given; ``suffix`` goes after the name part."""
+    base, _, host = name.partition("@")
+    return f"{base}{suffix}@{host or '%h'}"
 
-    n = concurrency or application.settings.worker_concurrency
-    celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={n}", "--pool=prefork",
-                            "-Q", "tradetrail"])
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="processes running executions")] = None,
+           loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+           queues: Annotated[str | None, typer.Option(
+               help="runs, control or both (default TRADETRAIL_WORKER_QUEUES: both)")] = None,
+           name: Annotated[str | None, typer.Option(
+               help="node name, NAME or NAME@HOST (default TRADETRAIL_WORKER_NAME, else tradetrail-<pid>)")] = None,
+           parent_pid: Annotated[int | None, typer.Option(hidden=True)] = None) -> None:
+    """Start a Celery worker (distributed mode: TRADETRAIL_EXECUTOR=celery, TRADETRAIL_REDIS_URL).
+
+    By default it consumes both queues: a pool of --concurrency processes runs the executions and a process
+    of its own runs beat's dispatch and sweep, so scheduling never waits behind runs."""
+    import os
+
+    from tradetrail.db.session import dispose_all
+    from tradetrail.settings import worker_queues
+
+    if queues is not None:
+        try:
+            queues = worker_queues(queues)
+        except ValueError as exc:
+            _fail(f"--queues {exc}")
+    application = _app(migrate=parent_pid is None)  # validates settings; migrates once, before any process starts
+    dispose_all()  # nothing open is handed to the processes started below
+    s = application.settings
+    wanted = (queues or s.worker_queues).split(",")
+    node = name or s.worker_name or f"tradetrail-{os.getpid()}"
+    n = concurrency or s.worker_concurrency
+    if len(wanted) > 1:
+        from tradetrail.worker.supervisor import Supervisor
+
+        me = [sys.executable, "-m", "tradetrail.cli", "worker", f"--loglevel={loglevel}", f"--parent-pid={os.getpid()}"]
+        code = Supervisor({"runs": [*me, "--queues=runs", f"--concurrency={n}", f"--name={node}"],
+                           "control": [*me, "--queues=control", f"--name={_node(node, '-control')}"]}).run()
+        raise typer.Exit(code)
+    if parent_pid is not None:
+        from tradetrail.worker.supervisor import exit_with_parent
+
+        exit_with_parent(parent_pid)
+    from tradetrail.worker.celery_app import CONTROL_QUEUE, RUNS_QUEUE, celery_app
+
+    if wanted == ["runs"]:
+        args = ["--pool=prefork", f"--concurrency={n}", "-Q", RUNS_QUEUE]
+    else:  # dispatch and sweep are short: one process, one at a time, never behind a run
+        args = ["--pool=solo", "-Q", CONTROL_QUEUE]
+    celery_app.worker_main(["worker", f"--loglevel={loglevel}", *args, f"--hostname={_node(node)}"])
 
 
 @app.command()
 def beat(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
-    """Start Celery beat: it triggers the dispatcher every TRADETRAIL_SCHEDULER_INTERVAL_S seconds."""
+    """Start Celery beat: it sends the dispatcher every TRADETRAIL_SCHEDULER_INTERVAL_S seconds and at each
+    whole minute, and the sweep every TRADETRAIL_SWEEP_INTERVAL_S, to the control queue."""
+    from tradetrail.db.session import dispose_all
+
     application = _app()
+    dispose_all()
     from tradetrail.worker.celery_app import celery_app
 
     schedule_file = application.settings.home / "celerybeat-schedule"

@@ -134,7 +134,15 @@ def _make_broker(app: App, name: str) -> Broker:
 
 def _artifact_store(settings: Settings):
     if settings.artifact_store == "local":
-        return LocalArtifactStore(settings.resolved_artifacts_dir)
+        root = settings.resolved_artifacts_dir
+        if root.exists() and not root.is_dir():
+            raise ConfigurationError(f"artifact folder {root} is not a folder (TRADETRAIL_ARTIFACTS_DIR, default "
+                                     "TRADETRAIL_HOME/artifacts)")
+        try:
+            return LocalArtifactStore(root)
+        except OSError as exc:
+            raise ConfigurationError(f"artifact folder {root} cannot be created: {exc.strerror or exc} "
+                                     f"({exc.filename or root})") from exc
     from tradetrail.artifacts.s3 import S3ArtifactStore
 
     def secret(value):
