@@ -31,9 +31,12 @@ _PERIOD_FIELDS = ("rsi_period", "macd_fast", "macd_slow", "macd_signal", "atr_pe
                   "supertrend_period", "stoch_k", "adx_period")
 _SMOOTHING_FIELDS = ("stoch_smooth_k", "stoch_d")
 
-# The same ranges as data, for the strategy schema (which states them) — checked below in __post_init__.
+# Every scalar setting's range, as data: checked in __post_init__ and stated by the strategy schema. The MACD
+# pair is narrowed by one so that each end of a range is reachable (macd_fast < macd_slow).
 PARAM_BOUNDS: dict[str, Bound] = {
     **{name: Bound(*PERIOD_RANGE, whole=True) for name in _PERIOD_FIELDS},
+    "macd_fast": Bound(PERIOD_RANGE[0], PERIOD_RANGE[1] - 1, whole=True),
+    "macd_slow": Bound(PERIOD_RANGE[0] + 1, PERIOD_RANGE[1], whole=True),
     **{name: Bound(*SMOOTHING_RANGE, whole=True) for name in _SMOOTHING_FIELDS},
     "bb_std": Bound(*BB_STD_RANGE),
     "supertrend_multiplier": Bound(*MULTIPLIER_RANGE),
@@ -78,8 +81,9 @@ def _check_periods(name: str, value: object, required: int | None) -> tuple[int,
 class IndicatorParams:
     """Indicator settings for one workflow; invalid settings fail at construction, naming the field.
 
-    Rules: lookback periods are integers in 2..500, stochastic smoothing in 1..500, ``bb_std`` in 0.5..5,
-    ``supertrend_multiplier`` in 0.5..10, ``macd_fast < macd_slow``; ``sma_periods`` and ``ema_periods``
+    Rules (:data:`PARAM_BOUNDS`): lookback periods are integers in 2..500 (``macd_fast`` up to 499,
+    ``macd_slow`` from 3), stochastic smoothing in 1..500, ``bb_std`` in 0.5..5, ``supertrend_multiplier`` in
+    0.5..10, ``macd_fast < macd_slow``; ``sma_periods`` and ``ema_periods``
     hold at most 5 distinct periods (order kept) and ``sma_periods`` must include 20 because the 3-of-4
     confirmation compares close with SMA20. Works as a pydantic v2 field type (lists become tuples and a
     ValueError here becomes a ValidationError).
@@ -105,13 +109,9 @@ class IndicatorParams:
         put = object.__setattr__  # frozen: normalise in place (lists -> tuples, numpy ints -> int)
         put(self, "sma_periods", _check_periods("sma_periods", self.sma_periods, REQUIRED_SMA))
         put(self, "ema_periods", _check_periods("ema_periods", self.ema_periods, None))
-        for name in _PERIOD_FIELDS:
-            put(self, name, _check_int(name, getattr(self, name), *PERIOD_RANGE))
-        for name in _SMOOTHING_FIELDS:
-            put(self, name, _check_int(name, getattr(self, name), *SMOOTHING_RANGE))
-        put(self, "bb_std", _check_float("bb_std", self.bb_std, *BB_STD_RANGE))
-        put(self, "supertrend_multiplier",
-            _check_float("supertrend_multiplier", self.supertrend_multiplier, *MULTIPLIER_RANGE))
+        for name, bound in PARAM_BOUNDS.items():
+            check = _check_int if bound.whole else _check_float
+            put(self, name, check(name, getattr(self, name), bound.lo, bound.hi))
         if self.macd_fast >= self.macd_slow:
             raise ValueError(f"IndicatorParams.macd_fast must be less than macd_slow, got macd_fast="
                              f"{self.macd_fast} and macd_slow={self.macd_slow}")

@@ -23,6 +23,7 @@ from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
 from tradetrail.schemas.domain_fields import bounded
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9.\-_ ]*[A-Za-z0-9.\-_][A-Za-z0-9.\-_ ]*$"  # not blank: spaces around are trimmed
 TIMEZONE_MAX = 64
 # The schema lists the zones this system knows, and exactly those are accepted.
 TIMEZONES = sorted(z for z in available_timezones() if len(z) <= TIMEZONE_MAX)
@@ -146,7 +147,7 @@ class OrdersConfig(_Strict):
 
 
 class StrategyConfig(_Strict):
-    symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_ ]+$")
+    symbol: str = Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN)
     description: str = Field(default="", max_length=2000, json_schema_extra={"pattern": NO_CONTROL_PATTERN},
                              description="free text; control characters other than newline and tab are refused")
     mode: Literal["paper", "live"] = "paper"
