@@ -15,12 +15,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tradetrail.domain.commissions import commission, per_unit_and_minimum
-from tradetrail.domain.risk import RiskInputs, RiskLimits, TradingState, evaluate
+from tradetrail.domain.risk import EntryPrice, RiskInputs, RiskLimits, TradingState, evaluate
 
 PROPS = hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ENTRY_RULES = {"trading_state", "levels", "position_open", "orders_pending", "equity", "min_reward_risk", "min_size",
-               "max_exposure", "max_open_positions", "daily_loss_limit", "consecutive_losses"}
+               "max_exposure", "max_open_positions", "daily_loss_limit", "consecutive_losses", "sizing_price"}
 ORDER = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
 
 
@@ -250,6 +250,32 @@ def test_no_entry_while_a_position_is_open_or_orders_pending(inputs, limits, lev
     assert not d.approved and d.quantity == 0
     d = evaluate("BUY", *levels, dataclasses.replace(inputs, pending_orders=pending + 1), limits)
     assert not d.approved and d.quantity == 0
+
+
+@PROPS
+@given(inputs=inputs_st(healthy=True), limits=limits_st, levels=buy_levels_st(),
+       last_factor=st.one_of(st.just(1.0), _f(0.95, 1.05), _f(0.01, 100.0)),
+       allowance=st.one_of(st.just(0.0), st.just(2.0), _f(0.0, 50.0)), fill_share=_f(0.0, 1.0))
+def test_a_market_entry_stays_inside_every_cap_for_any_fill_up_to_the_sizing_price(inputs, limits, levels,
+                                                                                   last_factor, allowance, fill_share):
+    """Sized from the market (last price + allowance), whatever the analyst's entry: every fill at or below the
+    sizing price keeps the risk budget, the position cap, the exposure cap and the cash (with commission)."""
+    entry, stop, target = levels
+    last = (entry if isinstance(entry, float) and entry > 0 else 100.0) * last_factor
+    d = evaluate("BUY", entry, stop, target, inputs, limits, EntryPrice.market(last, allowance))
+    if not d.approved:
+        assert d.quantity == 0 and d.denials
+        return
+    qty, sizing = d.quantity, last * (1 + allowance / 100)
+    assert d.numbers["sizing_price"] == pytest.approx(sizing) and d.numbers["reference_price"] == last
+    assert stop < last and (target - last) / (last - stop) >= limits.min_reward_risk
+    fill = last + (sizing - last) * fill_share  # anywhere from the last price up to the allowance
+    equity, tol = inputs.equity, 1 + 1e-9
+    assert qty * (fill - stop) <= equity * limits.risk_per_trade_pct / 100 * tol + 2e-9 * fill
+    assert qty * fill <= equity * limits.max_position_pct / 100 * tol + 2e-9 * fill
+    assert (inputs.exposure + qty * fill) / equity * 100 <= limits.max_exposure_pct * tol
+    fee = max(inputs.commission_per_unit * qty, inputs.min_commission)
+    assert qty * fill + fee <= inputs.cash * tol + 2e-9 * (fill + inputs.commission_per_unit)
 
 
 # -- entries: hand-checked examples -------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
     rr = (target - ref) / (ref - stop)  # at the expected price: the allowance is a bound, not a forecast
     numbers = {"equity": round(inputs.equity, 2), "cash": round(inputs.cash, 2), "entry": entry, "stop": stop,
                "target": target, "order_type": price.order_type, "reference_price": ref,
-               "slippage_allowance_pct": price.allowance_pct, "sizing_price": round(sizing, 6),
+               "slippage_allowance_pct": price.allowance_pct, "sizing_price": sizing,
                "risk_per_unit": round(per_unit, 6), "reward_risk": round(rr, 4)}
     if rr < limits.min_reward_risk:
         deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
