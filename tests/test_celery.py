@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import random
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import func, select, update
 
+from tests.celery_procs import Procs, free_redis_url
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.helpers import demo
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
@@ -24,36 +20,25 @@ from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services import scheduler
 from tradetrail.services.strategies import save_strategy
 from tradetrail.settings import Settings
-from tradetrail.worker.celery_app import make_celery
+from tradetrail.worker.celery_app import RUNS_QUEUE, make_celery
 
-BIN = Path(sys.executable).with_name("tradetrail")
-REDIS = os.environ.get("TRADETRAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def redis_url():
-    url = f"{REDIS}/{random.randint(1, 15)}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    url = free_redis_url()  # a database no other client uses: a leftover worker cannot take these tasks
     yield url
+    client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
 
 
-def _start(env, *args) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _kill(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+@pytest.fixture
+def procs(tmp_path):
+    started = Procs(tmp_path)  # every process it starts is ended with its process group at teardown
+    yield started
+    started.stop_all()
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -77,22 +62,21 @@ def _minutely(app, user_id, name="minutely", **config) -> Strategy:
         return strategy
 
 
-def test_beat_and_a_worker_run_each_due_slot_once(app, cli_env, redis_url):
+def test_beat_and_a_worker_run_each_due_slot_once(app, cli_env, redis_url, procs):
     user_id, _ = demo(app)
     strategy = _minutely(app, user_id)
     env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url,
            "TRADETRAIL_SCHEDULER_INTERVAL_S": "1"}
-    worker, beat = _start(env, "worker", "--concurrency", "2"), _start(env, "beat")
-    try:
-        def done():
-            with app.Session() as s:
-                return s.scalar(select(ScheduleSlot).where(ScheduleSlot.strategy_id == strategy.id,
-                                                           ScheduleSlot.status == "done"))
-        slot = _wait(done, 90, "beat to dispatch and a worker to run the due slot")
-        time.sleep(3)  # a few more beat ticks: nothing is due again within this minute, nothing runs twice
-    finally:
-        _kill(beat)
-        _kill(worker)
+    procs.start(env, "worker", "--concurrency", "2")
+    procs.start(env, "beat")
+
+    def done():
+        with app.Session() as s:
+            return s.scalar(select(ScheduleSlot).where(ScheduleSlot.strategy_id == strategy.id,
+                                                       ScheduleSlot.status == "done"))
+    slot = _wait(done, 90, "beat to dispatch and a worker to run the due slot")
+    time.sleep(3)  # a few more beat ticks: nothing is due again within this minute, nothing runs twice
+    procs.stop_all()
     with app.Session() as s:
         execution = s.get(Execution, slot.execution_id)
         runs = s.scalar(select(func.count(Execution.id)).where(Execution.strategy_id == strategy.id))
@@ -102,7 +86,8 @@ def test_beat_and_a_worker_run_each_due_slot_once(app, cli_env, redis_url):
     assert len({sl.scheduled_for for sl in slots}) == len(slots)
 
 
-def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, settings, cli_env, redis_url):
+def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, settings, cli_env, redis_url,
+                                                                          procs):
     user_id, _ = demo(app)
     with FakeOpenAIServer() as fake:
         fake.enqueue(Behaviour.slow(30))  # the analysis hangs: the worker is killed while waiting on the model
@@ -115,23 +100,19 @@ def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, s
         owned = []
         scheduler.dispatch(app, utcnow(), lambda st, slot_id: owned.append(slot_id))
         [slot_id] = owned
-        producer.send_task("tradetrail.run_slot", args=[slot_id], queue="tradetrail")
-        first = _start(env, "worker", "--concurrency", "1")
-        try:
-            _wait(lambda: fake.chat_requests, 60, "the first worker to reach the model")
-            with app.Session() as s:
-                assert s.get(ScheduleSlot, slot_id).status == "running"
-            _kill(first, signal.SIGKILL)  # the whole worker dies: its task stays unacknowledged in Redis
-            second = _start(env, "worker", "--concurrency", "1")
+        producer.send_task("tradetrail.run_slot", args=[slot_id], queue=RUNS_QUEUE)
+        first = procs.start(env, "worker", "--concurrency", "1")
+        _wait(lambda: fake.chat_requests, 60, "the first worker to reach the model")
+        with app.Session() as s:
+            assert s.get(ScheduleSlot, slot_id).status == "running"
+        Procs.stop(first, signal.SIGKILL)  # the whole worker dies: its task stays unacknowledged in Redis
+        procs.start(env, "worker", "--concurrency", "1")
 
-            def settled():
-                with app.Session() as s:
-                    return s.get(ScheduleSlot, slot_id).status == "failed"
-            _wait(settled, 90, "the redelivered task to detect the lost worker")
-        finally:
-            _kill(first, signal.SIGKILL)
-            if "second" in locals():
-                _kill(second)
+        def settled():
+            with app.Session() as s:
+                return s.get(ScheduleSlot, slot_id).status == "failed"
+        _wait(settled, 90, "the redelivered task to detect the lost worker")
+        procs.stop_all()
     with app.Session() as s:
         slot = s.get(ScheduleSlot, slot_id)
         executions = s.scalars(select(Execution).where(Execution.strategy_id == strategy.id)).all()
@@ -142,7 +123,7 @@ def test_a_worker_killed_mid_execution_is_detected_and_nothing_runs_twice(app, s
     assert len(fake.chat_requests) == 1 and orders == 0  # not run again: one model call, no order
 
 
-def test_two_dispatchers_and_two_workers_execute_500_slots_exactly_once(app, settings, cli_env, redis_url):
+def test_two_dispatchers_and_two_workers_execute_500_slots_exactly_once(app, settings, cli_env, redis_url, procs):
     import threading
 
     user_id, _ = demo(app)
@@ -162,7 +143,7 @@ def test_two_dispatchers_and_two_workers_execute_500_slots_exactly_once(app, set
     def submit(strategy, slot_id):
         with lock:
             sent.append(slot_id)
-        producer.send_task("tradetrail.run_slot", args=[slot_id], queue="tradetrail")
+        producer.send_task("tradetrail.run_slot", args=[slot_id], queue=RUNS_QUEUE)
 
     dispatchers = [threading.Thread(target=scheduler.dispatch, args=(app, now, submit)) for _ in range(2)]
     for t in dispatchers:
@@ -171,17 +152,16 @@ def test_two_dispatchers_and_two_workers_execute_500_slots_exactly_once(app, set
         t.join()
     assert len(sent) == len(set(sent)) == 500
     env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url}
-    workers = [_start(env, "worker", "--concurrency", "1") for _ in range(2)]
-    try:
-        def finished():
-            with app.Session() as s:
-                return s.scalar(select(func.count(ScheduleSlot.id)).where(
-                    ScheduleSlot.status.in_(("done", "failed", "running")), ScheduleSlot.execution_id.is_not(None),
-                    ScheduleSlot.status != "running")) == 500
-        _wait(finished, 600, "two workers to run 500 slots")
-    finally:
-        for w in workers:
-            _kill(w)
+    for _ in range(2):
+        procs.start(env, "worker", "--concurrency", "1")
+
+    def finished():
+        with app.Session() as s:
+            return s.scalar(select(func.count(ScheduleSlot.id)).where(
+                ScheduleSlot.status.in_(("done", "failed", "running")), ScheduleSlot.execution_id.is_not(None),
+                ScheduleSlot.status != "running")) == 500
+    _wait(finished, 600, "two workers to run 500 slots")
+    procs.stop_all()
     with app.Session() as s:
         slots = s.scalars(select(ScheduleSlot)).all()
         executions = s.scalars(select(Execution).where(Execution.trigger == "schedule")).all()

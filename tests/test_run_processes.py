@@ -293,3 +293,37 @@ def test_the_dispatcher_wakes_at_each_minute_boundary_so_a_slot_is_claimed_at_it
     assert next_pass_in(minute + 57.0, 5.0) == pytest.approx(3.0 + MINUTE_SLACK_S)  # the minute turns first
     assert next_pass_in(minute + 59.99, 0.5) == pytest.approx(0.01 + MINUTE_SLACK_S)
     assert next_pass_in(minute + 30.0, 60.0) == pytest.approx(30.0 + MINUTE_SLACK_S)
+
+
+@pytest.mark.skipif(os.environ.get("TRADETRAIL_TEST_DB", "sqlite") != "postgresql", reason="PostgreSQL sessions")
+def test_serve_and_each_helper_process_open_their_own_database_connections(cli_env):
+    """The helpers are spawned (a fresh interpreter each), so none can inherit the serving process's
+    connections the way a forked pool process did (#11 item 12): checked as `ss -tnp` would show it."""
+    from tests.celery_procs import group_pids, sockets_to
+
+    env = {**cli_env, "TRADETRAIL_EMBEDDED_PROCESSES": "3", "TRADETRAIL_SCHEDULER_INTERVAL_S": "0.5"}
+    assert subprocess.run([str(BIN), "init"], env=env, capture_output=True, timeout=120).returncode == 0
+    port = _free_port()
+    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def ready():
+            assert server.poll() is None, "serve exited"
+            sched = ((_health(port) or {}).get("checks", {})).get("scheduler", {})
+            return sched if sched.get("processes") == 3 else None
+        helpers = wait_for(ready, 120, "serve and its two helpers")["helper_pids"]
+
+        def connected():  # every process has opened its connection (each dispatcher polls the database)
+            held = sockets_to(5432, group_pids(server.pid))
+            owners = {pid for pids in held.values() for pid in pids}
+            return held if {server.pid, *helpers} <= owners else None
+        held = wait_for(connected, 60, "each process to connect")
+        assert all(len(pids) == 1 for pids in held.values()), held  # no connection shared by two processes
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=20)

@@ -31,7 +31,6 @@ from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import make_celery
 
 BIN = Path(sys.executable).with_name("tradetrail")
-REDIS = os.environ.get("TRADETRAIL_TEST_REDIS", "redis://127.0.0.1:6379")
 pytestmark = pytest.mark.slow
 
 RUN_SLOT = ("import sys; from tradetrail.services.app import build_app; from tradetrail.settings import Settings; "
@@ -143,35 +142,24 @@ def test_the_embedded_dispatcher_sweeps_on_its_first_pass_and_every_sweep_interv
         embedded.pool.shutdown()
 
 
-def test_celery_beat_sends_the_sweep_and_a_worker_runs_it(app, settings, cli_env):
-    import random
+def test_celery_beat_sends_the_sweep_and_a_worker_runs_it(app, settings, cli_env, tmp_path):
+    from tests.celery_procs import Procs, free_redis_url
 
-    import redis
-
-    assert make_celery(settings).conf.beat_schedule["sweep"] == {"task": "tradetrail.sweep",
-                                                                 "schedule": settings.sweep_interval_s}
+    sweep = make_celery(settings).conf.beat_schedule["sweep"]
+    assert (sweep["task"], sweep["schedule"]) == ("tradetrail.sweep", settings.sweep_interval_s)
     _, strategy = demo(app)
     orphan = create_execution(app, strategy)
-    url = f"{REDIS}/{random.randint(1, 15)}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    url = free_redis_url()
     env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": url,
            "TRADETRAIL_SWEEP_INTERVAL_S": "1", "TRADETRAIL_SCHEDULER_INTERVAL_S": "5"}
-    procs = [subprocess.Popen([str(BIN), *args], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for args in (["worker", "--concurrency", "1"], ["beat"])]
+    procs = Procs(tmp_path)
     try:
+        procs.start(env, "worker", "--concurrency", "1")
+        procs.start(env, "beat")
         wait_for(lambda: _status(app, orphan.execution_id).status == "failed", 90, "beat's sweep to run on the worker")
         assert "sweep" in _status(app, orphan.execution_id).error
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-        client.flushdb()
-        client.close()
+        procs.stop_all()
 
 
 def test_a_slot_settles_under_its_lock_so_a_sweep_can_never_fail_a_finished_run(app, monkeypatch):

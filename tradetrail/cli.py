@@ -382,8 +382,11 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="processes runni
     node = name or s.worker_name or f"tradetrail-{os.getpid()}"
     n = concurrency or s.worker_concurrency
     if len(wanted) > 1:
+        import logging
+
         from tradetrail.worker.supervisor import Supervisor
 
+        logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/supervisor] %(message)s")
         me = [sys.executable, "-m", "tradetrail.cli", "worker", f"--loglevel={loglevel}", f"--parent-pid={os.getpid()}"]
         code = Supervisor({"runs": [*me, "--queues=runs", f"--concurrency={n}", f"--name={node}"],
                            "control": [*me, "--queues=control", f"--name={_node(node, '-control')}"]}).run()

@@ -9,6 +9,9 @@ On PostgreSQL a non-blocking lock is held by one connection per process that hol
 locks are per session; the thread lock below keeps one holder per name in the process). Holding one
 pooled connection per running execution instead exhausted the pool (and the server's 100 connections)
 as soon as the embedded pool ran more than a dozen executions at once.
+
+A forked child holds none of its parent's locks and never uses its parent's lock session: two processes
+in one session would both "hold" a lock (advisory locks are re-entrant within a session).
 """
 
 from __future__ import annotations

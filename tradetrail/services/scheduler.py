@@ -14,6 +14,10 @@ Policy (documented in the README):
 - A claimed slot is checked again when a worker starts it, under the strategy's lock: one that waited past
   the grace window, or whose strategy already has a later slot, is skipped with the reason. A slot never
   runs late and never after a newer one of its strategy, whichever process or worker holds it.
+- ``claimed_by`` is ``host:pid`` of the process that claimed the slot, replaced by the process that runs it
+  when it starts (with Celery, the dispatcher and the run are in different processes).
+- A slot task that fails before its run starts (nothing has run) is tried again, then the slot is settled
+  with the reason (:func:`start_failed`).
 """
 
 from __future__ import annotations
