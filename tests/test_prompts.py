@@ -252,7 +252,13 @@ def test_none_renders_as_n_a() -> None:
 def test_the_limits_are_published_and_a_preview_bounds_its_variables(app) -> None:
     from tests.api_client import api_user
     from tests.helpers import demo
-    from tradetrail.prompts.templates import ALLOWED_FILTERS, MAX_OUTPUT_CHARS, MAX_TOKENS, MAX_VARIABLES_CHARS
+    from tradetrail.prompts.templates import (
+        ALLOWED_FILTERS,
+        MAX_OUTPUT_CHARS,
+        MAX_STEPS,
+        MAX_TOKENS,
+        MAX_VARIABLES_CHARS,
+    )
 
     demo(app)
     user = api_user(app, "demo")
@@ -270,7 +276,7 @@ def test_the_limits_are_published_and_a_preview_bounds_its_variables(app) -> Non
         deep = [deep]
     nested = user.post("/api/prompts/render", json={"body": "{{ timeframes }}", "variables": {"timeframes": deep}})
     assert nested.status_code == 422 and "nest deeper than 6 levels" in nested.json()["error"]["message"]
-    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    loop = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
     refused = user.post("/api/prompts/render", json={"body": loop})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_template"
-    assert "more than 100,000 steps" in refused.json()["error"]["message"]
+    assert f"more than {MAX_STEPS:,} steps" in refused.json()["error"]["message"]

@@ -2,7 +2,8 @@
 
 Against a real ``tradetrail serve``: each is refused with 422 within 1 s, at save or at render (saved, then
 rendered by name, and previewed as a body), while ``/health``, asked back to back from another thread, keeps
-answering in < 100 ms and the server's peak memory grows by less than 200 MB. Before the fix the first one made
+answering in < 100 ms and the server's peak memory grows by less than 200 MB; also while a template computes
+until the render's deadline. Before the fix the first one made
 the server build a 10 GB string until the kernel killed it, and ``/health`` took up to 18 s during the nested
 loop. And in a run: the analyze step fails with the reason, and no order is placed.
 """
@@ -34,10 +35,14 @@ BIN = Path(sys.executable).with_name("tradetrail")
 ISSUE_TEMPLATES = [
     ("{{ 'a' * 10000000000 }}", "'*' would make a value longer than 100,000 characters"),
     ("{{ '%01000000000d'|format(1) }}", "a %-format would make a text longer than 100,000 characters"),
-    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "more than 100,000 steps"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "range() of more than 10,000 numbers"),
     ("{{ (bars.daily|string) * 100000000 }}", "'*' would make a value longer than 100,000 characters"),
     ("{% macro r(n) %}{{ r(n+1) }}{% endmacro %}{{ r(0) }}", "calls nest deeper than 20"),
 ]
+# and one that computes until the render's deadline: the worst a template can do to the server's other requests
+TO_THE_DEADLINE = ("{% set s = 'ab' * 50000 %}{% for i in range(10000) %}{% if s.islower() %}{% endif %}{% endfor %}",
+                   "longer than 0.5 s")
 HEALTH_LIMIT_S = 0.1
 ANSWER_LIMIT_S = 1.0
 RSS_GROWTH_LIMIT_KB = 200 * 1024
@@ -138,6 +143,28 @@ def _post(base: str, token: str, path: str, body: dict) -> tuple[int, dict, floa
     return status, answer, started, time.monotonic()
 
 
+def _measured(base: str, token: str, path: str, body: dict, probe: HealthProbe) -> tuple[int, dict]:
+    """POST ``body`` while ``probe`` asks /health. The answer must come within 1 s and every /health asked
+    meanwhile within 100 ms. A loaded test machine (2 cores, other suites running) now and then stalls a whole
+    process for longer than that, so an attempt spoiled by timing is made again, up to three times; a template
+    that holds the server up does so at every attempt. The answer itself is checked by the caller."""
+    attempts = []
+    for _ in range(3):
+        status, answer, started, finished = _post(base, token, path, body)
+        deadline = time.monotonic() + 30
+        while not any(begin > finished for begin, _, _ in probe.samples):  # the overlapping ones have ended
+            assert time.monotonic() < deadline and probe.is_alive(), "the /health probe stopped"
+            time.sleep(0.005)
+        during = [(end - begin, code) for begin, end, code in probe.samples if begin < finished and end > started]
+        assert during, f"no /health was asked while {path} {body} was handled"
+        assert all(code == 200 for _, code in during), during
+        took, slowest = finished - started, max(t for t, _ in during)
+        attempts.append(f"answer {took * 1000:.0f} ms, /health up to {slowest * 1000:.0f} ms")
+        if took < ANSWER_LIMIT_S and slowest < HEALTH_LIMIT_S:
+            return status, answer
+    raise AssertionError(f"{path} {str(body)[:80]}: {'; '.join(attempts)}")
+
+
 def test_the_issue_templates_are_refused_quickly_while_health_answers_and_memory_stays(server):
     base, token, process = server
     status, answer, *_ = _post(base, token, "/api/prompts/render", {"name": "daily"})  # warm: imports, caches
@@ -151,34 +178,22 @@ def test_the_issue_templates_are_refused_quickly_while_health_answers_and_memory
     probe = HealthProbe(base)
     probe.start()
     try:
-        while len(probe.samples) < 3:
-            time.sleep(0.01)
-        windows = []  # (what, started, finished)
         for number, (body, reason) in enumerate(ISSUE_TEMPLATES):
             name = f"issue-{number}"
-            status, answer, started, finished = _post(base, token, "/api/prompts", {"name": name, "body": body})
-            windows.append((f"save {body}", started, finished))
+            status, answer = _measured(base, token, "/api/prompts", {"name": name, "body": body}, probe)
             assert status in (201, 422), answer
-            requests = [{"body": body}] + ([{"name": name}] if status == 201 else [])
             if status == 422:
                 assert reason in answer["error"]["message"]
-            for request in requests:
-                status, answer, started, finished = _post(base, token, "/api/prompts/render", request)
-                windows.append((f"render {request}", started, finished))
-                assert status == 422, answer
-                assert answer["error"]["code"] == "invalid_template"
+            for request in [{"body": body}] + ([{"name": name}] if status == 201 else []):
+                status, answer = _measured(base, token, "/api/prompts/render", request, probe)
+                assert status == 422 and answer["error"]["code"] == "invalid_template", answer
                 assert reason in answer["error"]["message"], answer
-        time.sleep(0.2)
+        body, reason = TO_THE_DEADLINE
+        status, answer = _measured(base, token, "/api/prompts/render", {"body": body}, probe)
+        assert status == 422 and reason in answer["error"]["message"], answer
     finally:
         probe.stopping.set()
         probe.join(timeout=60)
     assert process.poll() is None, "the server died"
-    for what, started, finished in windows:
-        assert finished - started < ANSWER_LIMIT_S, f"{what} took {finished - started:.2f} s"
-        during = [(end - begin, status) for begin, end, status in probe.samples if begin < finished and end > started]
-        assert during, f"no /health was asked while {what} was handled"
-        assert all(status == 200 for _, status in during), during
-        slowest = max(took for took, _ in during)
-        assert slowest < HEALTH_LIMIT_S, f"/health took {slowest * 1000:.0f} ms while {what} was handled"
     peak = _status_kb(process.pid, "VmHWM" if hwm_reset else "VmRSS")
     assert peak - rss_before < RSS_GROWTH_LIMIT_KB, f"the server grew from {rss_before} kB to {peak} kB"

@@ -68,10 +68,10 @@ def test_saving_a_template_computes_none_of_its_output(body: str) -> None:
 
 def test_loop_iterations_are_budgeted_across_the_whole_render() -> None:
     nested = "{% for i in range(N) %}{% for j in range(N) %}{% endfor %}{% endfor %}done"
-    assert render(nested.replace("N", "150"), {}) == "done\n"  # 22,650 iterations
-    spent = refused(nested.replace("N", "400"), f"more than {MAX_STEPS:,} steps")  # 160,400
+    assert render(nested.replace("N", "90"), {}) == "done\n"  # 8,100 + 90 iterations
+    spent = refused(nested.replace("N", "110"), f"more than {MAX_STEPS:,} steps")  # 12,100 + 110
     assert spent < 1
-    refused("{% for i in range(100001) %}{% endfor %}", f"range\\(\\) of more than {MAX_STEPS:,} numbers")
+    refused("{% for i in range(10001) %}{% endfor %}", f"range\\(\\) of more than {MAX_STEPS:,} numbers")
     # a recursive loop iterates what loop() is given: those iterations count too (and so does its depth)
     refused("{% for x in range(100) recursive %}{{ loop(range(100)) }}{% endfor %}", "nest deeper than")
 
@@ -116,13 +116,12 @@ def test_everything_a_render_produces_is_added_up() -> None:
     keep = ("{% set ns = namespace(keep=[]) %}{% for i in range(2000) %}{% set ns.keep = [ns.keep|length, 'x' * 99000]"
             " %}{% endfor %}")
     refused(keep, f"more than {MAX_WORK_CHARS:,} characters and items in all")
-    grow = "{% set ns = namespace(s='') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ 'abcdefghij' %}{% endfor %}"
+    grow = "{% set ns = namespace(s='') %}{% for i in range(2000) %}{% set ns.s = ns.s ~ 'abcdefghij' %}{% endfor %}"
     refused(grow, f"more than {MAX_WORK_CHARS:,} characters")
 
 
 def test_a_render_stops_at_its_deadline() -> None:
-    body = ("{% set s = 'ab' * 40000 %}{% for i in range(100000) %}{% if s.count('ab') < 0 %}{% endif %}"
-            "{% endfor %}")
+    body = "{% set s = 'ab' * 50000 %}{% for i in range(10000) %}{% if s.islower() %}{% endif %}{% endfor %}"
     spent = refused(body, "longer than 0.5 s")
     assert spent < 1.5  # the deadline, plus at most one small operation and a noisy machine
 
@@ -143,7 +142,7 @@ def test_integers_are_bounded() -> None:
 def test_values_that_nest_or_double_are_refused_before_they_can_crash_or_hang() -> None:
     """Hashing a tuple nested 100,000 deep crashes CPython (a C stack overflow); hashing one doubled 60 times
     takes forever while holding the interpreter lock. The old sandbox built both."""
-    deep = ("{% set ns = namespace(t=()) %}{% for i in range(99999) %}{% set ns.t = (ns.t,) %}{% endfor %}"
+    deep = ("{% set ns = namespace(t=()) %}{% for i in range(9999) %}{% set ns.t = (ns.t,) %}{% endfor %}"
             "{{ {ns.t: 1}|length }}")
     assert refused(deep, f"nests deeper than {MAX_NESTING} levels") < 1
     doubled = ("{% set ns = namespace(t=()) %}{% for i in range(60) %}{% set ns.t = (ns.t, ns.t) %}{% endfor %}"
@@ -185,7 +184,7 @@ def test_bounded_filters_still_do_their_job(body: str, expected: str) -> None:
     ("{{ '%01000000000d'|format(1) }}", "%-format would make a text longer"),
     ("{{ '%*d'|format(1000000000, 1) }}", "'\\*' width"),
     ("{{ ('x' * 1000)|replace('', 'y' * 1000) }}", "replace would make a text longer"),
-    ("{{ range(50000)|map('string')|join('-' * 100) }}", "join would make a text longer"),
+    ("{{ range(2000)|map('string')|join('-' * 100) }}", "join would make a text longer"),
     ("{{ [1]|batch(1000000000, 'x')|list }}", "batch size above 100,000"),
     ("{{ [[1], [2]]|sum(start=[]) }}", "sum adds up numbers only"),
     ("{{ ('ab' * 30000)|list }}", "longer than 100,000 characters"),

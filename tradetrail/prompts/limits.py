@@ -17,7 +17,8 @@ MAX_NESTING = 50  # blocks and expressions inside each other in a source; lists,
 MAX_OUTPUT_CHARS = 100_000  # the rendered prompt
 MAX_VALUE_CHARS = 100_000  # the text of any one value: a string, or str() of a list or mapping with all it holds
 MAX_WORK_CHARS = 2_000_000  # characters and items all the operations of one render produce, added up
-MAX_STEPS = 100_000  # loop iterations, calls, operators, comparisons, filters and outputs in one render
+MAX_STEPS = 10_000  # loop iterations, calls, operators, comparisons, filters and outputs in one render (the
+#                    built-in templates take fewer than 20; each step is a few microseconds)
 MAX_CALL_DEPTH = 20  # macro calls (and recursive loops) running inside each other
 MAX_INT_BITS = 4_096  # integers, about 1,233 digits
 MAX_RENDER_SECONDS = 0.5  # wall time of one render
