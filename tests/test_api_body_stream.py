@@ -71,7 +71,6 @@ def _answer(sock: socket.socket, timeout: float) -> tuple[int, dict]:
     return int(head.split(b" ", 2)[1]), json.loads(body)
 
 
-@pytest.mark.slow
 def test_a_declared_length_over_the_bound_is_refused_before_any_body(server):
     with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
         sock.sendall(_head("/api/auth/login", f"Content-Length: {50 * MAX}\r\n"))  # and not one byte of body
@@ -79,7 +78,6 @@ def test_a_declared_length_over_the_bound_is_refused_before_any_body(server):
     assert status == 413 and body["error"]["code"] == "too_large"
 
 
-@pytest.mark.slow
 def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_bound(server):
     chunk = b'"' + b"x" * 65_534 + b'"'
     framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"

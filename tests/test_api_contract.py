@@ -4,14 +4,22 @@ answer matches its documented status codes, content types and schemas.
 The number of examples per operation is bounded (``TRADETRAIL_TEST_FUZZ_EXAMPLES``, default 15) so it runs
 in ``make test``; raise it for a deeper run. (Schemathesis' pytest fixture integration does not work with
 pytest 9, so the operations are walked here with Hypothesis directly.)
+
+The ``slow`` variant runs schemathesis' own engine as ``st run --checks all`` does — every phase (examples,
+coverage with undeclared methods and boundary values, fuzzing with valid and invalid data), every check — with
+``TRADETRAIL_TEST_FUZZ_DEEP_EXAMPLES`` (default 100) examples per operation and a fixed seed
+(``TRADETRAIL_TEST_FUZZ_SEED``).
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api_client import api_user
@@ -50,3 +58,75 @@ def test_api_contract(app):
             failures.append(f"{operation.label}: {str(exc)[:1500]}")
     assert operations >= 40
     assert not failures, "\n\n".join(failures)
+
+
+DEEP_EXAMPLES = int(os.environ.get("TRADETRAIL_TEST_FUZZ_DEEP_EXAMPLES", "100"))
+DEEP_SEED = int(os.environ.get("TRADETRAIL_TEST_FUZZ_SEED", "11"))  # fixed: a failure reproduces; vary it to explore
+# "Schema-valid data is accepted" cannot be said in a schema for these: whether the symbol exists in the market
+# data, the named prompt templates exist, the cron fires in a session, a template only uses known variables and
+# parses — the route answers 422 with the reason. Every other operation is held to it.
+NOT_EXPRESSIBLE = {
+    ("POST", "/api/strategies"): "the symbol, the prompts and the schedule are checked against the database",
+    ("PUT", "/api/strategies/{name}"): "the same checks as creating one",
+    ("POST", "/api/prompts"): "a template must parse and use only known variables",
+    ("PUT", "/api/prompts/{name}"): "a template must parse and use only known variables",
+    ("POST", "/api/prompts/render"): "a template must parse and use only known variables",
+}
+# Findings in code other engineers own (issue #11), left out until their fix lands: (operation, check) -> text
+# the failure's message or answer must contain to be left out, and why. Anything else still fails.
+OPEN_ELSEWHERE = {
+    ("POST /api/strategies/validate", "negative_data_rejection"): (
+        "in body - config -> ", "schemas/strategy.py accepts values of the wrong type (market_sessions_only, ...)"),
+    ("GET /api/strategies/{name}/next-runs", "positive_data_acceptance"): (
+        "beyond the exchange calendar", "services/strategies.next_runs refuses a count reaching past the calendar's "
+                                        "end (422) instead of answering the runs up to it"),
+}
+
+
+def _deep_config(token: str) -> SchemathesisConfig:
+    operations = [{"include-method": method, "include-path": path,
+                   "checks": {"positive_data_acceptance": {"enabled": False}}}
+                  for method, path in NOT_EXPRESSIBLE]
+    return SchemathesisConfig.from_dict({
+        "headers": {"Authorization": f"Bearer {token}"}, "workers": 1, "seed": DEEP_SEED,
+        "generation": {"max-examples": DEEP_EXAMPLES, "mode": "all"}, "operations": operations})
+
+
+@pytest.mark.slow
+def test_api_contract_every_phase_and_check(app):
+    demo(app)
+    api_user(app, "decoy")
+    own = api_user(app, "demo")
+    own_id = next(t["id"] for t in own.get("/api/auth/tokens").json() if t["prefix"] == own.token[:10])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(app, background=False),
+                                            config=_deep_config(own.token))
+
+    @schema.hook("map_case")
+    def keep_our_token(ctx, case):  # a fuzzed DELETE of our own token would turn the rest of the run into 401s
+        if case.path == "/api/auth/tokens/{token_id}" and str((case.path_parameters or {}).get("token_id")) == \
+                str(own_id):
+            case.path_parameters["token_id"] = own_id + 1000
+        return case
+
+    failures, scenarios = {}, 0
+    for event in from_schema(schema).execute():
+        if isinstance(event, (events.FatalError, events.NonFatalError)):
+            failures.setdefault(("engine", type(event).__name__), str(getattr(event, "value", event))[:1500])
+        if not isinstance(event, events.ScenarioFinished):
+            continue
+        scenarios += 1
+        for case_id, checks in event.recorder.checks.items():
+            for check in checks:
+                if check.status != Status.FAILURE:
+                    continue
+                interaction = event.recorder.interactions.get(case_id)
+                answer = interaction.response if interaction else None
+                text = "\n".join([f"[{event.phase.value}] {check.failure_info.failure.title}",
+                                  str(check.failure_info.failure.message)[:800], check.failure_info.code_sample[:800],
+                                  f"-> {answer.status_code} {answer.content[:300]!r}" if answer is not None else ""])
+                known = OPEN_ELSEWHERE.get((event.label, check.name))
+                if known is None or known[0] not in text:
+                    failures.setdefault((event.label, check.name), text)
+    assert scenarios >= 100  # every operation in several phases
+    assert own.get("/api/auth/me").status_code == 200  # the run was authenticated to its end
+    assert not failures, "\n\n".join(f"{label} {check}:\n{text}" for (label, check), text in failures.items())

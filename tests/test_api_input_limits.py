@@ -129,6 +129,16 @@ def test_a_nul_anywhere_is_422_naming_where_and_nothing_is_stored(app, alice, me
     assert "\u0000" not in r.text and "laptop" not in r.text  # the value is not echoed
 
 
+def test_a_lone_surrogate_is_422_not_a_500_when_the_answer_or_the_database_meets_it(app, alice):
+    for raw, field in ((b'{"body": "{{ symbol }}", "variables": {"symbol": "a\\ud800b"}}', "body.variables.symbol"),
+                       (b'{"name": "tab \\udfff"}', "body.name")):
+        url = "/api/prompts/render" if b"variables" in raw else "/api/auth/tokens"
+        err = _error(alice.post(url, content=raw, headers=JSON), 422, "invalid_input")
+        assert err["fields"][0]["field"] == field and "lone surrogate" in err["fields"][0]["message"]
+    pair = alice.post("/api/auth/tokens", content=b'{"name": "smile \\ud83d\\ude00"}', headers=JSON)
+    assert pair.status_code == 201 and pair.json()["name"] == "smile \U0001F600"  # a pair is one character
+
+
 def test_names_refuse_every_control_character(app, alice):
     for name in ("tab\there", "new\nline", "bell\x07", "del\x7f", "c1\x85"):
         r = alice.post("/api/auth/tokens", json={"name": name})

@@ -63,7 +63,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     api.add_middleware(RequestLimits, max_bytes=application.settings.max_request_bytes,
                        max_depth=application.settings.max_json_depth)
 
-    @api.get("/health", tags=["system"])
+    @api.get("/health", tags=["system"], responses={503: {"description": "a check is not ok (the same report)"}})
     def health() -> JSONResponse:
         """Database, broker session, scheduler and worker queue; 503 when any of them is not ok."""
         report = health_report(application, scheduler=api.state.scheduler)

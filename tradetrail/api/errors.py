@@ -124,9 +124,6 @@ def install(api: FastAPI) -> None:
             message = f"{request.method} is not allowed here; allowed: {headers.get('Allow', 'see the documentation')}"
         elif exc.status_code == 404 and message == "Not Found":
             message = "no such path"
-        elif exc.status_code == 400 and message == "There was an error parsing the body":
-            return error_response(422, "invalid_input", "the body could not be read as JSON",
-                                  fields=[{"field": "body", "message": "not readable as JSON"}])
         return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), message,
                               headers=headers or None)
 

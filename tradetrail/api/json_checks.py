@@ -1,7 +1,9 @@
-"""Checks of a JSON request body before any route parses it: UTF-8, nesting depth, well-formed, no NUL.
+"""Checks of a JSON request body before any route parses it: UTF-8, nesting depth, well-formed, and text
+that can be stored and sent back.
 
 PostgreSQL cannot store a NUL character in text (SQLite can), so a NUL anywhere in a body — a value or a key —
-is refused up front, the same on both backends, naming where it is. The depth check runs before the parser
+is refused up front, the same on both backends, naming where it is; so is a lone surrogate escape
+(``"\\ud800"``), which no database driver or JSON answer can encode as UTF-8. The depth check runs before the parser
 (Python's ``json`` recurses once per level) and does not recurse itself: strings are cut out with one regular
 expression, then innermost ``[]``/``{}`` pairs are removed one level per pass, at most ``max_depth`` passes.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _PAIR = re.compile(r"\[\]|\{\}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_NAMED_PATH = 10  # how many levels of a NUL's location are named (``body.config.risk...``)
 
 
@@ -45,18 +48,31 @@ def deeper_than(text: str, max_depth: int) -> bool | None:
     return True if _PAIR.search(brackets) else None
 
 
-def nul_location(value) -> str | None:
-    """Where the first NUL character is (``body.a.0.b``, or ``body.a.<key>`` for a key), without recursion."""
+NUL_MESSAGE = "NUL characters (\\u0000) are not accepted anywhere in a request"
+SURROGATE_MESSAGE = "a lone surrogate (\\ud800-\\udfff) is not text; send the character itself, or a pair"
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if not text.isascii() and _SURROGATE.search(text):
+        return SURROGATE_MESSAGE
+    return None
+
+
+def bad_text(value) -> BodyProblem | None:
+    """The first string (value or key) that cannot be stored, where it is (``body.a.0.b``, or ``body.a.<key>``
+    for a key) and why; walked without recursion."""
     stack: list[tuple[object, tuple]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return _name(path)
+            if problem := _text_problem(item):
+                return BodyProblem(_name(path), problem)
         elif isinstance(item, dict):
             for key, child in item.items():
-                if "\x00" in key:
-                    return _name((*path, "<key>"))
+                if problem := _text_problem(key):
+                    return BodyProblem(_name((*path, "<key>")), problem)
                 stack.append((child, (*path, key)))
         elif isinstance(item, list):
             stack.extend((child, (*path, i)) for i, child in enumerate(item))
@@ -87,7 +103,4 @@ def check_json_body(raw: bytes, max_depth: int) -> BodyProblem | None:
         return BodyProblem("body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         return BodyProblem("body", f"the body is not acceptable JSON: {str(exc)[:200]}")
-    where = nul_location(value)
-    if where is not None:
-        return BodyProblem(where, "NUL characters (\\u0000) are not accepted anywhere in a request")
-    return None
+    return bad_text(value)

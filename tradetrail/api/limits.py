@@ -3,8 +3,9 @@
 An ASGI middleware, so nothing is read into memory past the bound: a ``Content-Length`` over
 ``TRADETRAIL_MAX_REQUEST_BYTES`` is refused before a byte of the body is read, and a body streamed without
 one is counted as it arrives and refused as soon as it passes the bound (413). A JSON body is then checked
-(``json_checks``: UTF-8, nesting depth ``TRADETRAIL_MAX_JSON_DEPTH``, well-formed, no NUL) and a NUL in the path
-or query string is refused too (422) — PostgreSQL cannot store one, and both backends must answer the same.
+(``json_checks``: UTF-8, nesting depth ``TRADETRAIL_MAX_JSON_DEPTH``, well-formed, no NUL or lone surrogate)
+and a NUL in the path or query string is refused too (422) — PostgreSQL cannot store one, and both backends
+must answer the same.
 Every refusal is in the documented error shape.
 """
 
@@ -17,9 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradetrail.api.errors import error_response
-from tradetrail.api.json_checks import check_json_body, is_json_media_type
+from tradetrail.api.json_checks import NUL_MESSAGE, check_json_body, is_json_media_type
 
-NUL_MESSAGE = "NUL characters (\\u0000) are not accepted anywhere in a request"
 CHECK_INLINE_BYTES = 64 * 1024  # larger bodies are checked in a worker thread: the event loop keeps serving
 
 
