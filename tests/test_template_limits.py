@@ -172,6 +172,8 @@ def test_comparing_big_values_is_bounded() -> None:
     ("{{ {'b': 1, 'a': 2}|dictsort|first }}", "('a', 2)"),
     ("{{ close|round(1) }} {{ close|int }} {{ '3.5'|float }}", "5.5 5 3.5"),
     ("{{ timeframes|tojson }}", '["daily", "weekly"]'),
+    ("{{ {'b': '<&>', 'a': 1}|tojson(1) }}", '{\n "a": 1,\n "b": "\\u003c\\u0026\\u003e"\n}'),
+    ("{{ close|round(-1) }} {{ 1234|round(-2) }}", "10.0 1200"),
 ])
 def test_bounded_filters_still_do_their_job(body: str, expected: str) -> None:
     assert render(body, {"close": 5.49, "timeframes": ["daily", "weekly"]}) == expected + "\n"
@@ -188,13 +190,17 @@ def test_bounded_filters_still_do_their_job(body: str, expected: str) -> None:
     ("{{ [1]|batch(1000000000, 'x')|list }}", "batch size above 100,000"),
     ("{{ [[1], [2]]|sum(start=[]) }}", "sum adds up numbers only"),
     ("{{ ('ab' * 30000)|list }}", "longer than 100,000 characters"),
+    ("{{ 5|round(-1000000000) }}", "round precision beyond ±100"),  # before: 10**(10**9), forever
+    ("{{ indicators|tojson(indent=1000000000) }}", "tojson indent above 8"),
+    ("{% set a = 'x' * 20000 %}{{ {'a': a, 'b': a, 'c': a, 'd': a, 'e': a}|tojson }}", "longer than 100,000"),
+    ("{{ (1).to_bytes(1000000000, 'big') }}", "to_bytes\\(\\) length above 100,000"),
 ])
 def test_filters_that_can_grow_text_check_their_arguments_first(body: str, match: str) -> None:
     assert refused(body, match) < 1
 
 
-@pytest.mark.parametrize("name", ["random", "wordwrap", "urlize", "striptags", "safe", "escape", "e", "forceescape",
-                                  "urlencode", "xmlattr"])
+@pytest.mark.parametrize("name", ["random", "wordwrap", "pprint", "urlize", "striptags", "safe", "escape", "e",
+                                  "forceescape", "urlencode", "xmlattr"])
 def test_filters_left_out_are_refused_when_saving(name: str) -> None:
     with pytest.raises(PromptTemplateError, match=f"filter '{name}' \\(line 1\\) is not allowed.*allowed: abs, attr"):
         validate_template(f"{{{{ symbol|{name} }}}}")

@@ -160,11 +160,9 @@ def text_size(value, limit: int = MAX_VALUE_CHARS, nesting: int = MAX_NESTING) -
             total += 4 * len(item) + 3
         elif isinstance(item, Undefined):
             continue  # it raises (StrictUndefined) when used, it is not text
+        elif (inner := _contents(item)) is None:
+            total += 100  # a macro, a loop, a method: printed as a short <...>
         else:
-            inner = _contents(item)
-            if inner is None:
-                total += 100  # a macro, a loop, a method: printed as a short <...>
-                continue
             if depth >= nesting:
                 raise TemplateLimitError(f"a value nests deeper than {nesting} levels")
             total += 16 + 2 * (len(item) if hasattr(type(item), "__len__") else 0)

@@ -4,12 +4,14 @@ arguments before running.
 
 Left out on purpose: ``random`` (a replay must render the very prompt the run sent); the HTML and URL helpers
 ``e``, ``escape``, ``forceescape``, ``safe``, ``striptags``, ``urlize``, ``urlencode``, ``xmlattr`` (a prompt
-is plain text, and striptags/urlize run regular expressions whose time grows faster than their input); and
-``wordwrap`` (its output grows with every line it makes).
+is plain text, and striptags/urlize run regular expressions whose time grows faster than their input);
+``wordwrap`` and ``pprint`` (their output grows with every line they make and, for pprint, every level of
+nesting). ``tojson`` is jinja's, encoded piece by piece so it stops at the value limit.
 """
 
 from __future__ import annotations
 
+import json
 import operator
 
 from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
@@ -23,7 +25,7 @@ from tradetrail.prompts.limits import MAX_VALUE_CHARS, TemplateLimitError
 ALLOWED_FILTERS = (
     "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "filesizeformat",
     "first", "float", "format", "groupby", "indent", "int", "items", "join", "last", "length", "list", "lower",
-    "map", "max", "min", "pprint", "reject", "rejectattr", "replace", "reverse", "round", "select",
+    "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "select",
     "selectattr", "slice", "sort", "string", "sum", "title", "tojson", "trim", "truncate", "unique", "upper",
     "wordcount",
 )
@@ -73,8 +75,31 @@ def _sum(iterable, attribute=None, start=0):
         raise TemplateLimitError("sum adds up numbers only (its start must be a number)")
 
 
+def _round(value, precision=0, method="common"):
+    if isinstance(precision, int) and abs(precision) > _MAX_ROUND_DIGITS:  # round(5, -10**9) computes 10**10**9
+        raise TemplateLimitError(f"a round precision beyond ±{_MAX_ROUND_DIGITS} is not allowed")
+
+
+_MAX_ROUND_DIGITS = 100
 _CHECKS = {"center": _center, "indent": _indent, "batch": _batch, "replace": _replace, "format": _format,
-           "sum": _sum}
+           "sum": _sum, "round": _round}
+_MAX_JSON_INDENT = 8
+
+
+def _tojson(value, indent=None) -> str:
+    """Jinja's tojson (sorted keys; <, >, & and ' escaped), encoded piece by piece and stopped at the value
+    limit: an indent adds whitespace on every line, the deeper the more."""
+    if indent is not None and not (isinstance(indent, int) and 0 <= indent <= _MAX_JSON_INDENT
+                                   or isinstance(indent, str) and len(indent) <= _MAX_JSON_INDENT):
+        raise TemplateLimitError(f"a tojson indent above {_MAX_JSON_INDENT} is not allowed")
+    pieces, size = [], 0
+    for piece in json.JSONEncoder(sort_keys=True, indent=indent).iterencode(value):
+        size += len(piece) + 5 * sum(piece.count(c) for c in "<>&'")
+        if size > MAX_VALUE_CHARS:
+            raise _too_long("tojson")
+        pieces.append(piece)
+    text = "".join(pieces)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
 @pass_eval_context
@@ -142,7 +167,7 @@ def bounded_test(name: str, func):
 # cannot be used in a template (they are not in ALLOWED_FILTERS).
 @pass_context
 def _each(context, iterable):
-    return Counted(iterable)
+    return iterable if isinstance(iterable, Counted) else Counted(iterable)  # a lazy filter's result counts already
 
 
 @pass_context
@@ -189,6 +214,7 @@ INTERNAL = {"_tt_each": _each, "_tt_concat": _concat, "_tt_compare": _compare, "
 def make_filters() -> dict:
     filters = {name: bounded_filter(name, DEFAULT_FILTERS[name], _CHECKS.get(name)) for name in ALLOWED_FILTERS}
     filters["join"] = bounded_filter("join", _join)
+    filters["tojson"] = bounded_filter("tojson", _tojson)
     return {**filters, **INTERNAL}
 
 

@@ -23,7 +23,7 @@ from tradetrail.prompts.filters import make_filters, make_tests
 from tradetrail.prompts.formats import BoundedFormatter, check_printf
 from tradetrail.prompts.limits import MAX_INT_BITS, MAX_STEPS, MAX_VALUE_CHARS, TemplateLimitError
 
-_WIDTH_METHODS = {"ljust", "rjust", "center", "zfill"}
+_SIZE_ARGUMENTS = {"ljust": "width", "rjust": "width", "center": "width", "zfill": "width", "to_bytes": "length"}
 _REFUSED_METHODS = {"translate", "maketrans"}  # a table can turn each character into a long text
 
 
@@ -95,15 +95,17 @@ def _check_method(method, args: tuple, kwargs: dict) -> tuple:
     check_values(args, what)
     check_values(kwargs.values(), what)
     owner, name = method.__self__, method.__name__
+    size_argument = _SIZE_ARGUMENTS.get(name)
+    if size_argument is not None:  # 'x'.ljust(10**9), (1).to_bytes(10**9)
+        size = args[0] if args else kwargs.get(size_argument, 0)
+        if isinstance(size, int) and size > MAX_VALUE_CHARS:
+            raise TemplateLimitError(f"a {name}() {size_argument} above {MAX_VALUE_CHARS:,} is not allowed")
+        return args
     if not isinstance(owner, str | bytes):
         return args
     if name in _REFUSED_METHODS:
         raise TemplateLimitError(f"{name}() is not allowed in prompt templates")
-    if name in _WIDTH_METHODS:
-        width = args[0] if args else kwargs.get("width", 0)
-        if isinstance(width, int) and width > MAX_VALUE_CHARS:
-            raise TemplateLimitError(f"a {name}() width above {MAX_VALUE_CHARS:,} is not allowed")
-    elif name == "expandtabs":
+    if name == "expandtabs":
         tabsize = args[0] if args else kwargs.get("tabsize", 8)
         tab = "\t" if isinstance(owner, str) else b"\t"
         if isinstance(tabsize, int) and len(owner) + owner.count(tab) * max(tabsize, 0) > MAX_VALUE_CHARS:
