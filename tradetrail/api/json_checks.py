@@ -18,7 +18,7 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _PAIR = re.compile(r"\[\]|\{\}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_NAMED_PATH = 10  # how many levels of a NUL's location are named (``body.config.risk...``)
+_MAX_NAMED_PATH = 10  # how many levels of a bad string's location are named (``body.config.risk...``)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
-"""Request bounds applied to every route before it runs: body size, JSON depth and NUL characters.
+"""Request bounds applied to every route before it runs: body size, JSON depth, text that cannot be stored.
 
 An ASGI middleware, so nothing is read into memory past the bound: a ``Content-Length`` over
 ``TRADETRAIL_MAX_REQUEST_BYTES`` is refused before a byte of the body is read, and a body streamed without
 one is counted as it arrives and refused as soon as it passes the bound (413). A JSON body is then checked
 (``json_checks``: UTF-8, nesting depth ``TRADETRAIL_MAX_JSON_DEPTH``, well-formed, no NUL or lone surrogate)
 and a NUL in the path or query string is refused too (422) — PostgreSQL cannot store one, and both backends
-must answer the same.
-Every refusal is in the documented error shape.
+must answer the same. Every refusal is in the documented error shape.
 """
 
 from __future__ import annotations
