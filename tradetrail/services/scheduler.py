@@ -253,8 +253,8 @@ def start_failed(settings, slot_id: int, exc: BaseException, attempt: int) -> fl
             status = conn.execute(select(ScheduleSlot.status).where(ScheduleSlot.id == slot_id)).scalar()
     except Exception:  # noqa: BLE001 - the database itself is out of reach: nothing can have started
         status = "claimed"
-    if status != "claimed":
-        log.error("slot %s (%s) failed after it left 'claimed': %s", slot_id, status, reason)
+    if status != "claimed":  # gone, or started: its run (or the sweep) records how it ended
+        log.error("slot %s (%s) failed after it left 'claimed': %s", slot_id, status or "no longer exists", reason)
         return None
     if attempt < settings.slot_start_attempts:
         delay = float(min(2 ** attempt, 60))
