@@ -63,6 +63,12 @@ def test_numbers_are_not_coerced(section, field, value):
     assert _refused(_config(**{section: {field: value}})) == [f"{section}.{field}"]
 
 
+@pytest.mark.parametrize("value", [0, "2010-06-01T00:00:00Z", b"2010-06-01", "20100601", True])
+def test_replay_start_is_a_date_in_the_schemas_format(value):
+    assert _refused(_config(market_data={"replay_start": value})) == ["market_data.replay_start"]
+    assert StrategyConfig.model_validate(_config(market_data={"replay_start": "2010-06-01"})).market_data.replay_start
+
+
 @pytest.mark.parametrize("text", ["\x00", "bell\x07", "\x1b[31mred", "carriage\rreturn", "del\x7f", "next\x85line"])
 def test_control_characters_in_the_description_are_refused(text):
     assert _refused(_config(description=text)) == ["description"]

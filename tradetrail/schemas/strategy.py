@@ -76,6 +76,16 @@ class MarketDataConfig(_Strict):
         description="replay clock: the first run sees the market as of this session's close, each later run one "
                     "session more")
 
+    @field_validator("replay_start", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        """A date, or a string in the schema's date format: not a timestamp number, a datetime or bytes."""
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return value
+        raise ValueError(f"replay_start must be a date written YYYY-MM-DD, got {value!r}")
+
 
 class ChartsConfig(_Strict):
     enabled: bool = True
