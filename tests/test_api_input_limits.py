@@ -153,6 +153,18 @@ def test_names_refuse_every_control_character(app, alice):
     assert _error(alice.get("/api/symbols/search", params={"query": "   "}), 422, "invalid_input")  # was a 500
 
 
+def test_values_of_another_type_are_refused_not_coerced(app, alice):
+    """The schema says boolean, integer: 0, "true" or "5" are invalid input (schemathesis sent {"reducing": 0})."""
+    for url, body, field in (("/api/trading-state/halt", {"reducing": 0}, "body.reducing"),
+                             ("/api/strategies", {"name": "s2", "config": {"symbol": "SPX"}, "enabled": "true"},
+                              "body.enabled"),
+                             ("/api/symbols/batch", {"conids": ["1", 2.0]}, "body.conids.0")):
+        err = _error(alice.post(url, json=body), 422, "invalid_input")
+        assert err["fields"][0]["field"] == field, err
+    assert list_states(app, _uid(app))[0]["state"] == "ACTIVE"
+    assert alice.get("/api/strategies/s2").status_code == 404
+
+
 # --- one error shape ----------------------------------------------------------------------------------------
 def test_every_error_has_the_documented_shape(app, alice):
     cases = [

@@ -30,7 +30,10 @@ def page(rows: list, limit: int, offset: int) -> dict:
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields and values of another type (``0`` for ``false``, ``"5"`` for ``5``) are
+    refused, as the OpenAPI document says, rather than coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 _CONTROL = r"\x00-\x1f\x7f-\x9f"

@@ -23,7 +23,7 @@ SearchText = Annotated[str, Query(min_length=1, max_length=64, pattern=LABEL_PAT
 
 
 class ConidsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     conids: list[Annotated[int, Field(ge=1, le=2**53)]] = Field(min_length=1, max_length=100)
 
 
