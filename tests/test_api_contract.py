@@ -23,7 +23,7 @@ from schemathesis.engine import Status, events, from_schema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api_client import api_user
-from tests.helpers import demo
+from tests.helpers import demo, wait_for
 from tradetrail.api.app import create_app
 
 EXAMPLES = int(os.environ.get("TRADETRAIL_TEST_FUZZ_EXAMPLES", "15"))
@@ -56,8 +56,22 @@ def test_api_contract(app):
             check()
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
             failures.append(f"{operation.label}: {str(exc)[:1500]}")
+    _runs_finished(app)
     assert operations >= 40
     assert not failures, "\n\n".join(failures)
+
+
+def _runs_finished(app) -> None:
+    """A fuzzed POST .../run starts a real run in the background; it ends before the test (and its database)."""
+    from sqlalchemy import func, select
+
+    from tradetrail.db.models import Execution
+
+    def idle():
+        with app.Session() as s:
+            return s.scalar(select(func.count()).where(Execution.status == "running")) == 0
+
+    wait_for(idle, 120, "the runs the fuzzer started to finish")
 
 
 DEEP_EXAMPLES = int(os.environ.get("TRADETRAIL_TEST_FUZZ_DEEP_EXAMPLES", "100"))
@@ -127,6 +141,7 @@ def test_api_contract_every_phase_and_check(app):
                 known = OPEN_ELSEWHERE.get((event.label, check.name))
                 if known is None or known[0] not in text:
                     failures.setdefault((event.label, check.name), text)
+    _runs_finished(app)
     assert scenarios >= 100  # every operation in several phases
     assert own.get("/api/auth/me").status_code == 200  # the run was authenticated to its end
     assert not failures, "\n\n".join(f"{label} {check}:\n{text}" for (label, check), text in failures.items())
