@@ -27,11 +27,12 @@ run: install
 	$(BIN)/tradetrail init
 	$(BIN)/tradetrail serve
 
-# The whole suite runs twice: once on a SQLite file, once on the local PostgreSQL.
+# The suite runs on a SQLite file and again on the local PostgreSQL; tests marked `slow` (minutes each, and
+# not about the database backend) run once, with PostgreSQL.
 test: test-sqlite test-postgres
 
 test-sqlite: install-test
-	TRADETRAIL_TEST_DB=sqlite $(BIN)/pytest -q
+	TRADETRAIL_TEST_DB=sqlite $(BIN)/pytest -q -m "not slow"
 
 test-postgres: install-test
 	TRADETRAIL_TEST_DB=postgresql $(BIN)/pytest -q
