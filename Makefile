@@ -27,12 +27,12 @@ run: install
 	$(BIN)/tradetrail init
 	$(BIN)/tradetrail serve
 
-# The suite runs on a SQLite file and again on the local PostgreSQL; tests marked `slow` (minutes each, and
-# not about the database backend) run once, with PostgreSQL.
+# The suite runs on a SQLite file and again on the local PostgreSQL; tests marked `once` (not about the
+# database backend: browser walks, the deep API contract run, ...) run on PostgreSQL only.
 test: test-sqlite test-postgres
 
 test-sqlite: install-test
-	TRADETRAIL_TEST_DB=sqlite $(BIN)/pytest -q -m "not slow"
+	TRADETRAIL_TEST_DB=sqlite $(BIN)/pytest -q -m "not once"
 
 test-postgres: install-test
 	TRADETRAIL_TEST_DB=postgresql $(BIN)/pytest -q

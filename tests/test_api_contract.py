@@ -107,6 +107,7 @@ def _deep_config(token: str) -> SchemathesisConfig:
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_api_contract_every_phase_and_check(app):
     demo(app)
     api_user(app, "decoy")

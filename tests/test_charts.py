@@ -185,6 +185,7 @@ def test_mismatched_indexes_are_refused(daily: pd.DataFrame, indicators: pd.Data
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_no_figure_survives_many_renders(daily: pd.DataFrame, indicators: pd.DataFrame) -> None:
     gc.collect()
     before = live_figures()

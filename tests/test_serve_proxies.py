@@ -21,7 +21,7 @@ from tradetrail.db.account_models import LoginFailure
 from tradetrail.services.accounts import MAX_FAILURES_PER_CLIENT, create_user
 from tradetrail.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 
 @pytest.fixture
