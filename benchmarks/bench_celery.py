@@ -53,7 +53,8 @@ def prepare(app, count: int, n_groups: int) -> None:
 
 
 def start_workers(n: int, env: dict) -> list[subprocess.Popen]:
-    return [subprocess.Popen([str(BIN), "worker", "--concurrency", "1", "--loglevel", "WARNING"], env=env,
+    command = [str(BIN), "worker", "--concurrency", "1", "--queues", "runs", "--loglevel", "WARNING"]
+    return [subprocess.Popen(command, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             for _ in range(n)]
 

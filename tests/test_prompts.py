@@ -280,3 +280,29 @@ def test_the_limits_are_published_and_a_preview_bounds_its_variables(app) -> Non
     refused = user.post("/api/prompts/render", json={"body": loop})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_template"
     assert f"more than {MAX_STEPS:,} steps" in refused.json()["error"]["message"]
+
+
+def test_preview_and_save_say_what_they_refuse(app) -> None:
+    """Found by the contract run: a name that routes shadow, an empty render request, another user's template
+    name in a preview (was 422, unlike every other lookup of another user's resource)."""
+    from tests.api_client import api_user
+
+    alice, bob = api_user(app, "alice"), api_user(app, "bob")
+    body = "Look at {{ symbol }}."
+    assert alice.post("/api/prompts", json={"name": "mine", "body": body}).status_code == 201
+    for reserved in ("variables", "limits"):
+        r = alice.post("/api/prompts", json={"name": reserved, "body": body})
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "body.name", r.text
+    assert alice.post("/api/prompts", json={"name": "variables2", "body": body}).status_code == 201
+    r = alice.post("/api/prompts/render", json={})
+    assert r.status_code == 422 and "body or a template name" in r.json()["error"]["message"]
+    r = bob.post("/api/prompts/render", json={"name": "mine"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert alice.post("/api/prompts/render", json={"name": "mine"}).json()["rendered"].startswith("Look at ")
+    schema = app_openapi(alice)["components"]["schemas"]
+    assert schema["RenderIn"]["anyOf"] == [{"required": ["body"]}, {"required": ["name"]}]
+    assert schema["PromptIn"]["properties"]["body"]["pattern"] == "^[^\\x00]*$"
+
+
+def app_openapi(user) -> dict:
+    return user.get("/openapi.json").json()

@@ -15,6 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Celery's queues (distributed mode): runs, and beat's dispatch and sweep, which must never wait behind runs.
+RUNS_QUEUE = "tradetrail"
+CONTROL_QUEUE = "tradetrail.control"
+
 
 class Settings(BaseSettings):
     """Process-wide configuration (read once; tests build their own instances)."""

@@ -5,22 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tradetrail.api.schemas import _In
+from tradetrail.api.schemas import TEXT_PATTERN, _In
 from tradetrail.prompts.templates import MAX_BODY_CHARS, MAX_VARIABLES_CHARS, MAX_VARIABLES_NESTING, check_variables
 from tradetrail.schemas.strategy import NAME_PATTERN
 
+# `/api/prompts/variables` and `/api/prompts/limits` are routes: a template of either name could never be read.
+RESERVED_NAMES = ("variables", "limits")
+PROMPT_NAME_PATTERN = rf"^(?!(?:{'|'.join(RESERVED_NAMES)})$){NAME_PATTERN[1:]}"
+
 
 class PromptIn(_In):
-    name: str = Field(pattern=NAME_PATTERN)
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
-    description: str = Field(default="", max_length=2000)
+    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")  # the name's look-ahead
+
+    name: str = Field(pattern=PROMPT_NAME_PATTERN, description=f"not {' or '.join(RESERVED_NAMES)} (routes)")
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT_PATTERN)
+    description: str = Field(default="", max_length=2000, pattern=TEXT_PATTERN)
 
 
 class PromptUpdateIn(_In):
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
-    description: str | None = Field(default=None, max_length=2000)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT_PATTERN)
+    description: str | None = Field(default=None, max_length=2000, pattern=TEXT_PATTERN)
 
 
 class PromptVersionRef(BaseModel):
@@ -51,11 +57,20 @@ class PromptVersionOut(BaseModel):
 
 
 class RenderIn(_In):
-    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"anyOf": [{"required": ["body"]}, {"required": ["name"]}]})
+
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT_PATTERN)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     variables: dict[str, Any] | None = Field(default=None, description=(
         f"values that replace the sample ones: at most {MAX_VARIABLES_CHARS:,} characters of text, nested at "
         f"most {MAX_VARIABLES_NESTING} deep"))
+
+    @model_validator(mode="after")
+    def _body_or_name(self) -> RenderIn:
+        if self.body is None and self.name is None:
+            raise ValueError("give a template body or a template name")
+        return self
 
     @field_validator("variables")
     @classmethod

@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from tradetrail import __version__
 from tradetrail.db.migrate import current_revision, head_revision
+from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE
 
 
 def _database(app) -> dict:
@@ -47,7 +48,9 @@ def _queue(app) -> dict:
 
         client = redis.Redis.from_url(s.redis_url, socket_connect_timeout=2, socket_timeout=2)
         client.ping()
-        return {"ok": True, "mode": "celery", "pending": int(client.llen("tradetrail"))}
+        # A growing control backlog means no worker consumes it: nothing is being dispatched.
+        return {"ok": True, "mode": "celery", "pending": int(client.llen(RUNS_QUEUE)),
+                "control_pending": int(client.llen(CONTROL_QUEUE))}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "mode": "celery", "error": type(exc).__name__}
 

@@ -216,12 +216,16 @@ def render_preview(app, user_id: int, *, body: str | None = None, name: str | No
 
     The render is the same bounded one a run does (templates.render); the caller's variables are bounded first."""
     from tradetrail.prompts.templates import VARIABLES, check_variables, render
+    from tradetrail.services.strategies import NotFound
 
     if body is None:
         if name is None:
             raise PromptTemplateError("give a template body or a template name")
         with app.Session() as s:
-            body = latest_template(s, name, user_id=user_id).body
+            try:
+                body = latest_template(s, name, user_id=user_id).body
+            except PromptTemplateError:  # none of that name is yours or built-in: like every other lookup, 404
+                raise NotFound(f"no prompt template named {name!r}") from None
     used = validate_template(body)
     unknown = sorted(set(variables or {}) - VARIABLES.keys())
     if unknown:

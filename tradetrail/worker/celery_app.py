@@ -27,10 +27,8 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import worker_init, worker_process_init
 
-from tradetrail.settings import Settings, get_settings
+from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE, Settings, get_settings
 
-RUNS_QUEUE = "tradetrail"
-CONTROL_QUEUE = "tradetrail.control"
 CONTROL_TASKS = ("tradetrail.dispatch", "tradetrail.sweep")
 
 
