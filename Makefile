@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The web UI's third-party JS and CSS: npm packages pinned by package-lock.json (nothing third-party is
+# committed), copied into the package's static folder (git-ignored) by tradetrail/web/assets.py.
+ASSETS := tradetrail/web/static/vendor/.built
 
 .PHONY: install install-test run test test-sqlite test-postgres bench lint clean
 
@@ -19,9 +22,14 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(TEST_STAMP)
 
-install: $(STAMP)
+$(ASSETS): package.json package-lock.json tradetrail/web/assets.py | $(STAMP)
+	SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m tradetrail.web.assets build
+	touch $(ASSETS)
 
-install-test: $(TEST_STAMP)
+install: $(STAMP) $(ASSETS)
+
+install-test: install $(TEST_STAMP)
 
 run: install
 	$(BIN)/tradetrail init
@@ -44,4 +52,4 @@ lint: install-test
 	$(BIN)/ruff check tradetrail tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules tradetrail/web/static/vendor

@@ -55,11 +55,21 @@ def _user_id(application, username: str) -> int:
 @app.command()
 def init() -> None:
     """Migrate the database, install the built-in prompts, create the demo user and the `demo` strategy."""
+    from tradetrail.services.accounts import give_password_if_none
     from tradetrail.services.bootstrap import init as do_init
 
-    result = do_init(_app())
+    application = _app()
+    result = do_init(application)
     console.print(f"ready: user [bold]{result['user']}[/bold], strategy [bold]{result['strategy']}[/bold], "
                   f"{len(result['templates'])} prompt templates")
+    password = give_password_if_none(application, result["user"])  # a fresh install only: never a default
+    if password is not None:
+        s = application.settings
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+        host = f"[{host}]" if ":" in host else host
+        console.print(f"sign in at http://{host}:{s.port}/login as [bold]{result['user']}[/bold] with the password "
+                      f"[bold]{password}[/bold]\n(shown only this once; change it with "
+                      f"`tradetrail users set-password {result['user']}`)", highlight=False, soft_wrap=True)
 
 
 def _print_execution(data: dict) -> None:

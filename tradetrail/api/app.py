@@ -1,8 +1,11 @@
-"""The HTTP face: every capability under ``/api`` (OpenAPI at ``/openapi.json``, docs at ``/docs``).
+"""The HTTP face: every capability under ``/api`` (OpenAPI at ``/openapi.json``, docs at ``/docs``), and
+the web UI's pages beside it (``tradetrail/web``).
 
 Routes call the same services as the CLI and hold no business logic. Everything but ``/health`` and login
 needs an API token or a browser session (see ``api/security.py``). Every request passes ``api/limits.py``
-first (body size, JSON depth, NUL characters), and every error has one shape (``api/errors.py``).
+first (body size, JSON depth, NUL characters), and every API error has one shape (``api/errors.py``). Every
+response carries a strict Content-Security-Policy (``web/headers.py``); ``/docs`` serves Swagger UI from the
+package's own static files, so nothing is loaded from the internet.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tradetrail.services.broker_status import start_session_keeper
 from tradetrail.services.embedded import EmbeddedService
 from tradetrail.services.health import health_report
 from tradetrail.services.startup import PeriodicReconciler, reconcile_all
+from tradetrail.web import install as install_web
+from tradetrail.web.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
         if keeper is not None:
             await run_in_threadpool(keeper.stop)
 
-    api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan,
+    api = FastAPI(title="tradetrail", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Scheduled, LLM-assisted trading workflows with a replayable trail of every decision. "
                               "Authenticate with `Authorization: Bearer <token>` (`tradetrail tokens create USER`) "
                               "or a session from `POST /api/auth/login`.")
@@ -62,6 +67,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     errors.install(api)
     api.add_middleware(RequestLimits, max_bytes=application.settings.max_request_bytes,
                        max_depth=application.settings.max_json_depth)
+    api.add_middleware(SecurityHeaders)  # outermost: refusals and errors carry the headers too
 
     @api.get("/health", tags=["system"], responses={503: {"description": "a check is not ok (the same report)"}})
     def health() -> JSONResponse:
@@ -81,4 +87,5 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
                    artifacts.router, trading.router, system):
         api.include_router(router)
+    install_web(api)  # the pages, /docs and /static (none of them in the OpenAPI document)
     return api

@@ -99,6 +99,19 @@ def set_password(app, username: str, password: str) -> None:
         s.commit()
 
 
+def give_password_if_none(app, username: str) -> str | None:
+    """A random password for ``username`` if it has none yet (the demo user on a fresh install), returned once
+    so ``tradetrail init`` can print it; None when the user already has one (never a second, never a default).
+
+    One conditional UPDATE: two inits racing give the user exactly one password, and only one prints it."""
+    password = secrets.token_urlsafe(15)  # 20 characters, ~120 bits
+    with app.Session() as s:
+        done = s.execute(update(User).where(User.username == username, User.password_hash.is_(None))
+                         .values(password_hash=_hasher.hash(password)))
+        s.commit()
+    return password if done.rowcount == 1 else None
+
+
 def _failures_since(s, column, value: str, since: datetime) -> tuple[int, datetime | None]:
     count, oldest = s.execute(select(func.count(), func.min(LoginFailure.at))
                               .where(column == value, LoginFailure.at >= since)).one()
@@ -161,6 +174,18 @@ def principal_for_session(app, secret: str) -> Principal | None:
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     return Principal(row.user_id, row.username, "session", csrf_hash=row.csrf_hash)
+
+
+def renew_csrf(app, secret: str) -> str | None:
+    """A new CSRF token for a live session whose browser lost the old one (only its hash is stored, so a page
+    cannot show it again); None if the session is gone. The old token stops working."""
+    csrf = secrets.token_urlsafe(32)
+    with app.Session() as s:
+        done = s.execute(update(WebSession).where(WebSession.session_hash == sha256(secret),
+                                                  WebSession.revoked_at.is_(None), WebSession.expires_at > utcnow())
+                         .values(csrf_hash=sha256(csrf)))
+        s.commit()
+    return csrf if done.rowcount == 1 else None
 
 
 def csrf_matches(principal: Principal, token: str | None) -> bool:
