@@ -24,3 +24,8 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def demo_account(app: App, user_id: int, strategy) -> str:
+    """The simulated account the demo trades on: a replay-clock strategy's own (not the user's shared one)."""
+    return app.broker.account(user_id, strategy.id)

@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select, text, update
 
-from tests.helpers import demo
+from tests.helpers import demo, demo_account
 from tradetrail.broker.simulated import QUESTION_TEXT
 from tradetrail.db.models import ReplayClock
 from tradetrail.db.sim_models import SimOrder, SimPosition, SimQuestion
@@ -106,7 +106,8 @@ def specs_for(key: str):
 # -- timeouts ---------------------------------------------------------------------------------------------
 
 def test_timeout_after_the_broker_booked_it_is_unknown_and_never_placed_twice(app, settings):
-    user_id, _ = demo(app)
+    user_id, strategy = demo(app)
+    account = demo_account(app, user_id, strategy)  # a replay-clock strategy's own
     broken = app_with(settings, sim_faults="place_timeout_after_accept")
     execution = run(broken, user_id)
     assert execution["status"] == "failed" and execution["failed_step"] == "place_order"
@@ -122,7 +123,7 @@ def test_timeout_after_the_broker_booked_it_is_unknown_and_never_placed_twice(ap
         assert ev.detail.startswith("ambiguous outcome, reconcile before anything is resent")
     assert_one_broker_order_each(app, orders)  # booked once, and not retried after the timeout
 
-    report = reconcile(broken, user_id)  # any send would book and time out again: nothing may be sent
+    report = reconcile(broken, user_id, account)  # any send would book and time out again: nothing may be sent
     assert report["resent"] == [] and report["adopted"] == []
     assert report["notes"] == [f"{o.client_order_id}: found at the broker, now SUBMITTED" for o in orders]
     sim = sim_by_coid(app)
@@ -130,7 +131,7 @@ def test_timeout_after_the_broker_booked_it_is_unknown_and_never_placed_twice(ap
     assert [(o.state, o.broker_order_id) for o in after] == \
         [("SUBMITTED", str(sim[o.client_order_id].id)) for o in after]
     assert_one_broker_order_each(app, after)
-    assert reconcile(broken, user_id)["notes"] == []
+    assert reconcile(broken, user_id, account)["notes"] == []
 
 
 def test_no_second_entry_while_the_first_is_of_unknown_fate(app, settings):
@@ -170,7 +171,8 @@ def test_timeout_before_the_broker_booked_it_is_resent_once_by_reconciliation(ap
     assert [o.state for o in local_orders(app)] == ["UNKNOWN"] * 3 and broker_counts(app) == {}
 
     fresh = app_with(settings)
-    report = reconcile(fresh, user_id)
+    account = demo_account(app, user_id, strategy)  # a replay-clock strategy's own
+    report = reconcile(fresh, user_id, account)
     coids = [o.client_order_id for o in orders]
     assert report["resent"] == [coids[0]]
     assert report["notes"] == [f"{coids[0]}: the broker never had it; sent again: accepted"]
@@ -180,7 +182,7 @@ def test_timeout_before_the_broker_booked_it_is_resent_once_by_reconciliation(ap
     for o in after:
         assert "reconciliation: the broker has no order with this id, safe to send again" in details(app, o.id)
 
-    second = reconcile(fresh, user_id)
+    second = reconcile(fresh, user_id, account)
     assert (second["resent"], second["notes"]) == ([], [])
     assert_one_broker_order_each(app, local_orders(app))
 

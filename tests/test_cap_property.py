@@ -174,7 +174,7 @@ def test_the_notional_at_the_fill_price_never_exceeds_a_cap(settings: Settings, 
         if not risk["output"]["approved"] or risk["output"]["action"] != "enter":
             return
         seen["approved"] += 1
-        account = app.broker.account(user_id)
+        account = risk["input"]["account"]  # the strategy's own (a replay-clock strategy's)
         next_session = pd.Timestamp(bars["date"].iloc[-1]).tz_localize("UTC") + timedelta(days=1)
         app.broker.sync(account, next_session.to_pydatetime())
         synced = sync_account(app, user_id, account)

@@ -98,8 +98,10 @@ class _LoggedOutBroker:
 
 def test_unhealthy_broker_fails_at_check_broker_not_later(app):
     user_id, _ = demo(app)
+    with app.Session() as s:  # a real-clock strategy trades at the default broker (a replayed one at the simulator)
+        save_strategy(s, app, user_id, "paper", StrategyConfig(symbol="SPX"))
     app.broker = _LoggedOutBroker()
-    data = get_execution(app, run_strategy(app, user_id, "demo").execution_id)
+    data = get_execution(app, run_strategy(app, user_id, "paper").execution_id)
     assert data["failed_step"] == "check_broker"
     assert "not authenticated" in data["error"] and "session expired" in data["error"]
     assert [s["name"] for s in data["steps"]] == ["load_strategy", "check_broker"]

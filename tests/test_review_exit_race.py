@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from tests.helpers import demo
+from tests.helpers import demo, demo_account
 from tradetrail.db.sim_models import SimOrder, SimPosition
 from tradetrail.services.executions import create_execution, get_execution, run_strategy
 from tradetrail.services.strategies import get_strategy
@@ -41,10 +41,10 @@ def _step(execution: dict, name: str) -> dict:
 
 
 def test_exit_after_the_stop_or_target_filled_meanwhile_does_not_go_short(app):
-    user_id, _ = demo(app)
+    user_id, strategy = demo(app)
     first = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: the bracket
     assert _step(first, "place_order")["output"]["status"] == "accepted"
-    account = app.broker.account(user_id)
+    account = demo_account(app, user_id, strategy)
 
     def market_moves(ctx) -> StepOutcome:
         # risk_check saw the entry filled and approved an exit of the whole position; before place_order
@@ -73,7 +73,7 @@ def test_a_failed_exit_does_not_leave_the_position_without_its_stop(app, setting
     from tradetrail.services.app import build_app
     from tradetrail.settings import Settings
 
-    user_id, _ = demo(app)
+    user_id, strategy = demo(app)
     first = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: the bracket
     assert _step(first, "place_order")["output"]["status"] == "accepted"
     # The broker now asks "market order, are you sure?" (o10151), which is not on the allow-list.
@@ -81,7 +81,7 @@ def test_a_failed_exit_does_not_leave_the_position_without_its_stop(app, setting
                        migrate=False)
     second = get_execution(asking, run_strategy(asking, user_id, "demo").execution_id)  # 2005-01-04: SELL
     assert second["failed_step"] == "place_order" and "declined" in second["error"]
-    account = app.broker.account(user_id)
+    account = demo_account(app, user_id, strategy)
     held = {p.symbol: p.quantity for p in app.broker.positions(account)}
     working_sells = [o for o in app.broker.orders(account) if o.status == "SUBMITTED" and o.side == "SELL"]
     assert held == {"SPX": 16.0}  # the scenario: still long

@@ -4,37 +4,46 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.fresh_bars import write_fresh_spx
 from tests.helpers import demo
 from tradetrail.db.trading_models import PortfolioSnapshot
 from tradetrail.domain.risk import RiskLimits, evaluate
-from tradetrail.services.bootstrap import demo_config
+from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
+from tradetrail.services.app import build_app
 from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.risk_inputs import gather
 from tradetrail.services.strategies import save_strategy
+from tradetrail.settings import Settings
 
 
 def _step(execution: dict, name: str) -> dict:
     return next(s for s in execution["steps"] if s["name"] == name)
 
 
-def test_working_entries_count_against_max_exposure(app):
+def test_working_entries_count_against_max_exposure(settings, tmp_path):
+    # Two real-clock strategies share the user's account (a replayed one would trade on its own): a market
+    # whose latest closed session is the sample's 2005-01-03, where the rules analyst buys.
+    ahead = write_fresh_spx(tmp_path / "bars")
+    app = build_app(Settings(home=settings.home, database_url=settings.database_url,
+                             market_data_dir=tmp_path / "bars"), migrate=False)
     user_id, _ = demo(app)
     limits = RiskLimits(max_exposure_pct=30.0)  # each entry is capped at 20 % by max_position_pct
-    config = demo_config().model_copy(update={"risk": limits})
+    config = StrategyConfig(symbol="SPX", market_data=MarketDataConfig(source="files"), risk=limits)
     with app.Session() as s:
-        save_strategy(s, app, user_id, "demo", config)
-        save_strategy(s, app, user_id, "demo2", config)
+        save_strategy(s, app, user_id, "paper", config)
+        save_strategy(s, app, user_id, "paper2", config)
 
-    a = get_execution(app, run_strategy(app, user_id, "demo").execution_id)  # 2005-01-03: MKT bracket, working
-    b = get_execution(app, run_strategy(app, user_id, "demo2").execution_id)  # same account, same session
-    assert _step(a, "risk_check")["output"]["approved"] is True
+    a = get_execution(app, run_strategy(app, user_id, "paper").execution_id)  # MKT bracket, working
+    b = get_execution(app, run_strategy(app, user_id, "paper2").execution_id)  # same account, same session
+    assert _step(a, "risk_check")["output"]["approved"] is True, a["error"]
     assert _step(a, "place_order")["output"]["status"] == "accepted"
+    account = app.broker.account(user_id)
+    assert _step(a, "risk_check")["input"]["account"] == _step(b, "risk_check")["input"]["account"] == account
     denied = _step(b, "risk_check")["output"]  # a's entry is still working: it counts as exposure already
     assert denied["approved"] is False and [d["rule"] for d in denied["denials"]] == ["max_exposure"]
     assert denied["numbers"]["exposure_after_pct"] > 30
 
-    account = app.broker.account(user_id)
-    app.broker.sync(account, datetime(2005, 1, 4, 21, tzinfo=UTC))  # both entries fill at the next open
+    app.broker.sync(account, ahead[0].to_pydatetime())  # both entries fill at the next open
     values = app.broker.account_values(account)
     exposure = sum(abs(p.quantity) * p.market_price for p in app.broker.positions(account))
     assert exposure / values.equity * 100 <= limits.max_exposure_pct, \

@@ -106,7 +106,7 @@ def test_the_reviewed_answer_through_the_pipeline_sends_nothing(settings, fake):
     assert step(execution, "risk_check")["output"]["approved"] is False
     assert step(execution, "place_order")["status"] == "skipped"
     orders, _ = orders_and_events(app)
-    assert orders == [] and app.broker.orders(app.broker.account(user_id)) == []
+    assert orders == [] and app.broker.orders(step(execution, "risk_check")["input"]["account"]) == []
     with app.Session() as s:  # the stored signal carries the rule and its numbers
         stored = s.scalar(select(Signal))
     assert stored.action == "HOLD" and any(r["rule"] == "market_fit" and r["numbers"]["close"] == FIRST_CLOSE
@@ -126,7 +126,7 @@ def test_extreme_numbers_through_the_pipeline_end_without_an_exception_and_witho
     assert signal["action"] == "HOLD" and signal["reason"].startswith("market_fit: entry 1e+308 is ")
     assert step(execution, "risk_check")["output"]["approved"] is False
     orders, _ = orders_and_events(app)
-    assert orders == [] and app.broker.orders(app.broker.account(user_id)) == []
+    assert orders == [] and app.broker.orders(step(execution, "risk_check")["input"]["account"]) == []
 
 
 def test_a_fitting_buy_whose_levels_cannot_be_put_on_the_tick_is_denied_with_the_reason(settings, fake):
@@ -143,4 +143,4 @@ def test_a_fitting_buy_whose_levels_cannot_be_put_on_the_tick_is_denied_with_the
     assert risk["approved"] is False and [d["rule"] for d in risk["denials"]] == ["levels"]
     assert "cannot be put on the tick" in risk["reason"] and "1e-300" in risk["reason"]
     orders, _ = orders_and_events(app)
-    assert orders == [] and app.broker.orders(app.broker.account(user_id)) == []
+    assert orders == [] and app.broker.orders(step(execution, "risk_check")["input"]["account"]) == []

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import demo
+from tests.helpers import demo, demo_account
 from tests.test_cli import tt
 from tradetrail.broker.simulated import SimulatedBroker
 from tradetrail.db.sim_models import SimPosition
@@ -20,7 +20,7 @@ from tradetrail.marketdata.sample import SampleMarketData
 from tradetrail.services import portfolio
 from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.reconcile import reconcile
-from tradetrail.services.trading_state import get_state, scope_for, set_state
+from tradetrail.services.trading_state import account_scope, get_state, scope_for, set_state
 
 
 def _hand_books(fills, initial=100_000.0):
@@ -52,7 +52,7 @@ def test_twenty_demo_runs_trade_and_the_books_match_a_hand_check(app):
         trades = s.scalars(select(Trade)).all()
     assert fills, "at least one order must fill in twenty sessions"
     cash, qty, avg, realized = _hand_books(fills)
-    account = app.broker.account(user_id)
+    account = demo_account(app, user_id, strategy)
     assert app.broker.account_values(account).cash == pytest.approx(cash, abs=1e-6)
     assert position.quantity == qty and position.avg_cost == pytest.approx(avg)
     assert position.realized_pnl == pytest.approx(realized, abs=1e-6)
@@ -102,8 +102,9 @@ def test_reconcile_adopts_an_order_placed_elsewhere_and_flags_a_position_mismatc
         adopted = s.scalar(select(Order).where(Order.client_order_id == "manual-1"))
     assert adopted.external and adopted.strategy_id is None and adopted.state == "SUBMITTED"
     assert reconcile(app, user_id)["adopted"] == []  # adopted once
-    state, row = get_state(app, user_id, "global")  # books differ from the broker: no new entries
+    state, row = get_state(app, user_id, account_scope(account))  # books differ from the broker: no new entries
     assert state == TradingState.REDUCING and "QQQ ours 0 broker 5" in row.reason
+    assert get_state(app, user_id, "global")[0] == TradingState.ACTIVE  # there; the user's other accounts trade on
 
 
 class _LiveSimulatedBroker(SimulatedBroker):
@@ -114,14 +115,14 @@ class _LiveSimulatedBroker(SimulatedBroker):
 
 
 def test_live_account_needs_live_mode_and_the_global_switch(app):
-    user_id, _ = demo(app)
+    user_id, strategy = demo(app)
     app.broker = _LiveSimulatedBroker(app.engine, app.market_data)
     data = get_execution(app, run_strategy(app, user_id, "demo").execution_id)
     assert data["failed_step"] == "place_order"
     assert "live mode" in data["error"] and "TRADETRAIL_ALLOW_LIVE_TRADING=true" in data["error"]
     with app.Session() as s:
         assert s.scalar(select(Order)) is None
-    assert app.broker.orders(app.broker.account(user_id)) == []
+    assert app.broker.orders(demo_account(app, user_id, strategy)) == []
 
 
 @pytest.mark.parametrize("state, scope", [(TradingState.HALTED, "global"), (TradingState.REDUCING, "strategy")])
@@ -133,7 +134,7 @@ def test_halted_or_reducing_denies_entries_with_the_rule(app, state, scope):
     assert data["status"] == "succeeded" and risk["approved"] is False
     assert risk["denials"][0]["rule"] == "trading_state" and state.value in risk["denials"][0]["detail"]
     assert data["steps"][9]["status"] == "skipped"
-    assert app.broker.orders(app.broker.account(user_id)) == []
+    assert app.broker.orders(demo_account(app, user_id, strategy)) == []
 
 
 def test_an_order_finished_long_ago_at_the_broker_is_still_settled_locally(app):
@@ -141,13 +142,13 @@ def test_an_order_finished_long_ago_at_the_broker_is_still_settled_locally(app):
     user_id, strategy = demo(app)
     first = get_execution(app, run_strategy(app, user_id, "demo").execution_id)
     assert first["steps"][9]["output"]["status"] == "accepted"
-    account = app.broker.account(user_id)
+    account = demo_account(app, user_id, strategy)
     with app.Session() as s:
         target = s.scalar(select(Order).where(Order.leg == "target"))
     app.broker.cancel(account, target.broker_order_id)
     contract = SampleMarketData().resolve("SPX")
     app.broker.sync(account, datetime(2005, 3, 1, 21, tzinfo=UTC), (contract,))
     assert target.client_order_id not in {o.client_order_id for o in app.broker.orders(account)}
-    reconcile(app, user_id)
+    reconcile(app, user_id, account)
     with app.Session() as s:
         assert s.scalar(select(Order.state).where(Order.id == target.id)) == "CANCELLED"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradetrail.schemas.strategy import NAME_PATTERN, StrategyConfig
 
@@ -135,6 +135,9 @@ class NextRunsOut(BaseModel):
     timezone: str
     market_sessions_only: bool
     next: list[NextRun]
+    calendar_end: str | None = Field(
+        default=None, description="set when the list stops short of the count asked for because the exchange "
+                                  "calendar ends (its last day); null when the list is complete")
 
 
 # --- lineage --------------------------------------------------------------------------------------------------
@@ -233,6 +236,10 @@ class OrderOut(BaseModel):
     avg_fill_price: float | None
     reason: str | None
     external: bool
+    sized_price: float | None = Field(description="entries: the price the risk gate sized it at (MKT: the last "
+                                                  "price plus the slippage allowance; LMT: the limit)")
+    price_allowance_pct: float | None = Field(description="entries: the slippage allowance a fill may use; beyond "
+                                                          "it the fill is flagged")
     created_at: str
     updated_at: str
 
@@ -266,6 +273,7 @@ class CancelOut(BaseModel):
 
 
 class PositionOut(BaseModel):
+    account: str
     strategy: str | None
     strategy_id: int | None
     symbol: str
@@ -277,8 +285,11 @@ class PositionOut(BaseModel):
     unrealized_pnl: float
 
 
-class PortfolioOut(BaseModel):
+class AccountPortfolioOut(BaseModel):
     account: str
+    broker: str
+    strategy: str | None = Field(description="the replay-clock strategy this account belongs to; null for the "
+                                             "account the user's real-clock strategies share")
     currency: str
     paper: bool
     cash: float
@@ -287,7 +298,11 @@ class PortfolioOut(BaseModel):
     realized_pnl: float
     unrealized_pnl: float
     positions: list[PositionOut]
-    as_of: str | None
+    as_of: str | None = Field(description="the time positions are marked at: the account's own clock")
+
+
+class PortfolioOut(AccountPortfolioOut):
+    accounts: list[AccountPortfolioOut] = Field(description="every account of the user, each at its own clock")
 
 
 class SnapshotOut(BaseModel):
@@ -305,6 +320,7 @@ class SnapshotOut(BaseModel):
 
 
 class TradeOut(BaseModel):
+    account: str
     strategy: str | None
     symbol: str
     status: str
@@ -319,9 +335,24 @@ class TradeOut(BaseModel):
     r_multiple: float | None
 
 
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+
+
 class TradingStateIn(_In):
-    strategy: str | None = Field(default=None, pattern=NAME_PATTERN, description="one strategy; empty: the account")
+    strategy: str | None = Field(default=None, pattern=NAME_PATTERN,
+                                 description="one strategy; with neither strategy nor account: every account")
+    account: str | None = Field(default=None, pattern=ACCOUNT_PATTERN,
+                                description="one of your accounts (GET /api/portfolio lists them); not together "
+                                            "with strategy")
     reason: str = Field(default="", max_length=REASON_MAX, pattern=TEXT_PATTERN)
+
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["strategy", "account"]}})
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> TradingStateIn:
+        if self.strategy is not None and self.account is not None:
+            raise ValueError("give a strategy or an account, not both")
+        return self
 
 
 class HaltIn(TradingStateIn):

@@ -115,7 +115,10 @@ class IbkrWebBroker:
                 self._portfolio_accounts = data if isinstance(data, list) else []
                 self._portfolio_epoch = self.session.epoch
 
-    def account(self, user_id: int) -> str:
+    def account(self, user_id: int, strategy_id: int | None = None) -> str:
+        if strategy_id is not None:
+            raise BrokerError("a replay-clock strategy trades on a simulated account of its own; IBKR cannot trade a "
+                              "replayed market (leave the strategy's broker empty or set it to simulated)")
         accounts = [str(a) for a in self._iserver_accounts()["accounts"]]
         if self._configured:
             if self._configured not in accounts:

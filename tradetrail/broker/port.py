@@ -119,8 +119,10 @@ class Broker(Protocol):
 
     def health(self) -> BrokerHealth: ...
 
-    def account(self, user_id: int) -> str:
-        """The account id this user trades with at this broker."""
+    def account(self, user_id: int, strategy_id: int | None = None) -> str:
+        """The account id this user trades with at this broker: the one the user's real-clock strategies share,
+        or with ``strategy_id`` the account of that one replay-clock strategy alone (its market clock is its own,
+        so nothing else may move it). Only a simulator has such accounts; a real broker raises BrokerError."""
         ...
 
     def account_values(self, account: str) -> AccountValues: ...

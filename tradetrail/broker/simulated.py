@@ -2,8 +2,9 @@
 restart loses nothing and our order records can be reconciled against it like against IBKR.
 
 Time passes only through :meth:`SimulatedBroker.sync`: orders placed at time T fill against the bars
-stamped after T, one instrument clock at a time (so a replayed strategy and a real-time one can share an
-account as long as they trade different instruments). Fill rules, per daily bar:
+stamped after T, one instrument clock per account. A replay-clock strategy trades on an account of its own
+(:meth:`SimulatedBroker.account` with its strategy id): a real-time strategy on the same instrument would
+otherwise move that clock years ahead and fill the replayed strategy's orders there. Fill rules, per daily bar:
 - MKT fills at the open; STP triggers when the bar trades through the stop and fills at the worse of the
   open and the stop; both pay ``slippage_bps`` against us. LMT fills at the limit or better (no slippage).
 - A DAY order that did not fill on the first bar after it was placed expires (CANCELLED).
@@ -95,8 +96,10 @@ class SimulatedBroker:
         return BrokerHealth(broker=self.name, authenticated=True, connected=True, competing=False, paper=True,
                             message="in-process simulated broker")
 
-    def account(self, user_id: int) -> str:
-        account = f"SIM{user_id:06d}"
+    def account(self, user_id: int, strategy_id: int | None = None) -> str:
+        """``SIM<user>`` shared by the user's real-clock strategies; ``SIM<user>-S<strategy>`` for one
+        replay-clock strategy. Created on first use with the initial cash."""
+        account = f"SIM{user_id:06d}" if strategy_id is None else f"SIM{user_id:06d}-S{strategy_id:06d}"
         with self._session() as s:
             if s.get(SimAccount, account) is not None:
                 return account

@@ -137,17 +137,33 @@ class PortfolioSnapshot(Base):
 
 
 class TradingStateRow(Base):
-    """ACTIVE / REDUCING / HALTED for a user's whole account (scope ``global``) or one strategy."""
+    """ACTIVE / REDUCING / HALTED for all of a user's accounts (scope ``global``), one account or one strategy."""
 
     __tablename__ = "trading_states"
     __table_args__ = (UniqueConstraint("user_id", "scope", name="uq_trading_states_user_scope"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    scope: Mapped[str] = mapped_column(String(32))  # "global" or "strategy:<id>"
+    scope: Mapped[str] = mapped_column(String(48))  # "global" (every account), "account:<account>" or "strategy:<id>"
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     resumed_at: Mapped[datetime | None]
+
+
+class TradingAccount(Base):
+    """An account a user trades with at one broker: the one the user's real-clock strategies share
+    (``strategy_id`` null), or a replay-clock strategy's own simulated account. Listings and reconciliation go
+    over these, so no account is forgotten and none is another user's."""
+
+    __tablename__ = "trading_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "broker", "account", name="uq_trading_accounts_user_broker_account"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    broker: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # shared | strategy
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Reconciliation(Base):

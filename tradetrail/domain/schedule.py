@@ -19,6 +19,14 @@ class ScheduleError(ValueError):
     """A schedule that cannot be evaluated (bad cron, unknown zone, beyond the calendar's range)."""
 
 
+class BeyondCalendar(ScheduleError):
+    """The next fire time lies past the exchange calendar's last day (``last_day``), so it cannot be told."""
+
+    def __init__(self, message: str, last_day: str):
+        super().__init__(message)
+        self.last_day = last_day
+
+
 def fire_times(cron: str, tz: str, after: datetime, *, calendar=None) -> Iterator[datetime]:
     """Fire times strictly after ``after``, in UTC; with ``calendar``, only minutes when it is open."""
     if after.tzinfo is None:
@@ -35,11 +43,12 @@ def fire_times(cron: str, tz: str, after: datetime, *, calendar=None) -> Iterato
             yield t
             continue
         if t > calendar.last_minute.to_pydatetime():
+            last_day = f"{calendar.last_minute:%Y-%m-%d}"
             if not found:
-                raise ScheduleError(f"cron {cron!r} ({tz}) never fires while the exchange is open (up to the "
-                                    f"calendar's end, {calendar.last_minute:%Y-%m-%d}); note a session's closing "
-                                    "minute, e.g. 16:00 in New York, is not open")
-            raise ScheduleError(f"beyond the exchange calendar's range (it ends {calendar.last_minute:%Y-%m-%d})")
+                raise BeyondCalendar(f"cron {cron!r} ({tz}) never fires while the exchange is open (up to the "
+                                     f"calendar's end, {last_day}); note a session's closing minute, e.g. 16:00 in "
+                                     "New York, is not open", last_day)
+            raise BeyondCalendar(f"beyond the exchange calendar's range (it ends {last_day})", last_day)
         if calendar.is_open_on_minute(t):
             found = True
             yield t

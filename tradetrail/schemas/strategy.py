@@ -71,6 +71,11 @@ class MarketDataConfig(_Strict):
     min_daily_bars: int = Field(default=252, ge=1, le=10000,
                                 description="fewer daily bars than this (or than the indicators need) fails")
     confirmation_timeframe: Literal["weekly"] | None = "weekly"
+    max_bar_age_sessions: int = Field(
+        default=3, ge=0, le=250,
+        description="a run fails when more exchange sessions (NYSE calendar) than this closed after the newest "
+                    "daily bar and before the run's as-of time: stale data never trades (0: the latest closed "
+                    "session must be there). A replay-clock run sees its own session, so it never trips")
     replay_start: date | None = Field(
         default=None, strict=False,  # an ISO date string in JSON
         description="replay clock: the first run sees the market as of this session's close, each later run one "
@@ -162,7 +167,9 @@ class StrategyConfig(_Strict):
                              description="free text; control characters other than newline and tab are refused")
     mode: Literal["paper", "live"] = "paper"
     broker: Literal["simulated", "ibkr_web"] | None = Field(
-        default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER")
+        default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER, "
+                                  "or the simulator for a replay-clock strategy (market_data.replay_start), which "
+                                  "trades on a simulated account of its own and cannot trade anywhere else")
     market_data: MarketDataConfig = MarketDataConfig()
     indicators: IndicatorParamsField = IndicatorParams()
     charts: ChartsConfig = ChartsConfig()
@@ -184,6 +191,13 @@ class StrategyConfig(_Strict):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    def broker_for(self, default: str) -> str:
+        """The broker this strategy trades at: its own choice, else the simulator for a replay-clock strategy
+        (a replayed market can be traded nowhere else), else ``default`` (TRADETRAIL_BROKER)."""
+        if self.broker:
+            return self.broker
+        return "simulated" if self.market_data.replay_start is not None else default
 
     def to_json(self) -> dict:
         return self.model_dump(mode="json")

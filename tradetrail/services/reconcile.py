@@ -6,7 +6,8 @@ price band they were sized for are listed as ``price_deviations`` (and recorded 
 ``reconcile`` (start-up, on demand, periodically): sync, then settle every order whose fate we do not know
 (NEW, SUBMITTING, UNKNOWN) by asking the broker for its client order id — found: adopt what the broker
 says; provably absent: send again if the intent is recent, otherwise cancel it with the reason — and flag
-any position that differs from the broker's.
+any position that differs from the broker's (that account goes REDUCING). ``reconcile_user`` does it for
+every account of a user.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from tradetrail.broker.port import BrokerOrder, OrderStatusUnknown
+from tradetrail.broker.port import BrokerError, BrokerOrder, OrderStatusUnknown
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
+from tradetrail.marketdata.port import MarketDataError
 from tradetrail.services.books import fill_deviation, last_fill_time, move, record_fill
 from tradetrail.services.locks import process_lock, submission_lock
 from tradetrail.services.orders import send_locked
-from tradetrail.services.trading_state import GLOBAL, scope_for
+from tradetrail.services.trading_accounts import find_account, shared_account, user_accounts
+from tradetrail.services.trading_state import GLOBAL, account_scope, scope_for
 
 UNSETTLED = (OrderState.NEW.value, OrderState.SUBMITTING.value, OrderState.UNKNOWN.value)
 
@@ -191,7 +194,7 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
                                   "may lack protection; check it by hand")
                     move(s, leg, OrderState.CANCELLED, leg.reason)
                 if legs[0].strategy_id is not None:
-                    _reduce(s, user_id, legs[0].strategy_id, f"bracket {key} is incomplete at the broker")
+                    _reduce(s, user_id, scope_for(legs[0].strategy_id), f"bracket {key} is incomplete at the broker")
                 notes.append(f"{key}: ATTENTION {', '.join(m.client_order_id for m in missing)} never reached the "
                              f"broker while the rest of the bracket did; cancelled here, strategy set to REDUCING")
                 continue
@@ -225,7 +228,8 @@ def _settle_unsettled(app, user_id: int, account: str, notes: list[str]) -> list
 
 def _blocked_by_state(s, order: Order) -> str | None:
     """Why an intent may not be sent now (HALTED; or REDUCING for anything but an exit), else None."""
-    scopes = [GLOBAL] + ([scope_for(order.strategy_id)] if order.strategy_id is not None else [])
+    scopes = [GLOBAL, account_scope(order.account)] + \
+        ([scope_for(order.strategy_id)] if order.strategy_id is not None else [])
     for row in s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == order.user_id,
                                                        TradingStateRow.scope.in_(scopes))):
         if row.state == "HALTED" or (row.state == "REDUCING" and order.leg != "exit"):
@@ -233,9 +237,8 @@ def _blocked_by_state(s, order: Order) -> str | None:
     return None
 
 
-def _reduce(s, user_id: int, strategy_id: int | None, reason: str) -> None:
-    """Set REDUCING (unless already HALTED) inside the caller's transaction."""
-    scope = scope_for(strategy_id)
+def _reduce(s, user_id: int, scope: str, reason: str) -> None:
+    """Set REDUCING (unless already HALTED) for ``scope`` inside the caller's transaction."""
     row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id, TradingStateRow.scope == scope))
     if row is None:
         row = TradingStateRow(user_id=user_id, scope=scope, state="REDUCING")
@@ -257,18 +260,19 @@ def _position_mismatches(app, account: str) -> list[dict]:
     return out
 
 
-def reconcile(app, user_id: int) -> dict:
-    """Sync, settle unsettled orders, compare positions; store and return the report."""
-    account = app.broker.account(user_id)
+def reconcile(app, user_id: int, account: str | None = None) -> dict:
+    """Sync, settle unsettled orders, compare positions of one account at ``app.broker`` (default: the user's
+    shared account there); store and return the report. Positions that differ set that account to REDUCING."""
+    account = account if account is not None else shared_account(app, user_id)
     first = sync_account(app, user_id, account)
     notes = list(first["notes"])
     with submission_lock(app, account):
         resent = _settle_unsettled(app, user_id, account, notes)
     second = sync_account(app, user_id, account)  # fills of what settling found or sent
     mismatches = _position_mismatches(app, account)
-    if mismatches:  # our books and the broker's differ: no new entries until a person has looked
+    if mismatches:  # our books and the broker's differ: no new entries there until a person has looked
         with app.Session() as s:
-            _reduce(s, user_id, None, "positions differ from the broker's: " + ", ".join(
+            _reduce(s, user_id, account_scope(account), "positions differ from the broker's: " + ", ".join(
                 f"{m['symbol']} ours {m['ours']:g} broker {m['broker']:g}" for m in mismatches))
             s.commit()
     report = {"account": account, "adopted": first["adopted"] + second["adopted"],
@@ -279,3 +283,33 @@ def reconcile(app, user_id: int) -> dict:
         s.add(Reconciliation(account=account, ok=not mismatches, report=report))
         s.commit()
     return report
+
+
+REPORT_LISTS = ("adopted", "fills", "resent", "notes", "position_mismatches", "price_deviations")
+
+
+def reconcile_user(app, user_id: int, account: str | None = None) -> dict:
+    """Reconcile one of the user's accounts (``NotFound`` if not theirs; its report), or every one of them,
+    each at its own broker: ``accounts`` holds each report (or the error that stopped it: one broker being
+    down does not stop the others), and the lists of all are merged on top, naming their account."""
+    if account is not None:
+        row = find_account(app, user_id, account)
+        return reconcile(app.with_broker(row["broker"]), user_id, account)
+    shared_account(app, user_id)
+    reports = []
+    for row in user_accounts(app, user_id):
+        try:
+            reports.append(reconcile(app.with_broker(row["broker"]), user_id, row["account"]))
+        except (BrokerError, MarketDataError) as exc:
+            reports.append({"account": row["account"], "broker": row["broker"],
+                            "error": f"{type(exc).__name__}: {exc}"})
+    merged: dict = {"accounts": reports}
+    for key in REPORT_LISTS:
+        items = []
+        for r in reports:
+            for item in r.get(key, []):
+                items.append(item | {"account": r["account"]} if isinstance(item, dict)
+                             else f"{r['account']}: {item}" if key == "notes" else item)
+        merged[key] = items
+    merged["notes"] += [f"{r['account']}: not reconciled: {r['error']}" for r in reports if "error" in r]
+    return merged

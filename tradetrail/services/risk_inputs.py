@@ -1,4 +1,6 @@
-"""What the risk gate looks at, gathered from the broker and our books just before it decides."""
+"""What the risk gate looks at, gathered from the broker and our books just before it decides: all of it
+about the one account the strategy trades on (equity, exposure, the day's starting equity, working orders,
+the account's trading state), never the user's other accounts."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
     broker_positions = [p for p in app.broker.positions(account) if p.quantity]
     exposure = sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in broker_positions)
     with app.Session() as s:
-        strategy_state, global_state, srow = states(s, user_id, strategy_id)
+        strategy_state, global_state, srow = states(s, user_id, strategy_id, account)
         resumed_at = srow.resumed_at if srow else None
         qty = s.scalar(select(Position.quantity).where(Position.account == account, Position.strategy_id == strategy_id,
                                                        Position.symbol == symbol)) or 0.0

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import select
 
 from tradetrail.db.models import User
-from tradetrail.db.trading_models import Order
+from tradetrail.db.trading_models import TradingAccount
 from tradetrail.services.reconcile import reconcile
 
 log = logging.getLogger(__name__)
@@ -16,25 +16,42 @@ KNOWN_BROKERS = ("simulated", "ibkr_web")
 
 
 def reconcile_all(app) -> dict[str, dict]:
-    """Reconcile every user's account at the default broker, and at any other broker a strategy has sent
-    orders to (reported as ``user@broker``); one failing account does not stop the others."""
+    """Reconcile every account of every user: each user's shared account at the default broker (reported
+    under the user's name), the shared account at any other broker one of their strategies used
+    (``user@broker``), and every other account of theirs, e.g. a replay-clock strategy's own
+    (``user@broker:account``). One failing account does not stop the others."""
     with app.Session() as s:
         users = s.execute(select(User.id, User.username)).all()
-        plan = [(app.broker.name, users)]
-        for broker in sorted(set(s.scalars(select(Order.broker).distinct())) - {app.broker.name}):
-            if broker in KNOWN_BROKERS:
-                plan.append((broker, s.execute(select(User.id, User.username).where(User.id.in_(
-                    select(Order.user_id).where(Order.broker == broker)))).all()))
-    reports = {}
-    for broker, who in plan:
-        view = app.with_broker(broker)
-        for user_id, name in who:
-            key = name if broker == app.broker.name else f"{name}@{broker}"
-            try:
-                reports[key] = reconcile(view, user_id)
-            except Exception as exc:  # noqa: BLE001 - logged and reported; the next round tries again
-                log.exception("reconciliation failed for %s", key)
-                reports[key] = {"error": f"{type(exc).__name__}: {exc}"}
+        registered = s.execute(select(TradingAccount.user_id, TradingAccount.broker, TradingAccount.account)
+                               .order_by(TradingAccount.broker, TradingAccount.account)).all()
+    reports: dict[str, dict] = {}
+
+    def run(key: str, broker: str, user_id: int, account: str | None) -> str | None:
+        try:
+            report = reconcile(app.with_broker(broker), user_id, account)
+        except Exception as exc:  # noqa: BLE001 - logged and reported; the next round tries again
+            log.exception("reconciliation failed for %s", key)
+            reports[key] = {"error": f"{type(exc).__name__}: {exc}"}
+            return None
+        reports[key] = report
+        return report["account"]
+
+    names = dict(users)
+    done: set[tuple[int, str, str]] = set()
+    for user_id, name in users:
+        account = run(name, app.broker.name, user_id, None)
+        if account is not None:
+            done.add((user_id, app.broker.name, account))
+    for broker in sorted({b for _, b, _ in registered} - {app.broker.name}):
+        if broker not in KNOWN_BROKERS:
+            continue
+        for user_id in sorted({u for u, b, _ in registered if b == broker}):
+            account = run(f"{names[user_id]}@{broker}", broker, user_id, None)
+            if account is not None:
+                done.add((user_id, broker, account))
+    for user_id, broker, account in registered:
+        if (user_id, broker, account) not in done and broker in KNOWN_BROKERS:
+            run(f"{names[user_id]}@{broker}:{account}", broker, user_id, account)
     return reports
 
 

@@ -44,10 +44,18 @@ def current_version(session: Session, strategy: Strategy) -> StrategyVersion:
 
 
 def check_runnable(session: Session, app, user_id: int, config: StrategyConfig) -> None:
-    """Checks that need the database or a source: the symbol exists, the prompts exist."""
+    """Checks that need the database or a source: the symbol exists (resolved through the symbol cache, so the
+    strategy's runs are served from what this lookup cached), the prompts exist, a replay-clock strategy
+    trades at the simulator."""
+    from tradetrail.services.symbols import resolve_symbol
+
     problems = []
+    if config.market_data.replay_start is not None and config.broker not in (None, "simulated"):
+        problems.append(f"broker: a replay-clock strategy (market_data.replay_start) trades on a simulated account "
+                        f"of its own; it cannot trade at {config.broker} (leave broker empty or set it to simulated)")
     try:
-        app.market_data(config.market_data.source).resolve(config.symbol)
+        with app.Session() as cache:
+            resolve_symbol(cache, app.market_data(config.market_data.source), config.symbol)
     except MarketDataError as exc:
         problems.append(f"symbol: {exc}")
     for role, name in config.analyst.prompts.model_dump().items():
@@ -167,21 +175,28 @@ def validate_config(app, user_id: int, config: StrategyConfig) -> list[str]:
 
 
 def next_runs(app, user_id: int, name: str, count: int = 10) -> dict:
-    """The next ``count`` fire times in UTC and in the strategy's time zone."""
+    """The next ``count`` fire times in UTC and in the strategy's time zone; with ``market_sessions_only``, those
+    up to the exchange calendar's end when fewer fall before it (``calendar_end`` then names its last day)."""
     from zoneinfo import ZoneInfo
 
     from tradetrail.db.types import utcnow
-    from tradetrail.domain.schedule import next_runs as fire_times
+    from tradetrail.domain.schedule import BeyondCalendar, fire_times
     from tradetrail.services.calendars import calendar
 
     with app.Session() as s:
         config = StrategyConfig.model_validate(current_version(s, get_strategy(s, user_id, name)).config)
     sched = config.schedule
-    rows = []
+    rows, calendar_end = [], None
     if sched.cron:
-        times = fire_times(sched.cron, sched.timezone, utcnow(), count,
-                           calendar=calendar() if sched.market_sessions_only else None)
         zone = ZoneInfo(sched.timezone)
-        rows = [{"utc": t.isoformat(), "local": t.astimezone(zone).isoformat()} for t in times]
+        times = fire_times(sched.cron, sched.timezone, utcnow(),
+                           calendar=calendar() if sched.market_sessions_only else None)
+        try:
+            for t in times:
+                rows.append({"utc": t.isoformat(), "local": t.astimezone(zone).isoformat()})
+                if len(rows) >= count:
+                    break
+        except BeyondCalendar as exc:  # the calendar says nothing past its end: the runs up to it
+            calendar_end = exc.last_day
     return {"strategy": name, "cron": sched.cron, "timezone": sched.timezone,
-            "market_sessions_only": sched.market_sessions_only, "next": rows}
+            "market_sessions_only": sched.market_sessions_only, "next": rows, "calendar_end": calendar_end}

@@ -1,4 +1,6 @@
-"""Trading states (ACTIVE / REDUCING / HALTED), account-wide (``global``) and per strategy.
+"""Trading states (ACTIVE / REDUCING / HALTED): for all of a user's accounts (``global``), one account
+(``account:<account>``, e.g. set to REDUCING when reconciliation finds its positions differ from the broker's)
+and one strategy. A strategy trades under the strictest of its own state, its account's and the global one.
 
 Resuming a strategy (back to ACTIVE) also restarts its count of consecutive losses, which is how a pause
 after N losing trades is lifted: by a person, on purpose.
@@ -16,8 +18,15 @@ from tradetrail.domain.risk import TradingState
 GLOBAL = "global"
 
 
+ORDER = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
+
+
 def scope_for(strategy_id: int | None) -> str:
     return GLOBAL if strategy_id is None else f"strategy:{strategy_id}"
+
+
+def account_scope(account: str) -> str:
+    return f"account:{account}"
 
 
 def get_state(app, user_id: int, scope: str) -> tuple[TradingState, TradingStateRow | None]:
@@ -27,14 +36,16 @@ def get_state(app, user_id: int, scope: str) -> tuple[TradingState, TradingState
     return (TradingState(row.state) if row else TradingState.ACTIVE), row
 
 
-def states(s: Session, user_id: int, strategy_id: int) -> tuple[TradingState, TradingState, TradingStateRow | None]:
-    """(strategy state, global state, the strategy's row) in one query."""
+def states(s: Session, user_id: int, strategy_id: int,
+           account: str | None = None) -> tuple[TradingState, TradingState, TradingStateRow | None]:
+    """(strategy state, the stricter of the global and the account's state, the strategy's row) in one query."""
     scope = scope_for(strategy_id)
+    wide = [GLOBAL] + ([account_scope(account)] if account else [])
     rows = {r.scope: r for r in s.scalars(select(TradingStateRow).where(
-        TradingStateRow.user_id == user_id, TradingStateRow.scope.in_((scope, GLOBAL))))}
+        TradingStateRow.user_id == user_id, TradingStateRow.scope.in_([scope, *wide])))}
     def state(key: str) -> TradingState:
         return TradingState(rows[key].state) if key in rows else TradingState.ACTIVE
-    return state(scope), state(GLOBAL), rows.get(scope)
+    return state(scope), max((state(k) for k in wide), key=ORDER.index), rows.get(scope)
 
 
 def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = "") -> dict:
@@ -52,7 +63,7 @@ def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = 
 
 
 def list_states(app, user_id: int) -> list[dict]:
-    """The account-wide state first (ACTIVE when never set), then every strategy's own."""
+    """The global state first (ACTIVE when never set), then every account's and strategy's own."""
     with app.Session() as s:
         rows = s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == user_id)
                          .order_by(TradingStateRow.scope)).all()

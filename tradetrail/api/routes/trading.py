@@ -1,4 +1,7 @@
-"""Orders, fills, positions, portfolio, reconciliation, trading state (halt/resume) and the broker's status."""
+"""Orders, fills, positions, portfolio, reconciliation, trading state (halt/resume) and the broker's status.
+
+A user has several accounts (the one their real-clock strategies share, and one per replay-clock strategy):
+every listing names the account of its rows and takes an ``account`` filter (404 for one not theirs)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from fastapi import APIRouter, Query
 from tradetrail.api.deps import AppDep, Limit, Offset, RowId, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES, ApiError
 from tradetrail.api.schemas import (
+    ACCOUNT_PATTERN,
     CancelOut,
     HaltIn,
     OrderDetailOut,
@@ -27,11 +31,14 @@ from tradetrail.domain.risk import TradingState
 from tradetrail.services import orders as order_svc
 from tradetrail.services import orders_query, portfolio, trading_state
 from tradetrail.services.strategies import get_strategy
+from tradetrail.services.trading_accounts import find_account
 
 router = APIRouter(prefix="/api", tags=["trading"], responses=ERROR_RESPONSES)
 StateFilter = Literal[tuple(s.value for s in OrderState)]  # type: ignore[valid-type]
 NameFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 SymbolFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9.\-_ ]{1,32}$")]
+AccountFilter = Annotated[str | None, Query(pattern=ACCOUNT_PATTERN, description="one of your accounts (GET "
+                                                                                   "/api/portfolio lists them)")]
 
 
 def _strategy_id(app, user_id: int, name: str | None) -> int | None:
@@ -41,12 +48,19 @@ def _strategy_id(app, user_id: int, name: str | None) -> int | None:
         return get_strategy(s, user_id, name).id
 
 
+def _account(app, user_id: int, account: str | None) -> str | None:
+    """The account filter, checked to be the user's (404 otherwise, like any name that is not theirs)."""
+    if account is not None:
+        find_account(app, user_id, account)
+    return account
+
+
 @router.get("/orders", response_model=Page[OrderOut])
 def orders(app: AppDep, user: UserDep, limit: Limit = 50, offset: Offset = 0, state: StateFilter | None = None,
-           strategy: NameFilter = None, symbol: SymbolFilter = None) -> dict:
-    """Orders newest first, filtered by state, strategy or symbol."""
+           strategy: NameFilter = None, symbol: SymbolFilter = None, account: AccountFilter = None) -> dict:
+    """Orders newest first, filtered by state, strategy, symbol or account."""
     rows = orders_query.list_orders(app, user.user_id, state=state, strategy=strategy, symbol=symbol,
-                                    limit=limit + 1, offset=offset)
+                                    account=account, limit=limit + 1, offset=offset)
     return page(rows, limit, offset)
 
 
@@ -67,40 +81,48 @@ def cancel(order_id: RowId, app: AppDep, user: UserDep) -> dict:
 
 
 @router.get("/positions", response_model=list[PositionOut])
-def positions(app: AppDep, user: UserDep) -> list[dict]:
-    return portfolio.current(app, user.user_id, portfolio.latest_as_of(app, user.user_id))["positions"]
+def positions(app: AppDep, user: UserDep, account: AccountFilter = None) -> list[dict]:
+    """Positions in every account of yours (each names its account), or in one; marked at each account's clock."""
+    return portfolio.positions(app, user.user_id, account)
 
 
 @router.get("/portfolio", response_model=PortfolioOut)
-def current(app: AppDep, user: UserDep) -> dict:
-    """Cash and equity as the broker reports them; positions marked to market."""
-    return portfolio.current(app, user.user_id, portfolio.latest_as_of(app, user.user_id))
+def current(app: AppDep, user: UserDep, account: AccountFilter = None) -> dict:
+    """One account (``account``, else the one your latest run traded on): cash and equity as its broker reports
+    them, positions marked to market at its own clock; ``accounts`` lists every account of yours likewise
+    (a replay-clock strategy trades on a simulated account of its own)."""
+    return portfolio.overview(app, user.user_id, account)
 
 
 @router.get("/portfolio/snapshots", response_model=Page[SnapshotOut])
 def snapshots(app: AppDep, user: UserDep, limit: Limit = 50, offset: Offset = 0,
-              kind: Literal["execution", "daily", "reconcile"] | None = None) -> dict:
-    rows = portfolio.snapshots(app, user.user_id, kind=kind, limit=limit + 1, offset=offset)
+              kind: Literal["execution", "daily", "reconcile"] | None = None, account: AccountFilter = None) -> dict:
+    rows = portfolio.snapshots(app, user.user_id, kind=kind, account=_account(app, user.user_id, account),
+                               limit=limit + 1, offset=offset)
     return page(rows, limit, offset)
 
 
 @router.get("/portfolio/statistics", response_model=dict[str, Any])
-def statistics(app: AppDep, user: UserDep, strategy: NameFilter = None) -> dict:
-    """Trades, win rate, profit factor, average R, largest win and loss, drawdown."""
-    return portfolio.stats(app, user.user_id, _strategy_id(app, user.user_id, strategy))
+def statistics(app: AppDep, user: UserDep, strategy: NameFilter = None, account: AccountFilter = None) -> dict:
+    """Trades, win rate, profit factor, average R, largest win and loss, drawdown (the worst of any one
+    account's equity curve)."""
+    return portfolio.stats(app, user.user_id, _strategy_id(app, user.user_id, strategy),
+                           _account(app, user.user_id, account))
 
 
 @router.get("/portfolio/trades", response_model=list[TradeOut])
-def trades(app: AppDep, user: UserDep, strategy: NameFilter = None) -> list[dict]:
-    return portfolio.trades(app, user.user_id, _strategy_id(app, user.user_id, strategy))
+def trades(app: AppDep, user: UserDep, strategy: NameFilter = None, account: AccountFilter = None) -> list[dict]:
+    return portfolio.trades(app, user.user_id, _strategy_id(app, user.user_id, strategy),
+                            _account(app, user.user_id, account))
 
 
 @router.post("/reconcile", response_model=dict[str, Any])
-def reconcile(app: AppDep, user: UserDep) -> dict:
-    """Compare our orders and positions with the broker's and settle every order of unknown fate."""
-    from tradetrail.services.reconcile import reconcile as do_reconcile
+def reconcile(app: AppDep, user: UserDep, account: AccountFilter = None) -> dict:
+    """Compare our orders and positions with the broker's and settle every order of unknown fate: in one
+    account (its report), or in every account of yours (``accounts``: each report; the lists merged on top)."""
+    from tradetrail.services.reconcile import reconcile_user
 
-    return do_reconcile(app, user.user_id)
+    return reconcile_user(app, user.user_id, account)
 
 
 @router.get("/trading-state", response_model=list[TradingStateOut])
@@ -109,15 +131,20 @@ def states(app: AppDep, user: UserDep) -> list[dict]:
     return trading_state.list_states(app, user.user_id)
 
 
+def _scope(app, user_id: int, body: TradingStateIn) -> str:
+    if body.account is not None:
+        return trading_state.account_scope(_account(app, user_id, body.account))
+    return trading_state.scope_for(_strategy_id(app, user_id, body.strategy))
+
+
 @router.post("/trading-state/halt", response_model=TradingStateOut)
 def halt(body: HaltIn, app: AppDep, user: UserDep) -> dict:
-    """HALTED (no orders) or, with ``reducing``, exits only — for the account or one strategy."""
-    scope = trading_state.scope_for(_strategy_id(app, user.user_id, body.strategy))
+    """HALTED (no orders) or, with ``reducing``, exits only — for every account, one account or one strategy."""
     state = TradingState.REDUCING if body.reducing else TradingState.HALTED
-    return trading_state.set_state(app, user.user_id, scope, state, body.reason)
+    return trading_state.set_state(app, user.user_id, _scope(app, user.user_id, body), state, body.reason)
 
 
 @router.post("/trading-state/resume", response_model=TradingStateOut)
 def resume(body: TradingStateIn, app: AppDep, user: UserDep) -> dict:
-    scope = trading_state.scope_for(_strategy_id(app, user.user_id, body.strategy))
-    return trading_state.set_state(app, user.user_id, scope, TradingState.ACTIVE, body.reason)
+    return trading_state.set_state(app, user.user_id, _scope(app, user.user_id, body), TradingState.ACTIVE,
+                                   body.reason)

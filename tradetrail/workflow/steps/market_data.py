@@ -1,13 +1,15 @@
 """fetch_market_data: daily bars up to the as-of time, and weekly bars resampled from them.
 
-Too few bars for the configured indicators fails here, with the number needed; bars are stored as an
-artifact so the run can be replayed without asking the source again.
+Stale bars fail here (more sessions closed since the newest bar than ``market_data.max_bar_age_sessions``,
+naming both dates), and so do too few bars for the configured indicators, with the number needed; bars are
+stored as an artifact so the run can be replayed without asking the source again.
 """
 
 from __future__ import annotations
 
 from tradetrail.domain.bars import BarsError, bars_to_json, point_in_time, resample_weekly
 from tradetrail.marketdata.port import MarketDataError
+from tradetrail.services.calendars import EXCHANGE_TZ, sessions_closed_between
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.memo import bars_memo, frame_key
 
@@ -17,6 +19,22 @@ def _summary(frame) -> dict:
         return {"count": 0}
     return {"count": len(frame), "first": frame.index[0].isoformat(), "last": frame.index[-1].isoformat(),
             "last_close": float(frame["close"].iloc[-1])}
+
+
+def _check_fresh(ctx: RunContext, daily, max_age: int) -> None:
+    """Fail when more than ``max_age`` exchange sessions closed between the newest bar and the as-of time
+    (a replay-clock run's as-of is the newest bar's own session: age 0)."""
+    newest = daily.index[-1].to_pydatetime()
+    age, exact = sessions_closed_between(newest, ctx.as_of)
+    ctx.step_meta["bar_age_sessions"] = age
+    if age > max_age:
+        local = newest.astimezone(EXCHANGE_TZ).date(), ctx.as_of.astimezone(EXCHANGE_TZ).date()
+        raise StepError(f"stale market data: the newest daily bar of {ctx.contract.symbol} is from {local[0]} and the "
+                        f"run is as of {local[1]}; {'' if exact else 'at least '}{age} NYSE sessions closed in "
+                        f"between, more than market_data.max_bar_age_sessions ({max_age})",
+                        output={"daily": _summary(daily), "newest_bar": newest.isoformat(),
+                                "as_of": ctx.as_of.isoformat(), "age_sessions": age,
+                                "max_bar_age_sessions": max_age})
 
 
 def fetch_market_data(ctx: RunContext) -> StepOutcome:
@@ -33,6 +51,8 @@ def fetch_market_data(ctx: RunContext) -> StepOutcome:
     except (MarketDataError, BarsError) as exc:
         raise StepError(f"market data from {source.name} failed: {exc}") from exc
     daily = point_in_time(daily, ctx.as_of)  # the adapter's promise, enforced here too
+    if len(daily):
+        _check_fresh(ctx, daily, md.max_bar_age_sessions)
     if len(daily) < need_daily:
         raise StepError(f"not enough daily bars: need at least {need_daily} (indicators need {warmup}, "
                         f"minimum {md.min_daily_bars}), got {len(daily)}", output={"daily": _summary(daily)})

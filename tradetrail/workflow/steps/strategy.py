@@ -1,12 +1,15 @@
-"""load_strategy: the frozen strategy version this execution runs, and its as-of time."""
+"""load_strategy: the frozen strategy version this execution runs, its broker (a replay-clock strategy's is
+the simulator) and its as-of time."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
 
 from tradetrail.db.models import Execution, Strategy, StrategyVersion
+from tradetrail.marketdata.port import MarketDataError
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services import replay
+from tradetrail.services.symbols import resolve_symbol
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 
@@ -25,12 +28,20 @@ def load_strategy(ctx: RunContext) -> StepOutcome:
             ctx.config = StrategyConfig.model_validate(version.config)
         except ValueError as exc:
             raise StepError(f"stored configuration no longer validates: {exc}", output=out) from exc
-        if ctx.config.broker:  # the strategy's own broker for every later step of this run
-            ctx.app = ctx.app.with_broker(ctx.config.broker)
         start = ctx.config.market_data.replay_start
+        if start is not None and ctx.config.broker not in (None, "simulated"):
+            raise StepError(f"a replay-clock strategy trades on a simulated account of its own; it cannot trade at "
+                            f"{ctx.config.broker} (leave broker empty or set it to simulated)", output=out)
+        broker = ctx.config.broker_for(ctx.app.broker.name)
+        if broker != ctx.app.broker.name:  # the strategy's own broker for every later step of this run
+            ctx.app = ctx.app.with_broker(broker)
         if start is not None:
             source = ctx.app.market_data(ctx.config.market_data.source)
-            contract = source.resolve(ctx.config.symbol)
+            try:
+                with ctx.app.Session() as cache:  # the symbol cache, as resolve_contract uses it
+                    contract = resolve_symbol(cache, source, ctx.config.symbol).contract
+            except MarketDataError as exc:
+                raise StepError(f"cannot resolve {ctx.config.symbol} at {source.name}: {exc}", output=out) from exc
             try:
                 ctx.as_of, runs = replay.advance(s, strategy.id, source.sessions(contract), start)
             except replay.ReplayExhausted as exc:

@@ -1,8 +1,9 @@
 """The trading steps: risk_check, place_order, track_order, update_portfolio.
 
-risk_check first lets the broker catch up to the as-of time and pulls its fills into our books, so the
-gate sees the account as it is (a fill far from the price its order was sized at is flagged in this
-step's metadata and on the order). The gate sizes an entry from the price it will trade at: a MKT entry
+risk_check picks the strategy's account (a replay-clock strategy's own simulated account, else the one the
+user's real-clock strategies share), lets the broker catch up to the as-of time and pulls its fills into our
+books, so the gate sees the account as it is (a fill far from the price its order was sized at is flagged in
+this step's metadata and on the order). The gate sizes an entry from the price it will trade at: a MKT entry
 from the last close of the run's bars plus ``orders.slippage_allowance_pct``, a LMT entry from its limit;
 never from the analyst's entry for a market order. A denial is a recorded outcome, not a failure.
 place_order persists the intent before sending and fails the step on a rejection, a declined
@@ -25,6 +26,7 @@ from tradetrail.services import portfolio
 from tradetrail.services.orders import save_intents, send
 from tradetrail.services.reconcile import sync_account
 from tradetrail.services.risk_inputs import EXCHANGE_TZ, gather
+from tradetrail.services.trading_accounts import strategy_account
 from tradetrail.services.trading_state import scope_for, set_state
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
@@ -33,7 +35,7 @@ SESSION_CLOSE = time(16, 0)
 
 def risk_check(ctx: RunContext) -> StepOutcome:
     app, sig = ctx.app, ctx.signal
-    ctx.account = app.broker.account(ctx.user_id)
+    ctx.account = strategy_account(app, ctx.user_id, ctx.strategy_id, ctx.config)
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
     inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
@@ -207,11 +209,12 @@ def _session_close(as_of: datetime) -> datetime:
 
 def update_portfolio(ctx: RunContext) -> StepOutcome:
     app = ctx.app
-    now = portfolio.snapshot(app, ctx.user_id, ctx.as_of, "execution", ctx.execution_id)
+    ctx.step_input["account"] = ctx.account
+    now = portfolio.snapshot(app, ctx.user_id, ctx.account, ctx.as_of, "execution", ctx.execution_id)
     close = _session_close(ctx.as_of)
     daily = False
-    if ctx.as_of >= close and not portfolio.has_snapshot(app, now["account"], "daily", close):
-        portfolio.snapshot(app, ctx.user_id, close, "daily", now=now)  # as_of is at or after that close
+    if ctx.as_of >= close and not portfolio.has_snapshot(app, ctx.account, "daily", close):
+        portfolio.snapshot(app, ctx.user_id, ctx.account, close, "daily", now=now)  # as_of is at or after the close
         daily = True
     ctx.step_meta["daily_snapshot"] = daily
     return StepOutcome(output=now)
