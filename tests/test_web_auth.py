@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web_browser import chromium, demo_user, live, web  # noqa: F401 - fixtures
+from tests.web_browser import demo_user
 
+pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 
