@@ -30,6 +30,7 @@ def world(app):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     run = alice.get(f"/api/lineage/execution/{execution_id}").json()
+    assert next(s for s in run["steps"] if s["name"] == "risk_check")["input"]["account"] == DEMO_ACCOUNT
     chart = next(s for s in run["steps"] if s["name"] == "render_charts")["output"]["daily"]["sha256"]
     save_user_prompt(app, uid, "alices-prompt", "Only for {{ symbol }}.")
     with app.Session() as s:
@@ -65,10 +66,13 @@ def _operations(client):
 
 # Query parameters and body properties that name a resource of the caller, with Alice's value for each. Every
 # other parameter and property is listed as naming none, so a filter added later fails here until classified.
-QUERY_REFERENCES = {"strategy": "demo"}
+DEMO_ACCOUNT = "SIM000001-S000001"  # the demo's own simulated account (a replay-clock strategy's)
+QUERY_REFERENCES = {"strategy": "demo", "account": DEMO_ACCOUNT}
 QUERY_PLAIN = {"limit", "offset", "state", "status", "kind", "symbol", "query", "count", "last"}
 BODY_REFERENCES = {("post", "/api/trading-state/halt", "strategy"): "demo",
                    ("post", "/api/trading-state/resume", "strategy"): "demo",
+                   ("post", "/api/trading-state/halt", "account"): DEMO_ACCOUNT,
+                   ("post", "/api/trading-state/resume", "account"): DEMO_ACCOUNT,
                    ("post", "/api/prompts/render", "name"): "alices-prompt"}
 BODY_PLAIN = {"config", "enabled", "reason", "reducing", "username", "password", "conids", "body", "description",
               "variables"}

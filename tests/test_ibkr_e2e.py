@@ -60,7 +60,8 @@ def test_a_run_places_a_bracket_through_a_confirmation_and_books_the_fill(settin
     st = steps(run)
     assert st["check_broker"]["output"]["healthy"] is True and st["check_broker"]["output"]["paper"] is True
     resolved = st["resolve_contract"]["output"]
-    assert (resolved["contract"]["conid"], resolved["contract"]["exchange"], resolved["cache"]) == (SPY, "ARCA", "miss")
+    # init resolved SPY through the symbol cache (tests/test_init_symbol_cache.py): the run is served from it
+    assert (resolved["contract"]["conid"], resolved["contract"]["exchange"], resolved["cache"]) == (SPY, "ARCA", "hit")
     assert st["fetch_market_data"]["output"]["daily"]["count"] == 1000  # the gateway answers at most 1,000 bars
     assert st["analyze"]["output"]["answer"]["action"] == "BUY"
 
