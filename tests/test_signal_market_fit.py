@@ -41,13 +41,28 @@ def test_the_reviewed_answer_is_hold_naming_every_misfit_with_the_numbers():
 @pytest.mark.parametrize(("proposal", "problem"), [
     (Proposal("BUY", 80, 1160.0, 1161.0, 1200.0), "stop 1161 is already at or above the last close 1160"),
     (Proposal("BUY", 80, 1150.0, 1140.0, 1160.0), "target 1160 is already reached (at or below the last close"),
-    (Proposal("SELL", 80, 1160.0, 1159.0, 1100.0), "stop 1159 is already at or below the last close 1160"),
-    (Proposal("SELL", 80, 1175.0, 1180.0, 1165.0), "target 1165 is already reached (at or above the last close"),
-], ids=["buy-stop-above-close", "buy-target-reached", "sell-stop-below-close", "sell-target-reached"])
+], ids=["buy-stop-above-close", "buy-target-reached"])
 def test_a_stop_on_the_wrong_side_or_a_target_already_reached_is_hold(proposal, problem):
     decision = decide(proposal, None, None, POLICY, MARKET)
     assert decision.action == "HOLD" and decision.reason.startswith("market_fit: ")
     assert problem in decision.reason
+
+
+@pytest.mark.parametrize(("proposal", "problem"), [
+    (Proposal("SELL", 80, 1160.0, 1159.0, 1100.0), "stop 1159 is already at or below the last close 1160"),
+    (Proposal("SELL", 80, 1175.0, 1180.0, 1165.0), "target 1165 is already reached (at or above the last close"),
+    (Proposal("SELL", 80, 1300.0, 1400.0, 1100.0), "entry 1300 is 9.333 ATR from the last close 1160"),
+], ids=["sell-stop-below-close", "sell-target-reached", "sell-entry-far"])
+def test_an_exit_is_never_held_back_by_levels_it_does_not_use(proposal, problem):
+    """Review finding: a SELL is the strategy's only exit and closes at the market; levels left behind by a
+    crash made it HOLD, so the position stayed open. The misfit is recorded, the exit stands."""
+    decision = decide(proposal, None, None, POLICY, MARKET)
+    assert decision.action == "SELL"
+    fit = _fit(decision)
+    assert fit.passed and fit.numbers["applied"] is False
+    assert fit.detail.startswith("not applied to an exit") and problem in fit.detail
+    flat = decide(proposal, None, None, POLICY, Market(1160.0, 0.0))  # flat bars: no ATR
+    assert flat.action == "SELL" and "no usable last close and ATR" in _fit(flat).detail
 
 
 @pytest.mark.parametrize("market", [Market(None, 15.0), Market(1160.0, None), Market(1160.0, 0.0),

@@ -134,7 +134,9 @@ def test_the_first_failing_rule_is_the_reason_and_every_rule_is_reported() -> No
     assert decision.reason.startswith("min_confidence: ")
     assert [(r.rule, r.passed) for r in decision.rules] == [
         ("analyst_action", True), ("min_confidence", False), ("confirmation", False), ("higher_timeframe", False),
-        ("reward_risk", False), ("market_fit", False)]  # a SELL's stop (90) below the close (100): wrong side
+        ("reward_risk", False), ("market_fit", True)]  # a SELL's stop (90) below the close: recorded, not binding
+    fit = decision.rules[-1]
+    assert fit.numbers["applied"] is False and "stop 90 is already at or below" in fit.detail
 
 
 # ------------------------------------------------------------------------------------------------------ properties

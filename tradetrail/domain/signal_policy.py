@@ -7,10 +7,11 @@
 4. ``higher_timeframe`` — with ``require_higher_timeframe`` (default off), the confirmation timeframe
    (weekly) must not point the other way.
 5. ``reward_risk``     — |take-profit − entry| ÷ |entry − stop| must be at least ``min_reward_risk`` (1.0).
-6. ``market_fit``      — the levels must fit the market as the primary timeframe last closed (always on): the
-   entry at most ``max_entry_distance_atr`` (1.0) ATRs from the last close, the stop not already on the wrong
-   side of it (BUY: stop below the close; SELL: above) and the target not already reached (BUY: above the
-   close; SELL: below). Without a usable last close and ATR the rule fails: it never passes unchecked.
+6. ``market_fit``      — a BUY's levels must fit the market as the primary timeframe last closed (always on):
+   the entry at most ``max_entry_distance_atr`` (1.0) ATRs from the last close, the stop below the close and
+   the target above it. Without a usable last close and ATR the rule fails: it never passes unchecked. A SELL
+   closes the position at the market and uses no level, so the check is recorded for it but never holds an
+   exit back (a crash that leaves the model's levels behind must not trap the trader in the position).
 
 Every rule is evaluated and reported (passed or not, with its numbers), so a HOLD always says why and a
 BUY or SELL shows everything it passed.
@@ -155,7 +156,11 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
     if p.action != "HOLD":
         rules.append(RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk,
                                 f"reward/risk {rr and round(rr, 4)} vs minimum {policy.min_reward_risk}"))
-        rules.append(market_fit(p, market, policy))
+        fit = market_fit(p, market, policy)
+        if p.action == "SELL" and not fit.passed:  # recorded, not binding: an exit sends no level
+            fit = RuleResult(fit.rule, True, f"not applied to an exit (it closes at the market): {fit.detail}",
+                             fit.numbers | {"applied": False})
+        rules.append(fit)
     failed = [r for r in rules if not r.passed]
     rr = None if rr is None else round(rr, 4)  # decided on the exact ratio; stored rounded
     if failed:
