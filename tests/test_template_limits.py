@@ -264,7 +264,10 @@ def test_sandbox_escapes_are_still_refused(body: str) -> None:
 
 
 @pytest.mark.parametrize("body", ["{{ timeframes.append('monthly') }}", "{{ 'abc'.translate({97: 'x'}) }}",
-                                  "{{ indicators.daily.clear() }}"])
+                                  "{{ indicators.daily.clear() }}",
+                                  # review: punycode is quadratic (6,000 characters: 8 s inside one step)
+                                  "{{ description.encode('punycode') }}", "{{ (symbol * 3).encode('idna') }}",
+                                  "{{ symbol.encode().decode('rot13') }}"])
 def test_mutation_and_translation_tables_are_refused(body: str) -> None:
     with pytest.raises(PromptTemplateError, match="cannot render template: .*(unsafe|not allowed)"):
         render(body, SAMPLE_VARIABLES)

@@ -24,7 +24,9 @@ from tradetrail.prompts.formats import BoundedFormatter, check_printf
 from tradetrail.prompts.limits import MAX_INT_BITS, MAX_STEPS, MAX_VALUE_CHARS, TemplateLimitError
 
 _SIZE_ARGUMENTS = {"ljust": "width", "rjust": "width", "center": "width", "zfill": "width", "to_bytes": "length"}
-_REFUSED_METHODS = {"translate", "maketrans"}  # a table can turn each character into a long text
+# translate/maketrans: a table can turn each character into a long text; encode/decode: a codec named by the
+# template can cost quadratic time (punycode over 6,000 characters: 8 s) and a prompt has no use for bytes
+_REFUSED_METHODS = {"translate", "maketrans", "encode", "decode"}
 
 
 def _range(*args) -> range:
