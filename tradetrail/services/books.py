@@ -52,14 +52,15 @@ def fill_deviation(order: Order, price: float) -> dict | None:
     """How a fill of an entry lies outside what the risk gate sized it for; None when inside (or not an entry).
 
     A BUY sized at ``sized_price`` (MKT: the last price plus the allowance; LMT: the limit) may cross the caps
-    checked at that price when it fills above it; a fill more than the allowance below the expected price is a
-    gap the other way (the stop may already be behind it). Both are recorded, with the numbers."""
+    checked at that price when it fills above it; a MKT fill more than the allowance below the expected price is
+    a gap the other way (the stop may already be behind it). Both are recorded, with the numbers. A LMT fill
+    at or below its limit is the order doing what it says, never a deviation."""
     if order.sized_price is None or order.leg != "entry" or order.side != "BUY" or not price > 0:
         return None
     allowance = order.price_allowance_pct or 0.0
     sized = order.sized_price
     expected = sized / (1 + allowance / 100) if order.order_type == "MKT" else sized
-    floor = expected * (1 - allowance / 100)
+    floor = expected * (1 - allowance / 100) if order.order_type == "MKT" else 0.0
     if price > sized * (1 + 1e-9):
         direction = "above"
     elif price < floor * (1 - 1e-9):
