@@ -66,7 +66,12 @@ def test_beat_routes_dispatch_and_sweep_to_the_control_queue_and_lets_stale_ones
     entries = conf.beat_schedule
     assert {e["task"] for e in entries.values()} == {"tradetrail.dispatch", "tradetrail.sweep"}
     assert all(e["options"]["queue"] == CONTROL_QUEUE for e in entries.values())
-    assert entries["dispatch"]["options"]["expires"] == 10 and entries["sweep"]["options"]["expires"] == 60
+    # at least a minute: beat's clock stamps the expiry and the worker's reads it (review: 10 s of skew dropped
+    # every dispatch)
+    assert entries["dispatch"]["options"]["expires"] == 60 and entries["sweep"]["options"]["expires"] == 60
+    slow = make_celery(Settings(home=settings.home, database_url=settings.database_url,
+                                scheduler_interval_s=45, sweep_interval_s=600)).conf.beat_schedule
+    assert slow["dispatch"]["options"]["expires"] == 90 and slow["sweep"]["options"]["expires"] == 600
     assert conf.task_routes["tradetrail.dispatch"] == {"queue": CONTROL_QUEUE}  # also when sent by hand
 
 

@@ -36,7 +36,10 @@ def make_celery(settings: Settings) -> Celery:
     vt = settings.celery_visibility_timeout_s
     app = Celery("tradetrail", broker=settings.redis_url, include=["tradetrail.worker.tasks"])
     control = {"queue": CONTROL_QUEUE}
-    dispatch_expires = max(2.0, 2 * settings.scheduler_interval_s)
+    # A dispatch is idempotent and cheap (the database says what is due), so a stale one only wastes a pass;
+    # expiry is stamped with beat's clock and read with the worker's, so it must outlast clock skew between
+    # hosts (a worker 10 s ahead would otherwise drop every dispatch): a minute at least.
+    dispatch_expires = max(60.0, 2 * settings.scheduler_interval_s)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -59,7 +62,7 @@ def make_celery(settings: Settings) -> Celery:
             "dispatch-minute": {"task": "tradetrail.dispatch", "schedule": crontab(),
                                 "options": {**control, "expires": dispatch_expires}},
             "sweep": {"task": "tradetrail.sweep", "schedule": settings.sweep_interval_s,
-                      "options": {**control, "expires": settings.sweep_interval_s}}},
+                      "options": {**control, "expires": max(60.0, settings.sweep_interval_s)}}},
         worker_hijack_root_logger=False,
     )
     return app
