@@ -70,6 +70,9 @@ def test_succeeded_execution_shows_every_step_with_the_charts_the_model_saw(app,
     first = orders.first.locator("summary a")
     assert re.fullmatch(r"/orders/\d+", first.get_attribute("href"))
     assert "100,000.00" in web.page.locator("[data-step=update_portfolio]").get_by_test_id("equity").inner_text()
+    recorded = web.page.locator("[data-step=risk_check] details.raw")
+    recorded.locator("summary").click()  # the recorded data loads when asked for (htmx), not with the page
+    assert '"risk_budget": 1000.0' in recorded.get_by_test_id("recorded").inner_text()
     web.shot("succeeded")
 
 

@@ -109,7 +109,8 @@ def _json_script(value: Any) -> Markup:
 env = Environment(loader=PackageLoader("tradetrail.web", "templates"),
                   autoescape=select_autoescape(default=True, default_for_string=True),
                   # a value a step did not record (an older run, a failed step) shows as empty, never a 500
-                  undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+                  undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
+                  auto_reload=False)  # package files: no stat() of every template on every render
 env.filters.update(num=_number, signed=_signed, qty=_qty, when=_when, day=_day, ms=_ms, pretty=_pretty,
                    sign_class=_sign_class, json_script=_json_script)
 env.globals["nav"] = NAV

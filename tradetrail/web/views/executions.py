@@ -9,10 +9,10 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Path, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tradetrail.services import execution_search, strategies
+from tradetrail.services import execution_search, lineage, strategies
 from tradetrail.services.executions import AlreadyRunning, get_execution, replay_execution
 from tradetrail.services.run_now import Busy, start_run
 from tradetrail.web.lineage_view import StepExtras, step_template
@@ -86,6 +86,16 @@ def execution(request: Request, execution_id: ExecutionId, user: PageUser) -> Re
     context = _context(app, user.user_id, execution_id)
     context.update(_replay_context(app, user.user_id, context["execution"]))
     return render(request, "execution.html", **context)
+
+
+@router.get("/executions/{execution_id}/steps/{number}/recorded")
+def recorded(request: Request, execution_id: ExecutionId, number: Annotated[int, Path(ge=1, le=1000)],
+             user: PageUser) -> Response:
+    """One step's recorded data as a fragment: the viewer loads it when its card's details open (the page
+    itself stays small and quick)."""
+    step = lineage.step(request.app.state.app, user.user_id, execution_id, number)
+    return HTMLResponse(render_text("partials/step_recorded.html", step=step, execution_id=execution_id),
+                        headers={"Cache-Control": "no-store"})
 
 
 def _event(name: str, html: str, event_id: int | None = None) -> str:
