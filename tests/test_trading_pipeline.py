@@ -97,7 +97,7 @@ def test_reconcile_adopts_an_order_placed_elsewhere_and_flags_a_position_mismatc
         s.commit()
     report = reconcile(app, user_id)
     assert report["adopted"] == ["manual-1"]
-    assert {"symbol": "QQQ", "ours": 0.0, "broker": 5.0} in report["position_mismatches"]
+    assert {"account": account, "symbol": "QQQ", "ours": 0.0, "broker": 5.0} in report["position_mismatches"]
     with app.Session() as s:
         adopted = s.scalar(select(Order).where(Order.client_order_id == "manual-1"))
     assert adopted.external and adopted.strategy_id is None and adopted.state == "SUBMITTED"

@@ -192,6 +192,14 @@ class StrategyConfig(_Strict):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    def replay_broker_problem(self) -> str | None:
+        """Why this strategy cannot trade at the broker it names (a replayed market trades only at the
+        simulator), or None. Checked when the strategy is saved and again when a stored version runs."""
+        if self.market_data.replay_start is None or self.broker in (None, "simulated"):
+            return None
+        return (f"a replay-clock strategy (market_data.replay_start) trades on a simulated account of its own; it "
+                f"cannot trade at {self.broker} (leave broker empty or set it to simulated)")
+
     def broker_for(self, default: str) -> str:
         """The broker this strategy trades at: its own choice, else the simulator for a replay-clock strategy
         (a replayed market can be traded nowhere else), else ``default`` (TRADETRAIL_BROKER)."""

@@ -6,8 +6,8 @@ price band they were sized for are listed as ``price_deviations`` (and recorded 
 ``reconcile`` (start-up, on demand, periodically): sync, then settle every order whose fate we do not know
 (NEW, SUBMITTING, UNKNOWN) by asking the broker for its client order id — found: adopt what the broker
 says; provably absent: send again if the intent is recent, otherwise cancel it with the reason — and flag
-any position that differs from the broker's (that account goes REDUCING). ``reconcile_user`` does it for
-every account of a user.
+any position that differs from the broker's (that account goes REDUCING). Per account; ``reconcile`` and
+``reconcile_user`` go over every account of a user (at one broker, at all).
 """
 
 from __future__ import annotations
@@ -256,14 +256,24 @@ def _position_mismatches(app, account: str) -> list[dict]:
     for symbol in sorted(set(ours) | set(theirs)):
         a, b = float(ours.get(symbol) or 0.0), float(theirs.get(symbol) or 0.0)
         if abs(a - b) > 1e-9:
-            out.append({"symbol": symbol, "ours": a, "broker": b})
+            out.append({"account": account, "symbol": symbol, "ours": a, "broker": b})
     return out
 
 
 def reconcile(app, user_id: int, account: str | None = None) -> dict:
-    """Sync, settle unsettled orders, compare positions of one account at ``app.broker`` (default: the user's
-    shared account there); store and return the report. Positions that differ set that account to REDUCING."""
-    account = account if account is not None else shared_account(app, user_id)
+    """Reconcile one account at ``app.broker`` (its report), or with no ``account`` every account of the user
+    there (the shared one and replay-clock strategies' own): their reports under ``accounts``, their lists
+    merged on top (a position mismatch names its account)."""
+    if account is not None:
+        return reconcile_account(app, user_id, account)
+    shared_account(app, user_id)
+    return _merged([reconcile_account(app, user_id, row["account"]) for row in user_accounts(app, user_id)
+                    if row["broker"] == app.broker.name])
+
+
+def reconcile_account(app, user_id: int, account: str) -> dict:
+    """Sync, settle unsettled orders, compare positions of one account at ``app.broker``; store and return the
+    report. Positions that differ set that account to REDUCING."""
     first = sync_account(app, user_id, account)
     notes = list(first["notes"])
     with submission_lock(app, account):
@@ -288,28 +298,27 @@ def reconcile(app, user_id: int, account: str | None = None) -> dict:
 REPORT_LISTS = ("adopted", "fills", "resent", "notes", "position_mismatches", "price_deviations")
 
 
+def _merged(reports: list[dict]) -> dict:
+    merged: dict = {"accounts": reports}
+    for key in REPORT_LISTS:
+        merged[key] = [item for r in reports for item in r.get(key, [])]
+    merged["notes"] += [f"{r['account']}: not reconciled: {r['error']}" for r in reports if "error" in r]
+    return merged
+
+
 def reconcile_user(app, user_id: int, account: str | None = None) -> dict:
-    """Reconcile one of the user's accounts (``NotFound`` if not theirs; its report), or every one of them,
-    each at its own broker: ``accounts`` holds each report (or the error that stopped it: one broker being
-    down does not stop the others), and the lists of all are merged on top, naming their account."""
+    """Reconcile one of the user's accounts (``NotFound`` if not theirs; its report), or every one of them at
+    every broker they use (``accounts``: each report, or the error that stopped it: one broker being down does
+    not stop the others; the lists merged on top)."""
     if account is not None:
         row = find_account(app, user_id, account)
-        return reconcile(app.with_broker(row["broker"]), user_id, account)
+        return reconcile_account(app.with_broker(row["broker"]), user_id, account)
     shared_account(app, user_id)
     reports = []
     for row in user_accounts(app, user_id):
         try:
-            reports.append(reconcile(app.with_broker(row["broker"]), user_id, row["account"]))
+            reports.append(reconcile_account(app.with_broker(row["broker"]), user_id, row["account"]))
         except (BrokerError, MarketDataError) as exc:
             reports.append({"account": row["account"], "broker": row["broker"],
                             "error": f"{type(exc).__name__}: {exc}"})
-    merged: dict = {"accounts": reports}
-    for key in REPORT_LISTS:
-        items = []
-        for r in reports:
-            for item in r.get(key, []):
-                items.append(item | {"account": r["account"]} if isinstance(item, dict)
-                             else f"{r['account']}: {item}" if key == "notes" else item)
-        merged[key] = items
-    merged["notes"] += [f"{r['account']}: not reconciled: {r['error']}" for r in reports if "error" in r]
-    return merged
+    return _merged(reports)

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from tradetrail.db.models import User
 from tradetrail.db.trading_models import TradingAccount
-from tradetrail.services.reconcile import reconcile
+from tradetrail.services.reconcile import reconcile_account
+from tradetrail.services.trading_accounts import shared_account
 
 log = logging.getLogger(__name__)
 KNOWN_BROKERS = ("simulated", "ibkr_web")
@@ -28,7 +29,8 @@ def reconcile_all(app) -> dict[str, dict]:
 
     def run(key: str, broker: str, user_id: int, account: str | None) -> str | None:
         try:
-            report = reconcile(app.with_broker(broker), user_id, account)
+            view = app.with_broker(broker)
+            report = reconcile_account(view, user_id, account if account is not None else shared_account(view, user_id))
         except Exception as exc:  # noqa: BLE001 - logged and reported; the next round tries again
             log.exception("reconciliation failed for %s", key)
             reports[key] = {"error": f"{type(exc).__name__}: {exc}"}

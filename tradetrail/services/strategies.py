@@ -50,9 +50,8 @@ def check_runnable(session: Session, app, user_id: int, config: StrategyConfig) 
     from tradetrail.services.symbols import resolve_symbol
 
     problems = []
-    if config.market_data.replay_start is not None and config.broker not in (None, "simulated"):
-        problems.append(f"broker: a replay-clock strategy (market_data.replay_start) trades on a simulated account "
-                        f"of its own; it cannot trade at {config.broker} (leave broker empty or set it to simulated)")
+    if problem := config.replay_broker_problem():
+        problems.append(f"broker: {problem}")
     try:
         with app.Session() as cache:
             resolve_symbol(cache, app.market_data(config.market_data.source), config.symbol)

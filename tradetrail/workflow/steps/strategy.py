@@ -29,9 +29,8 @@ def load_strategy(ctx: RunContext) -> StepOutcome:
         except ValueError as exc:
             raise StepError(f"stored configuration no longer validates: {exc}", output=out) from exc
         start = ctx.config.market_data.replay_start
-        if start is not None and ctx.config.broker not in (None, "simulated"):
-            raise StepError(f"a replay-clock strategy trades on a simulated account of its own; it cannot trade at "
-                            f"{ctx.config.broker} (leave broker empty or set it to simulated)", output=out)
+        if problem := ctx.config.replay_broker_problem():  # a version stored before the rule was checked
+            raise StepError(problem, output=out)
         broker = ctx.config.broker_for(ctx.app.broker.name)
         if broker != ctx.app.broker.name:  # the strategy's own broker for every later step of this run
             ctx.app = ctx.app.with_broker(broker)
