@@ -13,7 +13,7 @@ from tests.llm_runs import FIRST_CLOSE, llm_app, llm_strategy
 from tests.web_browser import PHONE, demo_user, open_web
 from tests.web_live import live_server
 from tradetrail.services.accounts import create_user, set_password
-from tradetrail.services.executions import run_strategy
+from tradetrail.services.executions import get_execution, run_strategy
 from tradetrail.services.orders_query import list_orders
 from tradetrail.web.headers import CSP
 
@@ -25,13 +25,16 @@ HTML_ANSWER = {"action": "BUY", "confidence": 72, "trend": "bullish", "entry": F
                "reasoning": "<img src=x onerror=alert(2)> Trend is up. <a href='javascript:alert(4)'>click</a>"}
 
 
-def test_another_users_execution_and_order_are_not_found(app, web):
+def test_another_users_execution_order_and_chart_are_not_found(app, web):
     user_id, _ = demo_user(app)
     execution_id = run_strategy(app, user_id, "demo").execution_id
     order_id = list_orders(app, user_id)[0]["id"]
+    chart = get_execution(app, execution_id)["steps"][5]["artifacts"]["chart_daily"]
     create_user(app, "mallory", PASSWORD)
     web.sign_in("mallory")
-    for path in (f"/executions/{execution_id}", f"/orders/{order_id}", f"/executions/{execution_id}/events"):
+    assert web.page.request.get(web.url(f"/api/artifacts/{chart}")).status == 404  # what the viewer's <img> asks
+    for path in (f"/executions/{execution_id}", f"/orders/{order_id}", f"/executions/{execution_id}/events",
+                 f"/executions/{execution_id}/steps/1/recorded"):
         response = web.goto(path)
         assert response.status == 404, path
         assert web.page.locator("[data-error-status='404'] h1").inner_text() == "Not found"
