@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.api_client import PASSWORD
 from tests.web_browser import demo_user
 from tests.web_http import login_form, page_csrf, sign_in, web_client
+from tradetrail.api.app import create_app
 from tradetrail.services import trading_state
 from tradetrail.services.executions import run_strategy
+from tradetrail.services.strategies import NotFound
 from tradetrail.web.headers import CSP
+from tradetrail.web.routing import page_router
+from tradetrail.web.session import PageError, PageUser
 
 PAGES = ["/", "/executions", "/orders", "/portfolio"]
 
@@ -159,3 +164,30 @@ def test_bad_input_gets_a_clear_page(client):
     assert client.post("/executions/run", data={"strategy": "nope", "csrf_token": token}).status_code == 404
     assert client.post("/trading-state", data={"action": "halt", "strategy": "nope",
                                                "csrf_token": token}).status_code == 404
+
+
+def test_a_page_that_fails_says_so_without_its_traceback(app, user_id):
+    router = page_router()  # a page as any view module declares one
+
+    @router.get("/broken/{kind}")
+    def broken(kind: str, user: PageUser):
+        if kind == "missing":
+            raise NotFound("no such thing 'x'")
+        if kind == "refused":
+            raise PageError(409, "Not now", "the market is closed")
+        raise RuntimeError("secret internals at /srv/db")
+
+    api = create_app(app, background=False)
+    api.include_router(router)
+    client = TestClient(api, follow_redirects=False)
+    assert client.get("/broken/boom").status_code == 303  # signed out: to the login page, as every page
+    sign_in(client)
+    boom = client.get("/broken/boom")
+    assert boom.status_code == 500 and "Something went wrong" in boom.text
+    assert "secret internals" not in boom.text and "Traceback" not in boom.text
+    assert boom.headers["content-type"].startswith("text/html")
+    missing = client.get("/broken/missing")
+    assert missing.status_code == 404 and "no such thing &#39;x&#39;" in missing.text
+    refused = client.get("/broken/refused", headers={"HX-Request": "true"})
+    assert refused.status_code == 409 and "the market is closed" in refused.text
+    assert refused.headers["HX-Retarget"] == "body"  # htmx shows the error page instead of ignoring it

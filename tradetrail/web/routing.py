@@ -48,6 +48,11 @@ class PageRoute(APIRoute):
                 problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}"
                                      for e in exc.errors()[:5])
                 return error_page(request, 400, "Bad request", problems)
+            except Exception as exc:  # noqa: BLE001 - a page says it failed; the log keeps the details
+                log.error("page %s %s failed: %s", request.method, request.url.path, type(exc).__name__,
+                          exc_info=exc)
+                return error_page(request, 500, "Something went wrong",
+                                  "This page could not be shown; the server log has the details.")
 
         return page_handler
 

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from tradetrail.domain.risk import TradingState
 from tradetrail.services import account_overview, execution_search, portfolio, strategies, trading_state
 from tradetrail.services.broker_status import broker_status
+from tradetrail.services.strategy_names import strategy_names
 from tradetrail.services.trading_accounts import find_account
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser, safe_next
@@ -17,12 +18,13 @@ from tradetrail.web.templating import render
 router = page_router()
 RECENT = 10
 NEXT_RUNS = 3
+SCHEDULED = 50  # strategies listed with their next runs (the executions page filters by any of them)
 STATE_ACTIONS = {"halt": TradingState.HALTED, "reducing": TradingState.REDUCING, "resume": TradingState.ACTIVE}
 
 
 def _schedule(app, user_id: int) -> list[dict]:
     rows = []
-    for strategy in strategies.list_strategies(app, user_id, limit=200):
+    for strategy in strategies.list_strategies(app, user_id, limit=SCHEDULED + 1):
         upcoming = strategies.next_runs(app, user_id, strategy["name"], NEXT_RUNS) \
             if strategy["enabled"] and strategy["cron"] else None
         rows.append({**strategy, "next": upcoming})
@@ -44,16 +46,17 @@ def _accounts(app, user_id: int) -> list[dict]:
     the stored snapshots."""
     pnl = {row["account"]: row for row in account_overview.accounts(app, user_id)}
     return [{**account, "pnl": pnl.get(account["account"])}
-            for account in portfolio.overview(app, user_id)["accounts"]]
+            for account in portfolio.accounts(app, user_id)]
 
 
 @router.get("/")
 def dashboard(request: Request, user: PageUser) -> Response:
     app = request.app.state.app
     schedule = _schedule(app, user.user_id)
-    names = {s["id"]: s["name"] for s in schedule}
+    names = strategy_names(app, user.user_id)
     return render(request, "dashboard.html", accounts=_accounts(app, user.user_id),
-                  recent=execution_search.search(app, user.user_id, limit=RECENT), schedule=schedule,
+                  more_strategies=len(schedule) > SCHEDULED,
+                  recent=execution_search.search(app, user.user_id, limit=RECENT), schedule=schedule[:SCHEDULED],
                   broker=broker_status(app, user_id=user.user_id), states=_states(app, user.user_id, names))
 
 

@@ -12,9 +12,10 @@ from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tradetrail.services import execution_search, lineage, strategies
+from tradetrail.services import execution_search, lineage
 from tradetrail.services.executions import AlreadyRunning, get_execution, replay_execution
 from tradetrail.services.run_now import Busy, start_run
+from tradetrail.services.strategy_names import strategy_names
 from tradetrail.web.lineage_view import StepExtras, step_template
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser
@@ -59,7 +60,7 @@ def executions(request: Request, user: PageUser,
                "trigger": _choice(trigger, execution_search.TRIGGERS, "trigger"),
                "started_from": _date(started_from, "from"), "started_to": _date(started_to, "to")}
     rows = execution_search.search(app, user.user_id, **filters, limit=PAGE + 1, offset=offset)
-    names = [s["name"] for s in strategies.list_strategies(app, user.user_id, limit=200)]
+    names = sorted(strategy_names(app, user.user_id).values())
     query = {"strategy": strategy or "", "status": status or "", "trigger": trigger or "",
              "from": started_from or "", "to": started_to or ""}
     return render(request, "executions.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset, page=PAGE,

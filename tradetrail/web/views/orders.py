@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from tradetrail.domain.orders import OrderState
 from tradetrail.services import orders as order_service
-from tradetrail.services import orders_query, strategies
+from tradetrail.services import orders_query
+from tradetrail.services.strategy_names import strategy_names
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser, safe_next
 from tradetrail.web.templating import render
@@ -36,7 +37,7 @@ def orders(request: Request, user: PageUser,
         raise PageError(400, "Bad filter", "a symbol is 1–32 letters, digits, '.', '-', '_' or spaces")
     rows = orders_query.list_orders(app, user.user_id, state=state or None, strategy=strategy or None,
                                     symbol=symbol or None, limit=PAGE + 1, offset=offset)
-    names = [s["name"] for s in strategies.list_strategies(app, user.user_id, limit=200)]
+    names = sorted(strategy_names(app, user.user_id).values())
     query = {"state": state or "", "strategy": strategy or "", "symbol": symbol or ""}
     return render(request, "orders.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset, page=PAGE,
                   query=query, states=STATES, strategies=names)

@@ -19,7 +19,7 @@ MAX_TRADES = 500
 @router.get("/portfolio")
 def portfolio_page(request: Request, user: PageUser) -> Response:
     app = request.app.state.app
-    accounts = portfolio.overview(app, user.user_id)["accounts"]
+    accounts = portfolio.accounts(app, user.user_id)
     trades = execution_trail.trades_with_executions(app, user.user_id)
     curves = account_overview.equity_curves(app, user.user_id)
     return render(request, "portfolio.html", accounts=accounts, stats=portfolio.stats(app, user.user_id),
