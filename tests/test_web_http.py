@@ -191,3 +191,11 @@ def test_a_page_that_fails_says_so_without_its_traceback(app, user_id):
     refused = client.get("/broken/refused", headers={"HX-Request": "true"})
     assert refused.status_code == 409 and "the market is closed" in refused.text
     assert refused.headers["HX-Retarget"] == "body"  # htmx shows the error page instead of ignoring it
+
+
+def test_repeated_wrong_passwords_are_held_off_with_retry_after(client):
+    for _ in range(5):
+        assert login_form(client, "demo", "not the password").status_code == 401
+    held = login_form(client, "demo", PASSWORD)  # even the right one, until the window passes
+    assert held.status_code == 429 and int(held.headers["Retry-After"]) > 0
+    assert "too many failed logins" in held.text and "tradetrail_session" not in client.cookies

@@ -52,9 +52,9 @@ def test_a_script_in_a_description_or_a_model_answer_is_shown_as_text(chromium, 
     with FakeOpenAIServer() as fake:
         fake.enqueue(Behaviour.ok(HTML_ANSWER))
         app = llm_app(settings, fake)
-        user_id = llm_strategy(app, {"description": SCRIPT})
-        set_password(app, "demo", PASSWORD)
-        execution_id = run_strategy(app, user_id, "llm").execution_id
+        user_id = llm_strategy(app, {"description": SCRIPT}, name=SCRIPT)  # the API refuses such a name; the
+        set_password(app, "demo", PASSWORD)                                # service does not, so pages escape it
+        execution_id = run_strategy(app, user_id, SCRIPT).execution_id
         with live_server(app) as base:
             web = open_web(chromium, base, request.node.name)
             dialogs = []
@@ -65,6 +65,7 @@ def test_a_script_in_a_description_or_a_model_answer_is_shown_as_text(chromium, 
                 assert response.headers["content-security-policy"] == CSP
                 card = web.page.locator("[data-step=load_strategy]")
                 assert card.get_by_test_id("description").inner_text() == SCRIPT
+                assert web.page.title().startswith(SCRIPT) and web.page.locator("h1").inner_text().startswith(SCRIPT)
                 analyze = web.page.locator("[data-step=analyze]")
                 assert analyze.get_by_test_id("reasoning").inner_text() == HTML_ANSWER["reasoning"]
                 assert "<script>alert(3)</script>" in analyze.get_by_test_id("answer").inner_text()
@@ -72,7 +73,9 @@ def test_a_script_in_a_description_or_a_model_answer_is_shown_as_text(chromium, 
                 assert "<img src=x onerror=alert(2)>" in analyze.get_by_test_id("raw-answer").inner_text()
                 assert web.page.locator("img[src=x], a[href^=javascript], #main b").count() == 0  # no markup made
                 web.shot("escaped")
-                web.goto("/")
+                for path in ("/", "/executions", "/orders", "/portfolio"):
+                    web.goto(path)
+                    assert SCRIPT in web.page.locator("main").inner_text(), path  # the name, as text
                 web.page.wait_for_timeout(300)
                 assert dialogs == []  # nothing ran
                 web.check_clean()
