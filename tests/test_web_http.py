@@ -199,3 +199,15 @@ def test_repeated_wrong_passwords_are_held_off_with_retry_after(client):
     held = login_form(client, "demo", PASSWORD)  # even the right one, until the window passes
     assert held.status_code == 429 and int(held.headers["Retry-After"]) > 0
     assert "too many failed logins" in held.text and "tradetrail_session" not in client.cookies
+
+
+def test_the_viewer_names_the_rule_that_denied_an_entry(app, client, user_id):
+    token = sign_in(client)
+    client.post("/trading-state", data={"action": "halt", "reason": "  news\n at 14:00 ", "csrf_token": token})
+    execution_id = run_strategy(app, user_id, "demo").execution_id  # a BUY, while trading is halted
+    page = client.get(f"/executions/{execution_id}").text
+    risk = page[page.index('data-step="risk_check"'):page.index('data-step="place_order"')]
+    assert "denied" in risk and "trading_state: trading is HALTED: no new entries" in risk
+    assert '<tr data-rule="trading_state"><td>trading_state</td><td>trading is HALTED: no new entries</td>' in risk
+    assert 'data-testid="sizing"' in risk  # the sizing it would have had, beside the rule that denied it
+    assert trading_state.list_states(app, user_id)[0]["reason"] == "news at 14:00"  # one line, as typed

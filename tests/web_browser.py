@@ -22,7 +22,7 @@ from tradetrail.web import assets
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("TRADETRAIL_SCREENSHOTS", Path(__file__).resolve().parent.parent / "var" /
+SCREENSHOTS = Path(os.environ.get("TRADETRAIL_TEST_SCREENSHOTS", Path(__file__).resolve().parent.parent / "var" /
                                   "screenshots"))
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 800}
