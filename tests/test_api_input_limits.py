@@ -177,6 +177,22 @@ def test_values_of_another_type_are_refused_not_coerced(app, alice):
     assert alice.get("/api/strategies/s2").status_code == 404
 
 
+def test_the_halt_schema_and_the_server_agree_on_null_scopes(app, alice):
+    """Both scopes sent as null mean "every account" to the server; the schema said such a body was invalid
+    (schemathesis: a schema-violating request accepted). Both named is refused by both."""
+    import jsonschema_rs  # schemathesis's validator
+
+    schema = alice.client.get("/openapi.json").json()["components"]["schemas"]["HaltIn"]
+    for body in ({"account": None, "strategy": None}, {"strategy": None}, {}):
+        assert jsonschema_rs.is_valid(schema, body), body
+        assert alice.post("/api/trading-state/halt", json=body).status_code == 200, body
+        assert alice.post("/api/trading-state/resume", json=body).status_code == 200, body
+    both = {"account": "DU123", "strategy": "demo"}
+    assert not jsonschema_rs.is_valid(schema, both)
+    _error(alice.post("/api/trading-state/halt", json=both), 422, "invalid_input")
+    assert list_states(app, _uid(app))[0]["state"] == "ACTIVE"
+
+
 # --- one error shape ----------------------------------------------------------------------------------------
 def test_every_error_has_the_documented_shape(app, alice):
     cases = [

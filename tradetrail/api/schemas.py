@@ -346,7 +346,10 @@ class TradingStateIn(_In):
                                             "with strategy")
     reason: str = Field(default="", max_length=REASON_MAX, pattern=TEXT_PATTERN)
 
-    model_config = ConfigDict(json_schema_extra={"not": {"required": ["strategy", "account"]}})
+    # Both named (strings) is refused; both sent as null means neither, which the validator below allows too.
+    model_config = ConfigDict(json_schema_extra={"not": {
+        "required": ["strategy", "account"],
+        "properties": {"strategy": {"type": "string"}, "account": {"type": "string"}}}})
 
     @model_validator(mode="after")
     def _one_scope(self) -> TradingStateIn:
