@@ -6,7 +6,8 @@ books, so the gate sees the account as it is (a fill far from the price its orde
 this step's metadata and on the order). The gate sizes an entry from the price it will trade at: a MKT entry
 from the last close of the run's bars plus ``orders.slippage_allowance_pct``, a LMT entry from its limit;
 never from the analyst's entry for a market order. A denial is a recorded outcome, not a failure.
-place_order persists the intent before sending and fails the step on a rejection, a declined
+place_order re-checks an entry under the account's submission lock (another strategy on the account may
+have sent one since risk_check) and persists the intent before sending; it fails the step on a rejection, a declined
 confirmation or an ambiguous outcome (the orders stay UNKNOWN for reconciliation). A SELL closes the
 strategy's position: its working protective orders are cancelled first, and the exit is sent only once
 the broker confirms that.
@@ -23,7 +24,8 @@ from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
 from tradetrail.domain.risk import Denial, EntryPrice, RiskDecision, TradingState, evaluate
 from tradetrail.services import portfolio
-from tradetrail.services.orders import save_intents, send
+from tradetrail.services.locks import submission_lock
+from tradetrail.services.orders import save_intents, send, send_locked
 from tradetrail.services.reconcile import sync_account
 from tradetrail.services.risk_inputs import EXCHANGE_TZ, gather
 from tradetrail.services.trading_accounts import strategy_account
@@ -146,38 +148,78 @@ def _restore_stop(ctx: RunContext, legs: list[dict], quantity: float) -> str:
 
 
 def place_order(ctx: RunContext) -> StepOutcome:
-    decision, cfg = ctx.risk, ctx.config
+    decision = ctx.risk
     ctx.step_input.update(decision={"action": decision.action, "approved": decision.approved,
                                     "quantity": decision.quantity}, account=ctx.account)
     if not decision.approved:
         return StepOutcome(output={"reason": f"nothing to send: {decision.reason}"}, status="skipped")
     _live_guard(ctx)
-    risk_per_unit, cancelled, held, sizing = None, [], None, {}
     if decision.action == "enter":
-        lv, numbers = ctx.results["levels"], decision.numbers
-        specs = bracket(ctx.execution_id, Side.BUY, decision.quantity, entry_type=OrderType(cfg.orders.entry_type),
+        return _enter(ctx, decision)
+    return _exit(ctx)
+
+
+def _recheck(ctx: RunContext, decision: RiskDecision) -> RiskDecision:
+    """The gate again, on the account as it is now, by a caller holding the account's submission lock.
+
+    risk_check decides without that lock: two strategies on one account can both pass a cap that only one of
+    them fits. Whatever was sent since is a working entry now and counts; the smaller answer wins."""
+    lv, sig = ctx.results["levels"], ctx.signal
+    inputs, _ = gather(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
+                       symbol=ctx.contract.symbol, as_of=ctx.as_of)
+    again = evaluate(sig.action, lv["entry"], lv["stop_loss"], lv["take_profit"], inputs, ctx.config.risk,
+                     ctx.results["entry_price"])
+    if again.approved and again.quantity >= decision.quantity:
+        return decision
+    return again
+
+
+def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
+    cfg = ctx.config
+    with submission_lock(ctx.app, ctx.account):
+        final = _recheck(ctx, decision)
+        recheck = None if final is decision else final.to_dict()
+        if not final.approved:
+            return StepOutcome(output={"reason": f"denied when re-checked before sending (the account changed "
+                                                 f"since risk_check): {final.reason}", "recheck": recheck},
+                               status="skipped")
+        lv, numbers = ctx.results["levels"], final.numbers
+        specs = bracket(ctx.execution_id, Side.BUY, final.quantity, entry_type=OrderType(cfg.orders.entry_type),
                         entry_price=lv["entry"], stop_price=lv["stop_loss"], target_price=lv["take_profit"],
                         tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
-        risk_per_unit = numbers["reference_price"] - lv["stop_loss"]  # 1 R at the expected price
-        sizing = {"sized_price": numbers["sizing_price"], "price_allowance_pct": cfg.orders.slippage_allowance_pct}
-    else:
-        cancelled, held = _cancel_protection(ctx)
-        if held <= 0 or any(leg["state"] == OrderState.FILLED.value for leg in cancelled):
-            return StepOutcome(output={"reason": "a protective order filled meanwhile: the position is already "
-                                                 "closed, no exit sent", "cancelled_protection": cancelled,
-                                       "position": held}, status="skipped")
-        specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
-                           held, tif="DAY")]  # what is held now, not what the gate saw
+        orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id,
+                              execution_id=ctx.execution_id, account=ctx.account, contract=ctx.contract, specs=specs,
+                              risk_per_unit=numbers["reference_price"] - lv["stop_loss"],  # 1 R at the expected price
+                              sized_price=numbers["sizing_price"],
+                              price_allowance_pct=cfg.orders.slippage_allowance_pct)
+        outcome = send_locked(ctx.app, [o.id for o in orders])
+    ctx.results["sent"] = [o.client_order_id for o in orders]
+    out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
+           "questions": outcome.questions, "cancelled_protection": []}
+    if recheck is not None:
+        out["recheck"] = recheck
+    if outcome.status != "accepted":
+        raise StepError(f"order {outcome.status}: {outcome.reason}", output=out)
+    return StepOutcome(output=out)
+
+
+def _exit(ctx: RunContext) -> StepOutcome:
+    cancelled, held = _cancel_protection(ctx)
+    if held <= 0 or any(leg["state"] == OrderState.FILLED.value for leg in cancelled):
+        return StepOutcome(output={"reason": "a protective order filled meanwhile: the position is already "
+                                             "closed, no exit sent", "cancelled_protection": cancelled,
+                                   "position": held}, status="skipped")
+    specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
+                       held, tif="DAY")]  # what is held now, not what the gate saw
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
-                          account=ctx.account, contract=ctx.contract, specs=specs, risk_per_unit=risk_per_unit,
-                          **sizing)
+                          account=ctx.account, contract=ctx.contract, specs=specs)
     outcome = send(ctx.app, orders)
     ctx.results["sent"] = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
            "questions": outcome.questions, "cancelled_protection": cancelled}
     if outcome.status != "accepted":
         message = f"order {outcome.status}: {outcome.reason}"
-        if decision.action == "exit" and outcome.status in ("rejected", "declined"):
+        if outcome.status in ("rejected", "declined"):
             out["restored"] = _restore_stop(ctx, cancelled, held)
             message += f"; {out['restored']}"
         raise StepError(message, output=out)
