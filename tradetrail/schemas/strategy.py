@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,14 +25,17 @@ from tradetrail.schemas.domain_fields import bounded
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9.\-_ ]*[A-Za-z0-9.\-_][A-Za-z0-9.\-_ ]*$"  # not blank: spaces around are trimmed
 TIMEZONE_MAX = 64
-# The schema lists the zones this system knows, and exactly those are accepted.
-TIMEZONES = sorted(z for z in available_timezones() if len(z) <= TIMEZONE_MAX)
-_TIMEZONE_SET = frozenset(TIMEZONES)
+# An IANA zone name as the system's tz database spells it (e.g. America/New_York, Etc/GMT+5, and the aliases
+# some systems also ship, such as posix/America/New_York): letters, digits, "_", "+", "-" in "/"-separated parts,
+# never "." (no path outside the database). It must then load. (An enum of available_timezones() refused names
+# stored by earlier versions on systems that list fewer zones.)
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,3}$"
 CRON_MAX = 100
 CRON_FIELD = r"[0-9A-Za-z*/,?#\-]+"
 CRON_PATTERN = rf"^\s*({CRON_FIELD}(\s+{CRON_FIELD}){{4}}\s*)?$"  # five fields, or blank (no schedule)
-# Any text but control characters (newline and tab are text).
-NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+# Any text but control characters (newline, carriage return and tab are text: a description typed in a browser
+# textarea arrives with CRLF line ends).
+NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
 
 
 class _Strict(BaseModel):
@@ -117,8 +120,9 @@ class ScheduleConfig(_Strict):
     cron: str | None = Field(default=None, max_length=CRON_MAX, json_schema_extra={"pattern": CRON_PATTERN},
                              description="five-field cron in the time zone below; also refused: values out of "
                                          "range and expressions that never fire")
-    timezone: str = Field(default="America/New_York", max_length=TIMEZONE_MAX, description="an IANA time zone name",
-                          json_schema_extra={"enum": TIMEZONES})
+    timezone: str = Field(default="America/New_York", max_length=TIMEZONE_MAX,
+                          json_schema_extra={"pattern": TIMEZONE_PATTERN},
+                          description="an IANA time zone name this system's tz database knows")
     market_sessions_only: bool = False
 
     @field_validator("cron")
@@ -140,7 +144,7 @@ class ScheduleConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:
-        if value not in _TIMEZONE_SET:  # never a file name handed to the system unchecked
+        if not re.fullmatch(TIMEZONE_PATTERN, value):  # never a file name handed to the system unchecked
             raise ValueError(f"unknown time zone {value!r}")
         try:
             ZoneInfo(value)
@@ -164,7 +168,8 @@ class OrdersConfig(_Strict):
 class StrategyConfig(_Strict):
     symbol: str = Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN)
     description: str = Field(default="", max_length=2000, json_schema_extra={"pattern": NO_CONTROL_PATTERN},
-                             description="free text; control characters other than newline and tab are refused")
+                             description="free text; control characters other than newline, carriage return and tab "
+                                         "are refused")
     mode: Literal["paper", "live"] = "paper"
     broker: Literal["simulated", "ibkr_web"] | None = Field(
         default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER, "
@@ -184,7 +189,7 @@ class StrategyConfig(_Strict):
     def _no_control_characters(cls, value: str) -> str:
         if not re.fullmatch(NO_CONTROL_PATTERN, value):
             bad = next(ch for ch in value if not re.fullmatch(NO_CONTROL_PATTERN, ch))
-            raise ValueError(f"control character {bad!r} is not allowed (newline and tab are)")
+            raise ValueError(f"control character {bad!r} is not allowed (newline, carriage return and tab are)")
         return value
 
     @field_validator("symbol", mode="before")

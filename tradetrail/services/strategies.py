@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -115,6 +116,16 @@ def list_strategies(app, user_id: int, *, limit: int = 50, offset: int = 0) -> l
         return [strategy_dict(s, r) for r in rows]
 
 
+def stored_config(raw: dict) -> StrategyConfig:
+    """A stored configuration, validated; ``InvalidStrategy`` naming what no longer holds (saved by an earlier
+    version with rules since tightened), so a caller can say so instead of failing."""
+    try:
+        return StrategyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidStrategy([f"{'.'.join(str(p) for p in e['loc']) or 'config'}: the stored configuration no "
+                               f"longer validates: {e['msg']}" for e in exc.errors()]) from None
+
+
 def strategy_detail(app, user_id: int, name: str) -> dict:
     with app.Session() as s:
         return strategy_dict(s, get_strategy(s, user_id, name), with_config=True)
@@ -183,7 +194,7 @@ def next_runs(app, user_id: int, name: str, count: int = 10) -> dict:
     from tradetrail.services.calendars import calendar
 
     with app.Session() as s:
-        config = StrategyConfig.model_validate(current_version(s, get_strategy(s, user_id, name)).config)
+        config = stored_config(current_version(s, get_strategy(s, user_id, name)).config)
     sched = config.schedule
     rows, calendar_end = [], None
     if sched.cron:
