@@ -50,6 +50,7 @@ bench: install-test
 
 lint: install-test
 	$(BIN)/ruff check tradetrail tests benchmarks scripts
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules tradetrail/web/static/vendor

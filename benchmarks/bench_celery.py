@@ -32,9 +32,9 @@ from benchmarks.bench_schedule import create_due, load
 from benchmarks.common import pg_database, postgres_available
 from tradetrail.db.models import Execution, ScheduleSlot
 from tradetrail.db.types import utcnow
-from tradetrail.services.app import build_app
-from tradetrail.services.bootstrap import init
-from tradetrail.services.scheduler import dispatch
+from tradetrail.runtime.build import build_app
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.scheduling.scheduler import dispatch
 from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import make_celery
 

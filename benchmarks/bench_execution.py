@@ -10,9 +10,9 @@ import argparse
 import time
 
 from benchmarks.common import bench_app, median
-from tradetrail.services.bootstrap import demo_config, init
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import demo_config, init
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 
 TRADING = ("risk_check", "place_order", "track_order", "update_portfolio")
 

@@ -12,9 +12,9 @@ import pandas as pd
 from benchmarks.common import bench_app, median
 from tradetrail.domain.orders import OrderType, Side, bracket
 from tradetrail.marketdata.sample import SampleMarketData, load_sample_daily
-from tradetrail.services.bootstrap import init
-from tradetrail.services.orders import save_intents, send
-from tradetrail.services.reconcile import sync_account
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.trading.orders import save_intents, send
+from tradetrail.trading.reconcile import sync_account
 
 
 def main(n: int = 50) -> dict:

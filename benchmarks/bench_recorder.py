@@ -9,9 +9,9 @@ import argparse
 import time
 
 from benchmarks.common import bench_app, median, postgres_available
-from tradetrail.services.bootstrap import init
-from tradetrail.services.executions import create_execution
-from tradetrail.services.strategies import get_strategy
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.runs.executions import create_execution
+from tradetrail.services.strategies.configs import get_strategy
 from tradetrail.workflow.context import StepOutcome
 from tradetrail.workflow.executor import execute
 from tradetrail.workflow.recorder import LineageRecorder

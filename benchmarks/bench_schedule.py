@@ -40,10 +40,10 @@ from tradetrail.charts.cache import chart_cache
 from tradetrail.db.models import Execution, LineageStep, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.bootstrap import ensure_user, init
-from tradetrail.services.embedded import EmbeddedService
-from tradetrail.services.executions import run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import ensure_user, init
+from tradetrail.services.runs.executions import run_strategy
+from tradetrail.services.scheduling.embedded import EmbeddedService
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 from tradetrail.workflow.memo import bars_memo
 

@@ -24,10 +24,10 @@ import httpx
 import uvicorn
 
 from benchmarks.common import bench_app, reference_loop_ms
-from tradetrail.api.app import create_app
-from tradetrail.services.accounts import set_password
-from tradetrail.services.bootstrap import init
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.server.app import create_app
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.accounts.users import set_password
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 PASSWORD = "benchmark passphrase"
 CHROMIUM = "/usr/bin/chromium"

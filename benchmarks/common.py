@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tradetrail.services.app import App, build_app
+from tradetrail.app_context import App
+from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("TRADETRAIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

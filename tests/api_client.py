@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from fastapi.testclient import TestClient
 
-from tradetrail.api.app import create_app
-from tradetrail.services.accounts import create_token, create_user
+from tradetrail.server.app import create_app
+from tradetrail.services.accounts.users import create_token, create_user
 
 PASSWORD = "correct horse battery"
 
@@ -40,7 +40,7 @@ def api_user(app, username: str, *, password: str | None = PASSWORD, client: Tes
     from sqlalchemy import select
 
     from tradetrail.db.models import User
-    from tradetrail.services.accounts import set_password
+    from tradetrail.services.accounts.users import set_password
 
     with app.Session() as s:
         exists = s.scalar(select(User.id).where(User.username == username)) is not None

@@ -14,9 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tradetrail.app_context import App
 from tradetrail.db.models import Base
 from tradetrail.db.session import engine_for
-from tradetrail.services.app import App, build_app
+from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
 
 for _key in [k for k in os.environ if k.startswith("TRADETRAIL_") and not k.startswith("TRADETRAIL_TEST_")]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradetrail.catalogue.calendars import calendar
 from tradetrail.marketdata.sample import load_sample_daily
-from tradetrail.services.calendars import calendar
 
 NY = "America/New_York"
 

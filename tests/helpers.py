@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tradetrail.services.app import App
-from tradetrail.services.bootstrap import init
-from tradetrail.services.strategies import get_strategy
+from tradetrail.app_context import App
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.strategies.configs import get_strategy
 
 
 def demo(app: App):

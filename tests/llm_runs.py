@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from tests.helpers import demo
 from tradetrail.db.trading_models import Order, OrderEvent
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.bootstrap import demo_config
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import demo_config
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 
 # The demo's first session (2005-01-03): SPX closes at 1202.08 with a daily ATR(14) of about 8.89, the

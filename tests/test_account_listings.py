@@ -12,10 +12,10 @@ from tests.api_client import api_user
 from tests.helpers import demo
 from tests.test_replay_accounts import step, two_clocks  # noqa: F401 - the fixture
 from tradetrail.db.trading_models import Order, PortfolioSnapshot
-from tradetrail.services import portfolio
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.startup import reconcile_all
-from tradetrail.services.trading_accounts import register
+from tradetrail.runtime.startup import reconcile_all
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.trading import portfolio
+from tradetrail.trading.trading_accounts import register
 
 
 @pytest.fixture

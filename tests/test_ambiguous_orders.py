@@ -14,16 +14,16 @@ from sqlalchemy import func, select, text, update
 
 from tests.helpers import demo, demo_account
 from tradetrail.broker.simulated import QUESTION_TEXT
+from tradetrail.catalogue import replay_clock as replay
 from tradetrail.db.models import ReplayClock
 from tradetrail.db.sim_models import SimOrder, SimPosition, SimQuestion
 from tradetrail.db.trading_models import Order, OrderEvent
 from tradetrail.domain.orders import OrderType, Side, bracket
-from tradetrail.services import replay
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.orders import save_intents, send
-from tradetrail.services.reconcile import reconcile
+from tradetrail.runtime.build import build_app
+from tradetrail.services.runs.executions import get_execution, run_strategy
 from tradetrail.settings import Settings
+from tradetrail.trading.orders import save_intents, send
+from tradetrail.trading.reconcile import reconcile
 
 LEGS = ["entry", "stop", "target"]
 BACKEND = os.environ.get("TRADETRAIL_TEST_DB", "sqlite")

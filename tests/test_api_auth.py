@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.api_client import PASSWORD, api_user
-from tradetrail.api.app import create_app
 from tradetrail.db.account_models import ApiToken, WebSession
 from tradetrail.db.models import User
-from tradetrail.services.accounts import AccountError, create_user, sha256
+from tradetrail.server.app import create_app
+from tradetrail.services.accounts.users import AccountError, create_user, sha256
 
 BIN = Path(sys.executable).with_name("tradetrail")
 

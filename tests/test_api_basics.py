@@ -70,8 +70,8 @@ def test_run_now_returns_the_id_at_once_and_lineage_shows_the_steps(app, alice):
 
 
 def test_a_second_run_while_one_runs_is_a_conflict_not_an_overlap(app, alice):
-    from tradetrail.services.locks import strategy_lock
-    from tradetrail.services.strategies import get_strategy
+    from tradetrail.services.strategies.configs import get_strategy
+    from tradetrail.trading.locks import strategy_lock
 
     with app.Session() as s:
         sid = get_strategy(s, _uid(app), "demo").id
@@ -82,7 +82,7 @@ def test_a_second_run_while_one_runs_is_a_conflict_not_an_overlap(app, alice):
 
 
 def _uid(app) -> int:
-    from tradetrail.services.strategies import get_user
+    from tradetrail.services.strategies.configs import get_user
 
     with app.Session() as s:
         return get_user(s, "demo").id
@@ -189,7 +189,7 @@ def test_run_now_refuses_at_once_when_its_threads_are_busy_and_never_queues_a_ru
     from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
     from tradetrail.db.models import Execution
     from tradetrail.schemas.strategy import StrategyConfig
-    from tradetrail.services.strategies import save_strategy
+    from tradetrail.services.strategies.configs import save_strategy
     from tradetrail.settings import Settings
 
     with FakeOpenAIServer() as fake:

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api_client import api_user
 from tests.helpers import demo, wait_for
-from tradetrail.api.app import create_app
+from tradetrail.server.app import create_app
 
 EXAMPLES = int(os.environ.get("TRADETRAIL_TEST_FUZZ_EXAMPLES", "15"))
 # "schema-valid data must be accepted" cannot hold here: a schema-valid strategy may name a symbol the

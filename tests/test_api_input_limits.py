@@ -12,14 +12,14 @@ from sqlalchemy import func, select
 
 from tests.api_client import PASSWORD, api_user
 from tests.helpers import demo
-from tradetrail.api.app import create_app
 from tradetrail.api.json_checks import check_json_body
 from tradetrail.db.account_models import ApiToken, LoginFailure
 from tradetrail.db.models import User
-from tradetrail.services.accounts import AccountError, create_token, create_user
-from tradetrail.services.app import build_app
-from tradetrail.services.trading_state import list_states
+from tradetrail.runtime.build import build_app
+from tradetrail.server.app import create_app
+from tradetrail.services.accounts.users import AccountError, create_token, create_user
 from tradetrail.settings import Settings
+from tradetrail.trading.trading_state import list_states
 
 JSON = {"content-type": "application/json"}
 

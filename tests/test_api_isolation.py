@@ -15,8 +15,8 @@ from tests.api_client import api_user
 from tests.helpers import demo
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import Order
-from tradetrail.services.prompts import save_user_prompt
-from tradetrail.services.trading_state import list_states
+from tradetrail.services.prompts.user_prompts import save_user_prompt
+from tradetrail.trading.trading_state import list_states
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tests.api_client import api_user
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.helpers import demo
 from tradetrail.db.models import Base
-from tradetrail.services.app import build_app
+from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
 
 LLM_KEY = "sk-PLANTED-llm-key-7f3a9c2e41d0"

@@ -23,8 +23,8 @@ from tradetrail.db.models import Base
 from tradetrail.db.trading_models import Fill, Order, Position, Trade
 from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side, bracket, client_order_id
 from tradetrail.marketdata.sample import SampleMarketData, load_sample_daily
-from tradetrail.services.orders import cancel, save_intents, send
-from tradetrail.services.reconcile import reconcile, sync_account
+from tradetrail.trading.orders import cancel, save_intents, send
+from tradetrail.trading.reconcile import reconcile, sync_account
 
 CONTRACT = SampleMarketData().resolve("SPX")
 BARS = load_sample_daily("SPX")

@@ -28,13 +28,13 @@ from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.helpers import demo
 from tradetrail.analyst.schema import AnalystAnswer
 from tradetrail.db.trading_models import Fill, Order, OrderEvent
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.bootstrap import ensure_user
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.reconcile import sync_account
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import ensure_user
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
+from tradetrail.trading.reconcile import sync_account
 
 BARS = 300  # the last one is the session after the run: the one the entry fills in
 EXAMPLES = 30

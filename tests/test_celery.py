@@ -17,8 +17,8 @@ from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.trading_models import Order
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import scheduler
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.scheduling import scheduler
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import RUNS_QUEUE, make_celery
 

@@ -21,8 +21,8 @@ from tradetrail.domain.bars import bars_to_json, resample_weekly
 from tradetrail.domain.indicators import IndicatorParams, compute_indicators
 from tradetrail.marketdata.sample import load_sample_daily
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.workflow.memo import Memo, bars_memo, frame_key
 
 

@@ -10,12 +10,12 @@ from tests.fresh_bars import write_fresh_spx
 from tests.helpers import demo
 from tradetrail.db.trading_models import Order
 from tradetrail.domain.risk import RiskLimits
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import execute_locked, get_execution
-from tradetrail.services.locks import strategy_lock
-from tradetrail.services.strategies import get_strategy, save_strategy
+from tradetrail.services.runs.executions import execute_locked, get_execution
+from tradetrail.services.strategies.configs import get_strategy, save_strategy
 from tradetrail.settings import Settings
+from tradetrail.trading.locks import strategy_lock
 from tradetrail.workflow.pipeline import STEPS
 
 

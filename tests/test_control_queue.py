@@ -19,8 +19,8 @@ from tests.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.executions import create_execution
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import create_execution
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import CONTROL_QUEUE, make_celery
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tradetrail.catalogue import replay_clock as replay
 from tradetrail.db.models import Execution, Strategy
 from tradetrail.db.sim_models import SimOrder, SimPosition, SimQuestion
 from tradetrail.db.trading_models import Order, OrderEvent, Position, Reconciliation
 from tradetrail.drills import POINTS
-from tradetrail.services import replay
 
 BIN = Path(sys.executable).with_name("tradetrail")
 LEGS = ["entry", "stop", "target"]

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.helpers import demo
 from tradetrail.db.models import Execution, LineageStep
-from tradetrail.services.executions import create_execution, get_execution
+from tradetrail.services.runs.executions import create_execution, get_execution
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.executor import execute
 from tradetrail.workflow.recorder import SPILL_BYTES, LineageRecorder

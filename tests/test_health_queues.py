@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis
 
 from tests.celery_procs import free_redis_url
-from tradetrail.services.app import build_app
-from tradetrail.services.health import health_report
+from tradetrail.runtime.build import build_app
+from tradetrail.runtime.health import health_report
 from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE, Settings
 
 

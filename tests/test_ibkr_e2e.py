@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.fakes.ibkr_gateway import QUESTION_TEXT, FakeGateway
+from tradetrail.app_context import App
 from tradetrail.db.trading_models import Fill, Order, Position
-from tradetrail.services.app import App, build_app
-from tradetrail.services.bootstrap import init
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.runtime.build import build_app
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 SCALE = 0.02  # IBKR's pacing intervals × this, at the fake and in the client alike
 SPY = 756733
@@ -160,9 +161,9 @@ def test_the_command_line_demo_places_a_bracket_and_reuses_the_caches(cli_env, g
 
 
 def test_a_strategy_trades_at_ibkr_while_the_default_broker_is_the_simulator(settings, gw):
+    from tradetrail.runtime.startup import reconcile_all
     from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-    from tradetrail.services.startup import reconcile_all
-    from tradetrail.services.strategies import save_strategy
+    from tradetrail.services.strategies.configs import save_strategy
 
     app = ibkr_app(settings, gw, broker="simulated", market_data="sample")
     user_id = init(app)["user_id"]

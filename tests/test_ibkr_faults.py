@@ -13,16 +13,16 @@ from sqlalchemy import select
 
 from tests.fakes.ibkr_gateway import FakeGateway
 from tests.test_ibkr_e2e import HISTORY, PLACE, SCALE, SEARCH, SPY, ibkr_app, local_orders, posted_tickets, steps
+from tradetrail.catalogue.symbols import resolve_symbol, search_symbols
 from tradetrail.db.trading_models import OrderEvent
 from tradetrail.domain.orders import OrderType, Side, bracket
 from tradetrail.ibkr.client import SessionKeeper
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.services.bootstrap import init
-from tradetrail.services.broker_status import broker_status, start_session_keeper
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.orders import save_intents, send
-from tradetrail.services.reconcile import reconcile
-from tradetrail.services.symbols import resolve_symbol, search_symbols
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.trading.broker_status import broker_status, start_session_keeper
+from tradetrail.trading.orders import save_intents, send
+from tradetrail.trading.reconcile import reconcile
 
 SSODH = "POST /iserver/auth/ssodh/init"
 

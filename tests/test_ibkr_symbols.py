@@ -10,12 +10,7 @@ from sqlalchemy import delete, select, update
 
 from tests.fakes.ibkr_gateway import FakeGateway
 from tests.test_ibkr_e2e import HISTORY, INFO, SCALE, SEARCH, SPY, ibkr_app
-from tradetrail.db.market_models import BarSeries, CachedBar, SymbolListing, SymbolSearch
-from tradetrail.db.models import Symbol
-from tradetrail.db.types import utcnow
-from tradetrail.marketdata.port import MarketDataError
-from tradetrail.services.strategies import NotFound
-from tradetrail.services.symbols import (
+from tradetrail.catalogue.symbols import (
     cache_conids,
     cache_stats,
     contract_by_conid,
@@ -23,6 +18,11 @@ from tradetrail.services.symbols import (
     resolve_symbol,
     search_symbols,
 )
+from tradetrail.db.market_models import BarSeries, CachedBar, SymbolListing, SymbolSearch
+from tradetrail.db.models import Symbol
+from tradetrail.db.types import utcnow
+from tradetrail.domain.errors import NotFound
+from tradetrail.marketdata.port import MarketDataError
 
 
 @pytest.fixture

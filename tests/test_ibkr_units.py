@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
 from tradetrail.ibkr.errors import BadReply
+from tradetrail.ibkr.marketdata import _listing, choose
 from tradetrail.ibkr.pacing import RateLimiter, endpoint_of
-from tradetrail.marketdata.ibkr import _listing, choose
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.settings import Settings
 

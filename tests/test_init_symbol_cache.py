@@ -11,8 +11,8 @@ import pytest
 
 from tests.fakes.ibkr_gateway import FakeGateway
 from tests.test_ibkr_e2e import INFO, SCALE, SEARCH, SPY, ibkr_app, ibkr_env, steps, tt
-from tradetrail.services.bootstrap import init
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.accounts.bootstrap import init
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 
 @pytest.fixture

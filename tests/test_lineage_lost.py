@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import demo
 from tradetrail.db.models import Execution
-from tradetrail.services.executions import create_execution, mark_interrupted
+from tradetrail.services.runs.executions import create_execution, mark_interrupted
 from tradetrail.workflow.context import StepOutcome
 from tradetrail.workflow.executor import ExecutionNotRecorded, execute
 from tradetrail.workflow.recorder import SPILL_BYTES, LineageRecorder

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.helpers import demo
+from tradetrail.catalogue import replay_clock as replay
 from tradetrail.db.models import Analysis, LineageStep, Signal
-from tradetrail.services import replay
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.runtime.build import build_app
+from tradetrail.services.runs.executions import get_execution, run_strategy
 from tradetrail.settings import Settings
 
 KEY = "sk-planted-secret-0123456789"

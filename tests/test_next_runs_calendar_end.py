@@ -7,7 +7,7 @@ from datetime import datetime
 
 from tests.api_client import api_user
 from tests.helpers import demo
-from tradetrail.services.calendars import calendar
+from tradetrail.catalogue.calendars import calendar
 
 
 def test_a_count_past_the_calendar_answers_the_runs_up_to_its_end(app):

@@ -9,12 +9,12 @@ from sqlalchemy import select, update
 
 from tests.helpers import demo
 from tradetrail.broker.port import BrokerHealth
+from tradetrail.catalogue import replay_clock as replay
 from tradetrail.db.models import Analysis, Signal, Strategy
 from tradetrail.marketdata.sample import load_sample_daily
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services import replay
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 
 STEP_NAMES = ["load_strategy", "check_broker", "resolve_contract", "fetch_market_data", "compute_indicators",
               "render_charts", "analyze", "decide_signal", "risk_check", "place_order", "track_order",

@@ -7,6 +7,8 @@ import copy
 import pytest
 from sqlalchemy import func, select
 
+from tradetrail.app_context import App
+from tradetrail.catalogue.prompt_store import latest_template, save_template, seed_default_templates
 from tradetrail.db.models import PromptTemplate, PromptTemplateVersion, User
 from tradetrail.prompts.templates import (
     DEFAULT_TEMPLATES,
@@ -16,8 +18,6 @@ from tradetrail.prompts.templates import (
     render,
     validate_template,
 )
-from tradetrail.services.app import App
-from tradetrail.services.prompts import latest_template, save_template, seed_default_templates
 
 
 def variables() -> dict:

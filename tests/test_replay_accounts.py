@@ -17,10 +17,10 @@ from tests.fresh_bars import write_fresh_spx
 from tests.helpers import demo
 from tradetrail.db.sim_models import SimClock, SimOrder
 from tradetrail.db.trading_models import Fill, Order
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 
 

@@ -13,7 +13,7 @@ from tests.helpers import demo
 from tests.test_ibkr_e2e import SCALE, ibkr_app
 from tradetrail.broker.port import BrokerError
 from tradetrail.db.trading_models import Order
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 REPLAY = {"symbol": "SPX", "market_data": {"source": "sample", "replay_start": "2005-01-03"}}
 

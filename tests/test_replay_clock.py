@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from tradetrail.app_context import App
+from tradetrail.catalogue.replay_clock import ReplayExhausted, advance, next_session, reset
 from tradetrail.db.models import ReplayClock, Strategy, User
 from tradetrail.marketdata.sample import SampleMarketData
-from tradetrail.services.app import App
-from tradetrail.services.replay import ReplayExhausted, advance, next_session, reset
 
 SPX_SESSIONS = SampleMarketData().sessions(SampleMarketData().resolve("SPX"))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from tests.api_client import api_user
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.helpers import demo
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, replay_execution, run_strategy
-from tradetrail.services.prompts import save_user_prompt
+from tradetrail.runtime.build import build_app
+from tradetrail.services.prompts.user_prompts import save_user_prompt
+from tradetrail.services.runs.executions import get_execution, replay_execution, run_strategy
 from tradetrail.settings import Settings
 
 BUY = {"action": "BUY", "confidence": 80, "trend": "bullish", "entry": 1202.0, "stop_loss": 1170.0,
@@ -86,7 +86,7 @@ def test_replay_over_the_api_and_only_for_the_owner(app):
 
 
 def test_a_run_that_never_reached_its_signal_cannot_be_replayed(app):
-    from tradetrail.services.strategies import set_enabled
+    from tradetrail.services.strategies.configs import set_enabled
 
     uid, _ = demo(app)
     set_enabled(app, uid, "demo", False)
@@ -97,7 +97,7 @@ def test_a_run_that_never_reached_its_signal_cannot_be_replayed(app):
 
 def test_a_running_replay_is_not_marked_interrupted_by_a_run_of_its_strategy(app):
     from tradetrail.db.models import Execution
-    from tradetrail.services.executions import mark_interrupted
+    from tradetrail.services.runs.executions import mark_interrupted
 
     uid, strategy = demo(app)
     original = get_execution(app, run_strategy(app, uid, "demo").execution_id)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from tests.helpers import demo, demo_account
 from tradetrail.db.sim_models import SimOrder, SimPosition
-from tradetrail.services.executions import create_execution, get_execution, run_strategy
-from tradetrail.services.strategies import get_strategy
+from tradetrail.services.runs.executions import create_execution, get_execution, run_strategy
+from tradetrail.services.strategies.configs import get_strategy
 from tradetrail.workflow.context import StepOutcome
 from tradetrail.workflow.executor import execute
 from tradetrail.workflow.pipeline import STEPS
@@ -70,7 +70,7 @@ def test_exit_after_the_stop_or_target_filled_meanwhile_does_not_go_short(app):
 
 
 def test_a_failed_exit_does_not_leave_the_position_without_its_stop(app, settings):
-    from tradetrail.services.app import build_app
+    from tradetrail.runtime.build import build_app
     from tradetrail.settings import Settings
 
     user_id, strategy = demo(app)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from tests.helpers import demo
 from tradetrail.db.trading_models import Order
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 
 def _on_tick(price: float, tick: float = 0.01) -> bool:

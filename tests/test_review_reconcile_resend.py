@@ -7,11 +7,11 @@ from sqlalchemy import select
 from tests.helpers import demo
 from tradetrail.db.sim_models import SimOrder
 from tradetrail.domain.risk import TradingState
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.reconcile import reconcile
-from tradetrail.services.trading_state import GLOBAL, set_state
+from tradetrail.runtime.build import build_app
+from tradetrail.services.runs.executions import get_execution, run_strategy
 from tradetrail.settings import Settings
+from tradetrail.trading.reconcile import reconcile
+from tradetrail.trading.trading_state import GLOBAL, set_state
 
 
 def test_reconcile_sends_nothing_while_trading_is_halted(app, settings):

@@ -8,12 +8,12 @@ from tests.fresh_bars import write_fresh_spx
 from tests.helpers import demo
 from tradetrail.db.trading_models import PortfolioSnapshot
 from tradetrail.domain.risk import RiskLimits, evaluate
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.risk_inputs import gather
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
+from tradetrail.trading.risk_inputs import gather
 
 
 def _step(execution: dict, name: str) -> dict:

@@ -26,11 +26,11 @@ from sqlalchemy import select, update
 from tests.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import run_processes, scheduler
-from tradetrail.services.app import build_app
-from tradetrail.services.embedded import EmbeddedScheduler, EmbeddedService
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.scheduling import run_processes, scheduler
+from tradetrail.services.scheduling.embedded import EmbeddedScheduler, EmbeddedService
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 
 BIN = Path(sys.executable).with_name("tradetrail")
@@ -203,7 +203,7 @@ def test_a_claimed_slot_that_waited_past_the_grace_window_or_behind_a_later_one_
 
 
 def test_the_sweep_settles_a_slot_claimed_by_a_process_that_died_before_starting_it(app):
-    from tradetrail.services.sweep import sweep_interrupted
+    from tradetrail.services.scheduling.sweep import sweep_interrupted
 
     user_id, _ = demo(app)
     [(_, fresh)] = _claimed(app, user_id, ["fresh"])
@@ -286,7 +286,7 @@ def test_serve_runs_its_helper_and_no_helper_outlives_serve(cli_env, how):
 
 
 def test_the_dispatcher_wakes_at_each_minute_boundary_so_a_slot_is_claimed_at_its_time():
-    from tradetrail.services.embedded import MINUTE_SLACK_S, next_pass_in
+    from tradetrail.services.scheduling.embedded import MINUTE_SLACK_S, next_pass_in
 
     minute = 29_000_000 * 60.0  # a whole minute, as epoch seconds
     assert next_pass_in(minute + 10.0, 5.0) == 5.0  # mid-minute: the usual interval

@@ -11,8 +11,8 @@ from tests.fakes.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
 from tests.helpers import demo
 from tradetrail.artifacts.port import ArtifactNotFound, sha256_hex
 from tradetrail.artifacts.s3 import S3ArtifactStore
-from tradetrail.services.app import build_app
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.runtime.build import build_app
+from tradetrail.services.runs.executions import get_execution, run_strategy
 from tradetrail.settings import Settings
 
 

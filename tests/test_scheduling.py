@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
 from tests.helpers import demo
+from tradetrail.catalogue.calendars import calendar
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.domain.schedule import next_runs
 from tradetrail.schemas.strategy import ScheduleConfig, StrategyConfig
-from tradetrail.services import scheduler
-from tradetrail.services.calendars import calendar
-from tradetrail.services.executions import AlreadyRunning, create_execution, get_execution, run_strategy
-from tradetrail.services.locks import strategy_lock
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import AlreadyRunning, create_execution, get_execution, run_strategy
+from tradetrail.services.scheduling import scheduler
+from tradetrail.services.strategies.configs import save_strategy
+from tradetrail.trading.locks import strategy_lock
 
 NY = "America/New_York"
 
@@ -182,7 +182,7 @@ def test_an_execution_left_running_by_a_dead_process_is_marked_interrupted(app):
 
 
 def test_the_cpu_gate_lets_few_runs_compute_at_once_and_any_number_wait_on_the_model():
-    from tradetrail.services.embedded import CpuGate
+    from tradetrail.services.scheduling.embedded import CpuGate
 
     gate = CpuGate(2)
     lock, inside, peak = threading.Lock(), {"cpu": 0, "model": 0}, {"cpu": 0, "model": 0}

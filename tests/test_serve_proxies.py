@@ -18,7 +18,7 @@ from sqlalchemy import select
 from tests.celery_procs import BIN, Procs
 from tests.helpers import wait_for
 from tradetrail.db.account_models import LoginFailure
-from tradetrail.services.accounts import MAX_FAILURES_PER_CLIENT, create_user
+from tradetrail.services.accounts.users import MAX_FAILURES_PER_CLIENT, create_user
 from tradetrail.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.once]

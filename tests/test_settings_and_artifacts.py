@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from tradetrail.app_context import App
 from tradetrail.artifacts.local import LocalArtifactStore
 from tradetrail.artifacts.port import ArtifactNotFound
 from tradetrail.artifacts.registry import ArtifactRegistry
 from tradetrail.db.models import Artifact
-from tradetrail.services.app import App
 from tradetrail.settings import Settings
 
 # ------------------------------------------------------------------------------------------------------- settings

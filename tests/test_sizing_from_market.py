@@ -16,9 +16,9 @@ from tradetrail.db.trading_models import Order
 from tradetrail.domain.orders import to_tick
 from tradetrail.domain.risk import EntryPrice, RiskInputs, RiskLimits, evaluate
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.books import fill_deviation
-from tradetrail.services.bootstrap import demo_config
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import demo_config
+from tradetrail.services.strategies.configs import save_strategy
+from tradetrail.trading.books import fill_deviation
 
 ACCOUNT = RiskInputs(equity=100_000.0, cash=100_000.0, exposure=0.0, open_positions=0, position_qty=0.0,
                      day_start_equity=100_000.0, consecutive_losses=0)

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from tests.fresh_bars import write_fresh_spx
 from tests.helpers import demo
+from tradetrail.catalogue.calendars import sessions_closed_between
 from tradetrail.db.models import Signal
 from tradetrail.db.trading_models import Order
+from tradetrail.runtime.build import build_app
 from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
-from tradetrail.services.app import build_app
-from tradetrail.services.calendars import sessions_closed_between
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 
 
@@ -102,7 +102,7 @@ def test_a_span_reaching_past_the_calendar_is_a_lower_bound():
 
 def _sessions_ago(n: int) -> datetime:
     """A moment just after the close of the session ``n`` sessions before the latest one closed by now."""
-    from tradetrail.services.calendars import calendar
+    from tradetrail.catalogue.calendars import calendar
 
     closes = calendar().closes
     done = int(closes.searchsorted(datetime.now(UTC), side="right"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.api_client import api_user
 from tests.helpers import demo
 from tradetrail.db.models import StrategyVersion
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 
 def _store(app, strategy_id: int, config: dict) -> None:

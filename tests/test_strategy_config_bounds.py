@@ -17,12 +17,12 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from tests.api_client import api_user
 from tests.helpers import demo
-from tradetrail.api.app import create_app
 from tradetrail.domain.indicators import PARAM_BOUNDS
 from tradetrail.domain.risk import LIMIT_BOUNDS
 from tradetrail.domain.signal_policy import POLICY_BOUNDS
 from tradetrail.schemas.strategy import TIMEZONE_PATTERN, StrategyConfig
-from tradetrail.services.bootstrap import demo_config
+from tradetrail.server.app import create_app
+from tradetrail.services.accounts.bootstrap import demo_config
 
 SECTIONS = {"risk": LIMIT_BOUNDS, "signal_policy": POLICY_BOUNDS, "indicators": PARAM_BOUNDS}
 

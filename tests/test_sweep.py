@@ -22,19 +22,19 @@ from tests.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import scheduler
-from tradetrail.services.embedded import EmbeddedScheduler
-from tradetrail.services.executions import create_execution
-from tradetrail.services.strategies import save_strategy
-from tradetrail.services.sweep import sweep_interrupted
+from tradetrail.services.runs.executions import create_execution
+from tradetrail.services.scheduling import scheduler
+from tradetrail.services.scheduling.embedded import EmbeddedScheduler
+from tradetrail.services.scheduling.sweep import sweep_interrupted
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import make_celery
 
 BIN = Path(sys.executable).with_name("tradetrail")
 pytestmark = pytest.mark.slow
 
-RUN_SLOT = ("import sys; from tradetrail.services.app import build_app; from tradetrail.settings import Settings; "
-            "from tradetrail.services.scheduler import run_claimed_slot; "
+RUN_SLOT = ("import sys; from tradetrail.runtime.build import build_app; from tradetrail.settings import Settings; "
+            "from tradetrail.services.scheduling.scheduler import run_claimed_slot; "
             "run_claimed_slot(build_app(Settings(), migrate=False), int(sys.argv[1]))")
 
 
@@ -107,7 +107,7 @@ def test_the_sweep_marks_a_killed_run_and_its_slot_and_leaves_a_live_run_alone(a
 
 
 def test_a_run_in_this_process_is_not_swept_while_it_holds_its_lock(app):
-    from tradetrail.services.locks import strategy_lock
+    from tradetrail.trading.locks import strategy_lock
 
     _, strategy = demo(app)
     with strategy_lock(app, strategy.id) as held:

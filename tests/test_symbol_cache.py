@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from tradetrail.app_context import App
+from tradetrail.catalogue.symbols import TTL, resolve_symbol
 from tradetrail.db.models import Symbol
 from tradetrail.db.types import utcnow
+from tradetrail.domain.contract import Contract
 from tradetrail.marketdata.files import FilesMarketData
-from tradetrail.marketdata.port import Contract, MarketDataError
-from tradetrail.services.app import App
-from tradetrail.services.symbols import TTL, resolve_symbol
+from tradetrail.marketdata.port import MarketDataError
 
 CSV = "Date,Open,High,Low,Close,Volume\n2024-01-02,100,102,99,101,1000\n2024-01-03,101,103,100,102.5,1500\n"
 ACME = Contract(source="files", symbol="ACME", name="ACME", sec_type="STK", exchange="", currency="USD")

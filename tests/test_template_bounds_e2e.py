@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from tests.helpers import demo
 from tradetrail.db.models import Analysis, Signal
 from tradetrail.db.trading_models import Order
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.prompts import save_user_prompt
+from tradetrail.services.prompts.user_prompts import save_user_prompt
+from tradetrail.services.runs.executions import get_execution, run_strategy
 
 BIN = Path(sys.executable).with_name("tradetrail")
 

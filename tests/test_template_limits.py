@@ -27,7 +27,7 @@ from tradetrail.prompts.templates import (
     render,
     validate_template,
 )
-from tradetrail.services.prompts import SAMPLE_VARIABLES
+from tradetrail.services.prompts.user_prompts import SAMPLE_VARIABLES
 
 
 def refused(body: str, match: str, variables: dict | None = None) -> float:

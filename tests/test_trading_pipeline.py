@@ -17,10 +17,10 @@ from tradetrail.db.trading_models import Fill, Order, Position, Trade
 from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
 from tradetrail.domain.risk import TradingState
 from tradetrail.marketdata.sample import SampleMarketData
-from tradetrail.services import portfolio
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.reconcile import reconcile
-from tradetrail.services.trading_state import account_scope, get_state, scope_for, set_state
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.trading import portfolio
+from tradetrail.trading.reconcile import reconcile
+from tradetrail.trading.trading_state import account_scope, get_state, scope_for, set_state
 
 
 def _hand_books(fills, initial=100_000.0):

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tests.web_browser import demo_user
-from tradetrail.services import trading_state
-from tradetrail.services.executions import get_execution, run_strategy
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.trading import trading_state
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.once]

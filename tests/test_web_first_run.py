@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tradetrail.services.accounts import LoginRefused, check_password_login
+from tradetrail.services.accounts.users import LoginRefused, check_password_login
 
 BIN = Path(sys.executable).with_name("tradetrail")
 PRINTED = re.compile(r"sign in at (http://\S+/login) as demo with the password (\S+)")

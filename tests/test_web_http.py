@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from tests.api_client import PASSWORD
 from tests.web_browser import demo_user
 from tests.web_http import login_form, page_csrf, sign_in, web_client
-from tradetrail.api.app import create_app
-from tradetrail.services import trading_state
-from tradetrail.services.executions import run_strategy
-from tradetrail.services.strategies import NotFound
+from tradetrail.domain.errors import NotFound
+from tradetrail.server.app import create_app
+from tradetrail.services.runs.executions import run_strategy
+from tradetrail.trading import trading_state
 from tradetrail.web.headers import CSP
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import PageError, PageUser

@@ -12,10 +12,10 @@ from tests.llm_runs import FIRST_CLOSE, llm_app, llm_strategy
 from tests.web_browser import demo_user, open_web
 from tests.web_live import live_server
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.accounts import set_password
-from tradetrail.services.bootstrap import demo_config
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.strategies import save_strategy
+from tradetrail.services.accounts.bootstrap import demo_config
+from tradetrail.services.accounts.users import set_password
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies.configs import save_strategy
 from tradetrail.workflow.pipeline import STEPS
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures

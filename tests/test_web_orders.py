@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.web_browser import demo_user
-from tradetrail.services.executions import run_strategy
-from tradetrail.services.orders_query import list_orders, order_detail
+from tradetrail.services.runs.executions import run_strategy
+from tradetrail.services.trading.order_lists import list_orders, order_detail
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.once]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.web_browser import demo_user
-from tradetrail.services.executions import run_strategy
-from tradetrail.services.portfolio import trades
+from tradetrail.services.runs.executions import run_strategy
+from tradetrail.trading.portfolio import trades
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.once]

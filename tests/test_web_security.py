@@ -12,9 +12,9 @@ from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.llm_runs import FIRST_CLOSE, llm_app, llm_strategy
 from tests.web_browser import PHONE, demo_user, open_web
 from tests.web_live import live_server
-from tradetrail.services.accounts import create_user, set_password
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.orders_query import list_orders
+from tradetrail.services.accounts.users import create_user, set_password
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.trading.order_lists import list_orders
 from tradetrail.web.headers import CSP
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures

@@ -9,10 +9,13 @@ import pytest
 
 from tests.api_client import PASSWORD
 from tests.web_browser import demo_user
-from tradetrail.services import account_overview, accounts, execution_search, execution_trail
-from tradetrail.services.executions import get_execution, replay_execution, run_strategy
-from tradetrail.services.portfolio import trades
-from tradetrail.services.strategies import NotFound
+from tradetrail.domain.errors import NotFound
+from tradetrail.services.accounts import users as accounts
+from tradetrail.services.runs import search as execution_search
+from tradetrail.services.runs import trail as execution_trail
+from tradetrail.services.runs.executions import get_execution, replay_execution, run_strategy
+from tradetrail.services.trading import overview as account_overview
+from tradetrail.trading.portfolio import trades
 
 
 @pytest.fixture

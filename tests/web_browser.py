@@ -137,7 +137,7 @@ def web(chromium, live, request):
 def demo_user(app) -> tuple[int, object]:
     """The demo user and strategy (``tradetrail init``), with the tests' password."""
     from tests.helpers import demo
-    from tradetrail.services.accounts import set_password
+    from tradetrail.services.accounts.users import set_password
 
     user_id, strategy = demo(app)
     set_password(app, "demo", PASSWORD)

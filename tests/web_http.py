@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 
 from tests.api_client import PASSWORD
-from tradetrail.api.app import create_app
+from tradetrail.server.app import create_app
 
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from tradetrail.api.app import create_app
+from tradetrail.server.app import create_app
 
 
 @contextlib.contextmanager

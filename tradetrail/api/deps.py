@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from tradetrail.api.security import current_user
-from tradetrail.services.accounts import Principal
-from tradetrail.services.app import App
+from tradetrail.app_context import App
+from tradetrail.services.accounts.users import Principal
 
 
 async def get_app(request: Request) -> App:

@@ -92,15 +92,16 @@ _HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TR
 
 def install(api: FastAPI) -> None:
     from tradetrail.analyst.port import AnalysisFailed
+    from tradetrail.app_context import ConfigurationError
+    from tradetrail.domain.errors import NotFound
     from tradetrail.domain.schedule import ScheduleError
     from tradetrail.marketdata.port import MarketDataError
     from tradetrail.prompts.templates import PromptTemplateError
-    from tradetrail.services.accounts import AccountError
-    from tradetrail.services.app import ConfigurationError
-    from tradetrail.services.executions import AlreadyRunning
-    from tradetrail.services.prompts import PromptInUse
-    from tradetrail.services.run_now import Busy
-    from tradetrail.services.strategies import InvalidStrategy, NotFound, StrategyInUse
+    from tradetrail.services.accounts.users import AccountError
+    from tradetrail.services.prompts.user_prompts import PromptInUse
+    from tradetrail.services.runs.executions import AlreadyRunning
+    from tradetrail.services.runs.run_now import Busy
+    from tradetrail.services.strategies.configs import InvalidStrategy, StrategyInUse
 
     @api.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):

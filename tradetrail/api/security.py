@@ -11,11 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from tradetrail.api.errors import ApiError
-from tradetrail.services.accounts import Principal, csrf_matches, principal_for_session, principal_for_token
+from tradetrail.services.accounts.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE  # noqa: F401 - re-exported
+from tradetrail.services.accounts.users import Principal, csrf_matches, principal_for_session, principal_for_token
 
-SESSION_COOKIE = "tradetrail_session"
-CSRF_COOKIE = "tradetrail_csrf"
-CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 bearer_scheme = HTTPBearer(auto_error=False, description="an API token from `tradetrail tokens create`")

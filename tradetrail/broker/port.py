@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import OrderSpec
-from tradetrail.marketdata.port import Contract
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ class OrderStatusUnknown(BrokerError):
 
 class Broker(Protocol):
     name: str
+    simulated: bool  # its books are our own tables: per-user accounts, our commission schedule
 
     def health(self) -> BrokerHealth: ...
 

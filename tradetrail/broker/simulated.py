@@ -42,9 +42,10 @@ from tradetrail.broker.port import (
 )
 from tradetrail.db.sim_models import SimAccount, SimClock, SimFill, SimOrder, SimPosition, SimQuestion
 from tradetrail.domain.commissions import commission
+from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import OrderSpec
 from tradetrail.domain.positions import Position, apply_fill
-from tradetrail.marketdata.port import Contract, MarketData
+from tradetrail.marketdata.port import MarketData
 
 QUESTION_TEXT = {
     "o163": "The following order exceeds the price percentage limit.",
@@ -73,6 +74,7 @@ class SimulatedTimeout(TimeoutError):
 
 class SimulatedBroker:
     name = "simulated"
+    simulated = True
 
     def __init__(self, engine: Engine, market_data: Callable[[str], MarketData], *, initial_cash: float = 100_000.0,
                  commission_schedule: str = "fixed", slippage_bps: float = 5.0, questions: tuple[str, ...] = (),

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradetrail.domain.contract import Contract
 from tradetrail.marketdata.daily_csv import read_daily_table, tail_as_of
-from tradetrail.marketdata.port import Contract, MarketDataError
+from tradetrail.marketdata.port import MarketDataError
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 

@@ -8,32 +8,16 @@ message instead of returning something made up.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
+
+from tradetrail.domain.contract import Contract
 
 
 class MarketDataError(Exception):
     """The source cannot give what was asked (unknown symbol, unreadable file, no data)."""
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What a symbol resolves to at one source. ``conid`` is IBKR's contract id when the source is IBKR."""
-
-    source: str
-    symbol: str
-    name: str
-    sec_type: str = "STK"
-    exchange: str = ""
-    currency: str = "USD"
-    conid: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class MarketData(Protocol):

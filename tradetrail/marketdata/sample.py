@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradetrail.domain.contract import Contract
 from tradetrail.marketdata.daily_csv import read_daily_table, tail_as_of
-from tradetrail.marketdata.port import Contract, MarketDataError
+from tradetrail.marketdata.port import MarketDataError
 
 DATA_DIR = Path(__file__).with_name("data")
 SERIES = {
@@ -36,6 +37,7 @@ class SampleMarketData:
     """Bundled historical data; with a replay clock it behaves like a market that moves one session a run."""
 
     name = "sample"
+    listed = SERIES  # every series it has, for a symbol search without a search of its own
 
     def resolve(self, symbol: str) -> Contract:
         key = symbol.strip().upper()

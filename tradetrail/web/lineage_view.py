@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tradetrail.services import execution_trail
-from tradetrail.services.artifacts import load_for_user
-from tradetrail.services.strategies import NotFound
+from tradetrail.domain.errors import NotFound
+from tradetrail.services.runs import trail as execution_trail
+from tradetrail.services.runs.artifacts import load_for_user
 from tradetrail.web.assets import WEB
 
 MAX_TEXT = 200_000  # characters of a prompt or answer shown inline; the full artifact is a link away

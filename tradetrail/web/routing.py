@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from tradetrail.services.strategies import NotFound
+from tradetrail.domain.errors import NotFound
 from tradetrail.web.session import LoginRequired, PageError
 from tradetrail.web.templating import render
 

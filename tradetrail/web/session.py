@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Request
 
-from tradetrail.api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from tradetrail.services import accounts
-from tradetrail.services.accounts import Principal
+from tradetrail.services.accounts import users as accounts
+from tradetrail.services.accounts.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from tradetrail.services.accounts.users import Principal
 
 CSRF_FIELD = "csrf_token"
 MAX_FORM_FIELDS = 50

@@ -10,7 +10,7 @@ expires unrun: the next one does the same work, and a backlog of them never runs
 Delivery: tasks are acknowledged only when they finish (``acks_late``), a task whose worker process dies
 is rejected back to the queue (``task_reject_on_worker_lost``), and an unacknowledged task whose whole
 worker vanished comes back after ``TRADETRAIL_CELERY_VISIBILITY_TIMEOUT_S``. A slot delivered again is
-never run twice: :func:`tradetrail.services.scheduler.run_claimed_slot` marks a slot whose worker was
+never run twice: :func:`tradetrail.services.scheduling.scheduler.run_claimed_slot` marks a slot whose worker was
 lost as failed, and its execution as interrupted, instead of repeating an order path. A slot task that
 fails before its run started is tried again (``worker/tasks.py``). Beat also sends the sweep
 (``services/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died is

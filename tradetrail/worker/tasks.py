@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from tradetrail.db.types import utcnow
-from tradetrail.services.scheduler import dispatch, run_claimed_slot, start_failed
-from tradetrail.services.sweep import sweep_interrupted
+from tradetrail.services.scheduling.scheduler import dispatch, run_claimed_slot, start_failed
+from tradetrail.services.scheduling.sweep import sweep_interrupted
 from tradetrail.worker.celery_app import RUNS_QUEUE, celery_app
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def application():
     would run schema changes from as many processes as the pool has, each on its first task."""
     global _app
     if _app is None:
-        from tradetrail.services.app import build_app
+        from tradetrail.runtime.build import build_app
         from tradetrail.settings import get_settings
 
         _app = build_app(get_settings(), migrate=False)

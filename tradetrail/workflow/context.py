@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tradetrail.analyst.port import AnalysisResult, ChartImage
+    from tradetrail.app_context import App
     from tradetrail.domain.confirmation import Confirmation
+    from tradetrail.domain.contract import Contract
     from tradetrail.domain.risk import RiskDecision
     from tradetrail.domain.signal_policy import SignalDecision
-    from tradetrail.marketdata.port import Contract
     from tradetrail.schemas.strategy import StrategyConfig
-    from tradetrail.services.app import App
 
 
 class StepError(Exception):

@@ -19,8 +19,8 @@ import traceback as tb
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tradetrail.db.failure_text import one_line
 from tradetrail.db.types import utcnow
-from tradetrail.services.failure_text import one_line
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.recorder import LineageRecorder
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Response
 
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES
-from tradetrail.services.artifacts import load_for_user
+from tradetrail.services.runs.artifacts import load_for_user
 
 router = APIRouter(prefix="/api/artifacts", tags=["artifacts"], responses=ERROR_RESPONSES)
 

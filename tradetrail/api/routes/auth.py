@@ -8,7 +8,7 @@ from tradetrail.api.deps import AppDep, RowId, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES, ApiError
 from tradetrail.api.schemas import LoginIn, LoginOut, NewTokenOut, TokenIn, TokenOut, UserOut
 from tradetrail.api.security import CSRF_COOKIE, SESSION_COOKIE
-from tradetrail.services import accounts
+from tradetrail.services.accounts import users as accounts
 
 router = APIRouter(prefix="/api/auth", tags=["accounts"], responses=ERROR_RESPONSES)
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from tradetrail.api.deps import AppDep, ExecutionId, Offset, StrategyName, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES
 from tradetrail.api.schemas import ExecutionOut, ExecutionSummary, OneStepOut, Page, StepStatsOut, page
-from tradetrail.services import lineage as svc
-from tradetrail.services.executions import get_execution
+from tradetrail.services.runs import lineage as svc
+from tradetrail.services.runs.executions import get_execution
 
 router = APIRouter(prefix="/api/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 Status = Literal["running", "succeeded", "failed", "skipped"]
@@ -56,6 +56,6 @@ def stats(app: AppDep, user: UserDep, strategy: StrategyFilter = None,
 def replay(execution_id: ExecutionId, app: AppDep, user: UserDep) -> dict:
     """Re-run an execution from its stored bars, prompt versions and cached answer (never a model call, never
     an order) and compare the signal with the original's: see the last step, ``compare_with_original``."""
-    from tradetrail.services.executions import replay_execution
+    from tradetrail.services.runs.executions import replay_execution
 
     return replay_execution(app, user.user_id, execution_id)

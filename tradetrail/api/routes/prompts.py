@@ -18,7 +18,7 @@ from tradetrail.api.prompt_schemas import (
     RenderOut,
 )
 from tradetrail.prompts.templates import ALLOWED_FILTERS, ALLOWED_TESTS, NOT_AVAILABLE, VARIABLES, limits
-from tradetrail.services import prompts as svc
+from tradetrail.services.prompts import user_prompts as svc
 
 router = APIRouter(prefix="/api/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
 PromptName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]

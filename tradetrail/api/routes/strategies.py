@@ -19,8 +19,8 @@ from tradetrail.api.schemas import (
     ValidateOut,
     page,
 )
-from tradetrail.services import strategies as svc
-from tradetrail.services.run_now import start_run
+from tradetrail.services.runs.run_now import start_run
+from tradetrail.services.strategies import configs as svc
 
 router = APIRouter(prefix="/api/strategies", tags=["strategies"], responses=ERROR_RESPONSES)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.errors import ERROR_RESPONSES
 from tradetrail.api.schemas import LABEL_PATTERN
-from tradetrail.services import symbols as svc
+from tradetrail.catalogue import symbols as svc
 
 router = APIRouter(prefix="/api/symbols", tags=["symbols"], responses=ERROR_RESPONSES)
 Conid = Annotated[int, Path(ge=1, le=2**53, description="IBKR contract id")]

@@ -28,10 +28,11 @@ from tradetrail.api.schemas import (
 )
 from tradetrail.domain.orders import OrderState
 from tradetrail.domain.risk import TradingState
-from tradetrail.services import orders as order_svc
-from tradetrail.services import orders_query, portfolio, trading_state
-from tradetrail.services.strategies import get_strategy
-from tradetrail.services.trading_accounts import find_account
+from tradetrail.services.strategies.configs import get_strategy
+from tradetrail.services.trading import order_lists as orders_query
+from tradetrail.trading import orders as order_svc
+from tradetrail.trading import portfolio, trading_state
+from tradetrail.trading.trading_accounts import find_account
 
 router = APIRouter(prefix="/api", tags=["trading"], responses=ERROR_RESPONSES)
 StateFilter = Literal[tuple(s.value for s in OrderState)]  # type: ignore[valid-type]
@@ -120,7 +121,7 @@ def trades(app: AppDep, user: UserDep, strategy: NameFilter = None, account: Acc
 def reconcile(app: AppDep, user: UserDep, account: AccountFilter = None) -> dict:
     """Compare our orders and positions with the broker's and settle every order of unknown fate: in one
     account (its report), or in every account of yours (``accounts``: each report; the lists merged on top)."""
-    from tradetrail.services.reconcile import reconcile_user
+    from tradetrail.trading.reconcile import reconcile_user
 
     return reconcile_user(app, user.user_id, account)
 

@@ -7,10 +7,13 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from tradetrail.domain.risk import TradingState
-from tradetrail.services import account_overview, execution_search, portfolio, strategies, trading_state
-from tradetrail.services.broker_status import broker_status
-from tradetrail.services.strategy_names import strategy_names
-from tradetrail.services.trading_accounts import find_account
+from tradetrail.services.runs import search as execution_search
+from tradetrail.services.strategies import configs as strategies
+from tradetrail.services.strategies.names import strategy_names
+from tradetrail.services.trading import overview as account_overview
+from tradetrail.services.trading.broker_status import broker_status
+from tradetrail.trading import portfolio, trading_state
+from tradetrail.trading.trading_accounts import find_account
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser, safe_next
 from tradetrail.web.templating import render

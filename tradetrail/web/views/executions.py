@@ -12,10 +12,11 @@ from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tradetrail.services import execution_search, lineage
-from tradetrail.services.executions import AlreadyRunning, get_execution, replay_execution
-from tradetrail.services.run_now import Busy, start_run
-from tradetrail.services.strategy_names import strategy_names
+from tradetrail.services.runs import lineage
+from tradetrail.services.runs import search as execution_search
+from tradetrail.services.runs.executions import AlreadyRunning, get_execution, replay_execution
+from tradetrail.services.runs.run_now import Busy, start_run
+from tradetrail.services.strategies.names import strategy_names
 from tradetrail.web.lineage_view import StepExtras, step_template
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser

@@ -13,8 +13,8 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tradetrail.api.security import CSRF_COOKIE, SESSION_COOKIE
-from tradetrail.services import accounts
+from tradetrail.services.accounts import users as accounts
+from tradetrail.services.accounts.cookies import CSRF_COOKIE, SESSION_COOKIE
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, cookie_options, safe_next
 from tradetrail.web.templating import render

@@ -10,9 +10,9 @@ from fastapi import Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tradetrail.domain.orders import OrderState
-from tradetrail.services import orders as order_service
-from tradetrail.services import orders_query
-from tradetrail.services.strategy_names import strategy_names
+from tradetrail.services.strategies.names import strategy_names
+from tradetrail.services.trading import order_lists as orders_query
+from tradetrail.trading import orders as order_service
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageError, PageUser, safe_next
 from tradetrail.web.templating import render

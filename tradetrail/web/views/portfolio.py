@@ -7,7 +7,9 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from tradetrail.services import account_overview, execution_trail, portfolio
+from tradetrail.services.runs import trail as execution_trail
+from tradetrail.services.trading import overview as account_overview
+from tradetrail.trading import portfolio
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import PageUser
 from tradetrail.web.templating import render

@@ -11,10 +11,10 @@ import hashlib
 
 from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
 from tradetrail.analyst.rules import RulesAnalyst
+from tradetrail.app_context import ConfigurationError
+from tradetrail.catalogue.prompt_store import TemplateRef, latest_templates, template_version
 from tradetrail.db.models import Analysis
 from tradetrail.prompts.templates import PromptTemplateError, render
-from tradetrail.services.app import ConfigurationError
-from tradetrail.services.prompts import TemplateRef, latest_templates, template_version
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 

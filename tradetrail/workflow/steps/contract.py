@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tradetrail.catalogue.symbols import resolve_symbol
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.services.symbols import resolve_symbol
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 

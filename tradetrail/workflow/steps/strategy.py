@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from tradetrail.catalogue import replay_clock as replay
+from tradetrail.catalogue.symbols import resolve_symbol
 from tradetrail.db.models import Execution, Strategy, StrategyVersion
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import replay
-from tradetrail.services.symbols import resolve_symbol
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 

@@ -23,13 +23,13 @@ from sqlalchemy import select
 from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
 from tradetrail.domain.risk import Denial, EntryPrice, RiskDecision, TradingState, evaluate
-from tradetrail.services import portfolio
-from tradetrail.services.locks import submission_lock
-from tradetrail.services.orders import save_intents, send, send_locked
-from tradetrail.services.reconcile import sync_account
-from tradetrail.services.risk_inputs import EXCHANGE_TZ, gather
-from tradetrail.services.trading_accounts import strategy_account
-from tradetrail.services.trading_state import scope_for, set_state
+from tradetrail.trading import portfolio
+from tradetrail.trading.locks import submission_lock
+from tradetrail.trading.orders import save_intents, send, send_locked
+from tradetrail.trading.reconcile import sync_account
+from tradetrail.trading.risk_inputs import EXCHANGE_TZ, gather
+from tradetrail.trading.trading_accounts import strategy_account
+from tradetrail.trading.trading_state import scope_for, set_state
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 SESSION_CLOSE = time(16, 0)

@@ -1,0 +1,23 @@
+"""What a symbol resolves to at one market-data source: the instrument every step and adapter passes on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a symbol resolves to at one source. ``conid`` is IBKR's contract id when the source is IBKR."""
+
+    source: str
+    symbol: str
+    name: str
+    sec_type: str = "STK"
+    exchange: str = ""
+    currency: str = "USD"
+    conid: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,136 @@
+"""Running strategies and reading their lineage: the one entry point the CLI, API and workers call."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from tradetrail.app_context import App
+from tradetrail.db.models import Execution, LineageStep, Strategy
+from tradetrail.db.types import utcnow
+from tradetrail.domain.errors import NotFound
+from tradetrail.services.strategies.configs import current_version, get_strategy
+from tradetrail.trading.locks import strategy_lock
+from tradetrail.workflow.context import RunContext
+from tradetrail.workflow.executor import RunSummary, Step, execute
+from tradetrail.workflow.pipeline import STEPS
+from tradetrail.workflow.recorder import LineageRecorder
+
+
+def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -> RunContext:
+    """Persist a new running execution pinned to the strategy's current version."""
+    with app.Session() as s:
+        version = current_version(s, strategy)
+        now = utcnow()
+        execution = Execution(id=str(uuid.uuid4()), user_id=strategy.user_id, strategy_id=strategy.id,
+                              strategy_version_id=version.id, status="running", trigger=trigger, as_of=now,
+                              started_at=now)
+        s.add(execution)
+        s.commit()
+        return RunContext(app=app, execution_id=execution.id, user_id=strategy.user_id, strategy_id=strategy.id,
+                          strategy_version_id=version.id, as_of=now, trigger=trigger)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another execution of the same strategy is running (in this process or another)."""
+
+
+def run_strategy(app: App, user_id: int, name: str, *, trigger: str = "manual") -> RunSummary:
+    """One execution of the named strategy, now, in this process; never two of one strategy at once."""
+    with app.Session() as s:
+        strategy = get_strategy(s, user_id, name)
+    return run_strategy_row(app, strategy, trigger=trigger)
+
+
+def run_strategy_row(app: App, strategy: Strategy, *, trigger: str = "manual",
+                     on_start: Callable[[str], None] | None = None) -> RunSummary:
+    with strategy_lock(app, strategy.id) as held:
+        if not held:
+            raise AlreadyRunning(f"strategy {strategy.name!r} is already running")
+        return execute_locked(app, strategy, trigger=trigger, on_start=on_start)
+
+
+def execute_locked(app: App, strategy: Strategy, *, trigger: str,
+                   on_start: Callable[[str], None] | None = None,
+                   steps: Sequence[tuple[str, Step]] | None = None) -> RunSummary:
+    """Run the strategy (``steps``: the pipeline, possibly wrapped by the caller); the caller holds its
+    strategy lock."""
+    mark_interrupted(app, strategy.id)
+    ctx = create_execution(app, strategy, trigger=trigger)
+    if on_start is not None:
+        on_start(ctx.execution_id)
+    return execute(ctx, STEPS if steps is None else steps, LineageRecorder(app.engine, app.artifacts))
+
+
+def mark_interrupted(app: App, strategy_id: int) -> int:
+    """Executions of the strategy still marked running while we hold its lock: their process ended."""
+    with app.Session() as s:
+        rows = s.scalars(select(Execution).where(Execution.strategy_id == strategy_id,
+                                                 Execution.status == "running",
+                                                 Execution.trigger != "replay")).all()  # replays hold no lock
+        for row in rows:
+            row.status, row.finished_at = "failed", utcnow()
+            row.error = "interrupted: the process running it ended before it finished"
+        s.commit()
+        return len(rows)
+
+
+def step_dict(row) -> dict[str, Any]:
+    """A lineage step (ORM object or Core row with the table's column names) for the faces."""
+    return {"number": row.step_number, "name": row.step_name, "status": row.status,
+            "started_at": row.started_at.isoformat(), "duration_ms": row.duration_ms, "input": row.input,
+            "output": row.output, "metadata": row.metadata if not isinstance(row, LineageStep) else row.meta,
+            "artifacts": row.artifacts, "error": row.error, "traceback": row.traceback}
+
+
+_STEPS = LineageStep.__table__
+_EXECUTION_QUERY = (select(Execution.__table__, Strategy.name.label("strategy_name"))
+                    .outerjoin(Strategy, Strategy.id == Execution.strategy_id)
+                    .where(Execution.id == bindparam("id")))
+_STEPS_QUERY = select(_STEPS).where(_STEPS.c.execution_id == bindparam("id")).order_by(_STEPS.c.step_number)
+
+
+def get_execution(app: App, execution_id: str, *, user_id: int | None = None) -> dict[str, Any]:
+    """An execution with all its steps in order; NotFound if absent (or another user's).
+
+    Two Core queries, no ORM: the API serves this on every lineage view."""
+    with app.engine.connect() as conn:
+        execution = conn.execute(_EXECUTION_QUERY, {"id": execution_id}).first()
+        if execution is None or (user_id is not None and execution.user_id != user_id):
+            raise NotFound(f"no execution {execution_id!r}")
+        steps = conn.execute(_STEPS_QUERY, {"id": execution_id}).all()
+    return {
+        "id": execution.id, "strategy": execution.strategy_name,
+        "strategy_id": execution.strategy_id, "strategy_version_id": execution.strategy_version_id,
+        "status": execution.status, "trigger": execution.trigger, "as_of": execution.as_of.isoformat(),
+        "started_at": execution.started_at.isoformat(),
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "duration_ms": execution.duration_ms, "failed_step": execution.failed_step, "error": execution.error,
+        "has_errors": any(st.status == "failed" for st in steps),
+        "steps": [step_dict(st) for st in steps],
+    }
+
+
+def replay_execution(app: App, user_id: int, execution_id: str) -> dict[str, Any]:
+    """Replay one of the user's executions from its artifacts (see ``workflow/replay.py``); the replay is an
+    execution of its own (trigger ``replay``) and is returned whole, ending in ``compare_with_original``."""
+    from tradetrail.workflow.rerun import REPLAY_STEPS
+
+    with app.Session() as s:
+        original = s.get(Execution, execution_id)
+        if original is None or original.user_id != user_id:
+            raise NotFound(f"no execution {execution_id!r}")
+        now = utcnow()
+        replay = Execution(id=str(uuid.uuid4()), user_id=user_id, strategy_id=original.strategy_id,
+                           strategy_version_id=original.strategy_version_id, status="running", trigger="replay",
+                           as_of=original.as_of, started_at=now)
+        s.add(replay)
+        s.commit()
+        ctx = RunContext(app=app, execution_id=replay.id, user_id=user_id, strategy_id=original.strategy_id,
+                         strategy_version_id=original.strategy_version_id, as_of=original.as_of, trigger="replay",
+                         replay_of=original.id)
+    execute(ctx, REPLAY_STEPS, LineageRecorder(app.engine, app.artifacts))
+    return get_execution(app, ctx.execution_id, user_id=user_id)

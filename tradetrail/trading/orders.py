@@ -1,0 +1,165 @@
+"""The order manager: the only code that sends orders.
+
+1. The intent (every leg, with its deterministic client order id) is saved before anything is sent.
+2. One submission at a time per account (:mod:`tradetrail.trading.locks`).
+3. Confirmation questions are answered yes only when every message id is on the allow-list
+   (``TRADETRAIL_IBKR_ALLOWED_QUESTIONS``); otherwise the submission is declined and the question recorded.
+4. An ambiguous outcome (timeout, 5xx, connection lost, "already registered") leaves the orders UNKNOWN.
+   Nothing resends them: reconciliation asks the broker, and only an intent the broker provably does not
+   have may be sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from tradetrail.broker.port import PlaceResult
+from tradetrail.db.trading_models import Order, OrderEvent
+from tradetrail.domain.contract import Contract
+from tradetrail.domain.errors import NotFound
+from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side
+from tradetrail.drills import crash_point
+from tradetrail.trading.books import move
+from tradetrail.trading.locks import submission_lock
+
+MAX_QUESTIONS = 20
+DUPLICATE_MARKER = "already registered"
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: str  # accepted | rejected | declined | ambiguous | skipped
+    reason: str
+    states: dict[str, str]
+    questions: list[dict]
+
+
+def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: str | None, account: str,
+                 contract: Contract, specs: list[OrderSpec], risk_per_unit: float | None = None,
+                 sized_price: float | None = None, price_allowance_pct: float | None = None) -> list[Order]:
+    """Persist the legs as NEW orders; a second call for the same client order ids returns the saved ones.
+
+    ``sized_price`` and ``price_allowance_pct`` (the price the gate sized the entry at and the slippage
+    allowance) go on the entry leg, so a fill outside the allowance can be flagged when it is booked."""
+    with app.Session() as s:
+        existing = s.scalars(select(Order).where(Order.client_order_id.in_([o.client_order_id for o in specs]))).all()
+        if existing:
+            return sorted(existing, key=lambda o: o.id)
+        rows = []
+        for spec in specs:
+            row = Order(user_id=user_id, strategy_id=strategy_id, execution_id=execution_id, broker=app.broker.name,
+                        account=account, client_order_id=spec.client_order_id,
+                        parent_client_order_id=spec.parent_client_order_id, leg=spec.leg.value,
+                        symbol=contract.symbol, conid=contract.conid, source=contract.source, side=spec.side.value,
+                        order_type=spec.order_type.value, quantity=spec.quantity, limit_price=spec.limit_price,
+                        stop_price=spec.stop_price, tif=spec.tif, state=OrderState.NEW.value,
+                        risk_per_unit=risk_per_unit if spec.leg == Leg.ENTRY else None,
+                        sized_price=sized_price if spec.leg == Leg.ENTRY else None,
+                        price_allowance_pct=price_allowance_pct if spec.leg == Leg.ENTRY else None)
+            s.add(row)
+            s.flush()
+            s.add(OrderEvent(order_id=row.id, from_state=None, to_state=OrderState.NEW.value, detail="intent saved"))
+            rows.append(row)
+        s.commit()
+    crash_point("after_intent_saved")
+    return rows
+
+
+def spec_of(order: Order) -> OrderSpec:
+    return OrderSpec(order.client_order_id, Leg(order.leg), Side(order.side), OrderType(order.order_type),
+                     order.quantity, limit_price=order.limit_price, stop_price=order.stop_price, tif=order.tif,
+                     parent_client_order_id=order.parent_client_order_id)
+
+
+def contract_of(order: Order) -> Contract:
+    return Contract(source=order.source or "", symbol=order.symbol, name=order.symbol, conid=order.conid)
+
+
+def _answer_questions(app, account: str, result: PlaceResult, asked: list[dict]) -> PlaceResult:
+    allowed = app.settings.allowed_questions
+    for _ in range(MAX_QUESTIONS):
+        if result.status != "needs_confirmation":
+            return result
+        question = result.questions[0]
+        ok = bool(question.message_ids) and set(question.message_ids) <= allowed
+        asked.append({"reply_id": question.reply_id, "message_ids": list(question.message_ids),
+                      "text": question.text, "answered": "yes" if ok else "no"})
+        try:
+            answer = app.broker.reply(account, question.reply_id, ok)
+        except Exception as exc:  # noqa: BLE001 - a failed reply is ambiguous: the order may have gone live
+            return PlaceResult("ambiguous", reason=f"reply failed: {type(exc).__name__}: {exc}")
+        if not ok:
+            return PlaceResult("declined", reason=f"confirmation {','.join(question.message_ids) or '?'} is not on "
+                                                  f"the allow-list: {question.text}")
+        result = answer
+    return PlaceResult("ambiguous", reason=f"more than {MAX_QUESTIONS} confirmation questions")
+
+
+def send(app, orders: list[Order]) -> SendOutcome:
+    """Send NEW orders (one order or one bracket) once; record exactly what the broker said."""
+    with submission_lock(app, orders[0].account):
+        return send_locked(app, [o.id for o in orders])
+
+
+def send_locked(app, ids: list[int]) -> SendOutcome:
+    """:func:`send` for a caller that already holds the account's submission lock."""
+    with app.Session() as s:
+        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
+        if any(r.state != OrderState.NEW for r in rows):
+            return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
+                                                                                  for r in rows}, [])
+        for r in rows:
+            move(s, r, OrderState.SUBMITTING, "sending to the broker")
+        s.commit()
+        account, contract, specs = rows[0].account, contract_of(rows[0]), [spec_of(r) for r in rows]
+    asked: list[dict] = []
+    try:
+        result = app.broker.place(account, contract, specs)
+    except Exception as exc:  # noqa: BLE001 - the broker may or may not have it: ambiguous, never retried
+        result = PlaceResult("ambiguous", reason=f"{type(exc).__name__}: {exc}")
+    if result.status == "accepted":
+        crash_point("after_broker_accepted")
+    result = _answer_questions(app, account, result, asked)
+    crash_point("before_status_stored")
+    with app.Session() as s:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
+        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()).all(), key=lambda o: o.id)
+        status = result.status
+        if status == "rejected" and DUPLICATE_MARKER in result.reason:
+            status = "ambiguous"  # the broker holds an order with this id; reconciliation finds out which
+        for r in rows:
+            if r.state != OrderState.SUBMITTING:  # someone (a sync) settled it meanwhile: keep theirs
+                s.add(OrderEvent(order_id=r.id, from_state=r.state, to_state=r.state,
+                                 detail=f"late broker answer '{result.status}' {result.reason}".rstrip()))
+                continue
+            if status == "accepted":
+                r.broker_order_id = result.broker_order_ids.get(r.client_order_id)
+                move(s, r, OrderState.SUBMITTED, f"accepted as broker order {r.broker_order_id}")
+            elif status == "rejected":
+                r.reason = result.reason
+                move(s, r, OrderState.REJECTED, result.reason)
+            elif status == "declined":
+                r.reason = result.reason
+                move(s, r, OrderState.CANCELLED, result.reason)
+            else:
+                r.reason = result.reason
+                move(s, r, OrderState.UNKNOWN, f"ambiguous outcome, reconcile before anything is resent: "
+                                               f"{result.reason}")
+        s.commit()
+        return SendOutcome(status, result.reason, {r.client_order_id: r.state for r in rows}, asked)
+
+
+def cancel(app, order_id: int, *, user_id: int | None = None) -> str:
+    """Ask the broker to cancel one working order; the state changes when the broker reports it."""
+    with app.Session() as s:
+        order = s.get(Order, order_id)
+        if order is None or (user_id is not None and order.user_id != user_id):
+            raise NotFound(f"no order {order_id}")
+        if order.state not in (OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED) or not order.broker_order_id:
+            raise ValueError(f"order {order_id} is {order.state}; only working orders can be cancelled")
+        ok = app.broker.cancel(order.account, order.broker_order_id)
+        s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=order.state,
+                         detail="cancel requested" if ok else "cancel refused by the broker"))
+        s.commit()
+        return "requested" if ok else "refused"
