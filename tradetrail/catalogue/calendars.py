@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
 
 DEFAULT_EXCHANGE = "XNYS"
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
 @lru_cache(maxsize=8)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tradetrail.db.models import ReplayClock
+from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 
 
 class ReplayExhausted(Exception):
@@ -21,7 +22,7 @@ class ReplayExhausted(Exception):
 
 def next_session(sessions: pd.DatetimeIndex, after: datetime | None, start: date) -> datetime:
     if after is None:
-        floor = pd.Timestamp(start).tz_localize("America/New_York").tz_convert("UTC")
+        floor = pd.Timestamp(start).tz_localize(EXCHANGE_TZ_NAME).tz_convert("UTC")
         pos = sessions.searchsorted(floor, side="left")
     else:
         pos = sessions.searchsorted(pd.Timestamp(after), side="right")

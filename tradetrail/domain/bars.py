@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
+
 COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -69,7 +71,7 @@ def resample_weekly(daily: pd.DataFrame) -> pd.DataFrame:
     """
     if daily.empty:
         return daily.copy()
-    week = daily.index.tz_convert("America/New_York").tz_localize(None).to_period("W-FRI")
+    week = daily.index.tz_convert(EXCHANGE_TZ_NAME).tz_localize(None).to_period("W-FRI")
     grouped = daily.groupby(week, sort=True)
     out = pd.DataFrame(
         {

@@ -43,3 +43,9 @@ def apply_fill(pos: Position, side: str, quantity: float, price: float, commissi
     else:
         avg = price  # flipped: the new side opened at this price
     return replace(pos, quantity=new_q, avg_cost=avg, realized_pnl=pos.realized_pnl + realized), realized
+
+
+def exposure(positions) -> float:
+    """Gross value of ``positions`` (anything with ``quantity``, ``market_price`` and ``avg_cost``), valued at
+    the market price where known, else at cost."""
+    return sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in positions)

@@ -18,16 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 
 from tradetrail.domain.bounds import Bound, check_number
-
-
-class TradingState(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"  # exits only
-    HALTED = "HALTED"  # nothing
-
+from tradetrail.domain.trading_states import TradingState, strictest
 
 LIMIT_BOUNDS: dict[str, Bound] = {
     "risk_per_trade_pct": Bound(0.01, 5.0),
@@ -135,8 +128,7 @@ class RiskDecision:
 
 
 def _state(inputs: RiskInputs) -> TradingState:
-    order = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
-    return max(inputs.strategy_state, inputs.global_state, key=order.index)
+    return strictest(inputs.strategy_state, inputs.global_state)
 
 
 def evaluate(action: str, entry: float | None, stop: float | None, target: float | None,

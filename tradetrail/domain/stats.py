@@ -61,3 +61,13 @@ def statistics(trades: list[TradeResult], equity: list[float]) -> Statistics:
         average_win=_mean(wins), average_loss=_mean(losses),
         largest_win=max(wins) if wins else None, largest_loss=min(losses) if losses else None,
         average_r=_mean(rs), max_drawdown=dd, max_drawdown_pct=dd_pct)
+
+
+def consecutive_losses(pnls_newest_first) -> int:
+    """How many closed trades in a row, newest first, did not make money (a break-even trade counts)."""
+    losses = 0
+    for pnl in pnls_newest_first:
+        if pnl > 0:
+            break
+        losses += 1
+    return losses

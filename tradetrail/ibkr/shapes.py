@@ -8,14 +8,13 @@ strings (sometimes with thousands separators); timestamps mix epoch milliseconds
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from tradetrail.domain.market_hours import EXCHANGE_TZ, SESSION_CLOSE
 from tradetrail.ibkr.errors import BadReply
 
-NEW_YORK = ZoneInfo("America/New_York")
-SESSION_CLOSE = time(16, 0)
+NEW_YORK = EXCHANGE_TZ
 # Primary exchanges of US listings as IBKR names them (secdef/search ``description``, contract ``exchange``).
 US_EXCHANGES = frozenset({"NASDAQ", "NYSE", "ARCA", "AMEX", "BATS", "IEX", "NYSEARCA", "NYSE ARCA", "NYSENAT",
                           "CBOE", "BYX", "EDGX", "PINK", "OTC", "NMS"})

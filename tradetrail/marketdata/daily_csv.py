@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from tradetrail.domain.bars import BarsError, validate_bars
+from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME, SESSION_CLOSE_HHMM
 from tradetrail.marketdata.port import MarketDataError
 
-# A daily bar is complete at the session close. Stamping every daily bar at 16:00 New York time is
-# conservative on early-close days (the bar is stamped later than it really completed), never early.
-SESSION_CLOSE = "16:00"
-EXCHANGE_TZ = "America/New_York"
+# A daily bar is complete at the session close (see domain/market_hours.py).
+SESSION_CLOSE = SESSION_CLOSE_HHMM
+EXCHANGE_TZ = EXCHANGE_TZ_NAME
 
 _ALIASES = {"date": "date", "time": "date", "timestamp": "date", "datetime": "date",
             "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume", "vol": "volume"}

@@ -18,6 +18,7 @@ from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tradetrail.domain.indicators import MAX_MA_PERIODS, PARAM_BOUNDS, PERIOD_RANGE, REQUIRED_SMA, IndicatorParams
+from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 from tradetrail.domain.risk import LIMIT_BOUNDS, RiskLimits
 from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
 from tradetrail.schemas.domain_fields import bounded
@@ -120,7 +121,7 @@ class ScheduleConfig(_Strict):
     cron: str | None = Field(default=None, max_length=CRON_MAX, json_schema_extra={"pattern": CRON_PATTERN},
                              description="five-field cron in the time zone below; also refused: values out of "
                                          "range and expressions that never fire")
-    timezone: str = Field(default="America/New_York", max_length=TIMEZONE_MAX,
+    timezone: str = Field(default=EXCHANGE_TZ_NAME, max_length=TIMEZONE_MAX,
                           json_schema_extra={"pattern": TIMEZONE_PATTERN},
                           description="an IANA time zone name this system's tz database knows")
     market_sessions_only: bool = False

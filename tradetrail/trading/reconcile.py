@@ -20,6 +20,8 @@ from tradetrail.broker.port import BrokerError, BrokerOrder, OrderStatusUnknown
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
+from tradetrail.domain.risk import TradingState
+from tradetrail.domain.trading_states import after_mismatch, allows
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.trading.books import fill_deviation, last_fill_time, move, record_fill
 from tradetrail.trading.locks import process_lock, submission_lock
@@ -232,7 +234,7 @@ def _blocked_by_state(s, order: Order) -> str | None:
         ([scope_for(order.strategy_id)] if order.strategy_id is not None else [])
     for row in s.scalars(select(TradingStateRow).where(TradingStateRow.user_id == order.user_id,
                                                        TradingStateRow.scope.in_(scopes))):
-        if row.state == "HALTED" or (row.state == "REDUCING" and order.leg != "exit"):
+        if not allows(row.state, exit=order.leg == "exit"):
             return f"trading is {row.state} ({row.scope})"
     return None
 
@@ -241,10 +243,10 @@ def _reduce(s, user_id: int, scope: str, reason: str) -> None:
     """Set REDUCING (unless already HALTED) for ``scope`` inside the caller's transaction."""
     row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id, TradingStateRow.scope == scope))
     if row is None:
-        row = TradingStateRow(user_id=user_id, scope=scope, state="REDUCING")
+        row = TradingStateRow(user_id=user_id, scope=scope, state=TradingState.REDUCING.value)
         s.add(row)
-    if row.state == "ACTIVE" or row.state == "REDUCING":
-        row.state, row.reason, row.changed_at = "REDUCING", reason, utcnow()
+    if after_mismatch(row.state) == TradingState.REDUCING:
+        row.state, row.reason, row.changed_at = TradingState.REDUCING.value, reason, utcnow()
 
 
 def _position_mismatches(app, account: str) -> list[dict]:

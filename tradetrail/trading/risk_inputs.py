@@ -4,30 +4,27 @@ the account's trading state), never the user's other accounts."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import func, select
 
 from tradetrail.db.trading_models import Order, PortfolioSnapshot, Position, Trade
 from tradetrail.domain.commissions import per_unit_and_minimum
+from tradetrail.domain.market_hours import exchange_day_start
 from tradetrail.domain.orders import OPEN
+from tradetrail.domain.positions import exposure as gross_exposure
 from tradetrail.domain.risk import RiskInputs
+from tradetrail.domain.stats import consecutive_losses
 from tradetrail.trading.trading_state import states
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
-
-
-def day_start(as_of: datetime) -> datetime:
-    local = as_of.astimezone(EXCHANGE_TZ)
-    return datetime.combine(local.date(), time(0), tzinfo=EXCHANGE_TZ)
+day_start = exchange_day_start
 
 
 def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
            as_of: datetime) -> tuple[RiskInputs, dict]:
     values = app.broker.account_values(account)
     broker_positions = [p for p in app.broker.positions(account) if p.quantity]
-    exposure = sum(abs(p.quantity) * (p.market_price or p.avg_cost) for p in broker_positions)
+    exposure = gross_exposure(broker_positions)
     with app.Session() as s:
         strategy_state, global_state, srow = states(s, user_id, strategy_id, account)
         resumed_at = srow.resumed_at if srow else None
@@ -55,11 +52,7 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
         working_notional, working_symbols = _working_entries(s, account, open_states)
     held = {p.symbol for p in broker_positions}
     exposure += working_notional  # an entry still working will be a position: count it before it fills
-    losses = 0
-    for pnl in recent:
-        if pnl > 0:
-            break
-        losses += 1
+    losses = consecutive_losses(recent)
     per_unit, minimum = per_unit_and_minimum(app.settings.sim_commission) if getattr(app.broker, "simulated", False) \
         else (0.0, 0.0)
     inputs = RiskInputs(equity=values.equity, cash=values.cash - working_notional, exposure=exposure,

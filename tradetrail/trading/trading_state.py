@@ -14,11 +14,9 @@ from sqlalchemy.orm import Session
 from tradetrail.db.trading_models import TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.risk import TradingState
+from tradetrail.domain.trading_states import strictest
 
 GLOBAL = "global"
-
-
-ORDER = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
 
 
 def scope_for(strategy_id: int | None) -> str:
@@ -45,7 +43,7 @@ def states(s: Session, user_id: int, strategy_id: int,
         TradingStateRow.user_id == user_id, TradingStateRow.scope.in_([scope, *wide])))}
     def state(key: str) -> TradingState:
         return TradingState(rows[key].state) if key in rows else TradingState.ACTIVE
-    return state(scope), max((state(k) for k in wide), key=ORDER.index), rows.get(scope)
+    return state(scope), strictest(*(state(k) for k in wide)), rows.get(scope)
 
 
 def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = "") -> dict:

@@ -7,8 +7,9 @@ stored as an artifact so the run can be replayed without asking the source again
 
 from __future__ import annotations
 
-from tradetrail.catalogue.calendars import EXCHANGE_TZ, sessions_closed_between
+from tradetrail.catalogue.calendars import sessions_closed_between
 from tradetrail.domain.bars import BarsError, bars_to_json, point_in_time, resample_weekly
+from tradetrail.domain.market_hours import EXCHANGE_TZ
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.memo import bars_memo, frame_key

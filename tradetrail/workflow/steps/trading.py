@@ -16,23 +16,21 @@ the broker confirms that.
 from __future__ import annotations
 
 import time as time_
-from datetime import datetime, time
 
 from sqlalchemy import select
 
 from tradetrail.db.trading_models import Order, Position
+from tradetrail.domain.market_hours import session_close
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
 from tradetrail.domain.risk import Denial, EntryPrice, RiskDecision, TradingState, evaluate
 from tradetrail.trading import portfolio
 from tradetrail.trading.locks import submission_lock
 from tradetrail.trading.orders import save_intents, send, send_locked
 from tradetrail.trading.reconcile import sync_account
-from tradetrail.trading.risk_inputs import EXCHANGE_TZ, gather
+from tradetrail.trading.risk_inputs import gather
 from tradetrail.trading.trading_accounts import strategy_account
 from tradetrail.trading.trading_state import scope_for, set_state
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
-
-SESSION_CLOSE = time(16, 0)
 
 
 def risk_check(ctx: RunContext) -> StepOutcome:
@@ -244,16 +242,11 @@ def track_order(ctx: RunContext) -> StepOutcome:
                                "notes": synced["notes"], "price_deviations": synced["price_deviations"]})
 
 
-def _session_close(as_of: datetime) -> datetime:
-    local = as_of.astimezone(EXCHANGE_TZ)
-    return datetime.combine(local.date(), SESSION_CLOSE, tzinfo=EXCHANGE_TZ)
-
-
 def update_portfolio(ctx: RunContext) -> StepOutcome:
     app = ctx.app
     ctx.step_input["account"] = ctx.account
     now = portfolio.snapshot(app, ctx.user_id, ctx.account, ctx.as_of, "execution", ctx.execution_id)
-    close = _session_close(ctx.as_of)
+    close = session_close(ctx.as_of)
     daily = False
     if ctx.as_of >= close and not portfolio.has_snapshot(app, ctx.account, "daily", close):
         portfolio.snapshot(app, ctx.user_id, ctx.account, close, "daily", now=now)  # as_of is at or after the close
