@@ -91,17 +91,23 @@ _HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TR
 
 
 def install(api: FastAPI) -> None:
-    from tradetrail.analyst.port import AnalysisFailed
-    from tradetrail.app_context import ConfigurationError
-    from tradetrail.domain.errors import NotFound
-    from tradetrail.domain.schedule import ScheduleError
-    from tradetrail.marketdata.port import MarketDataError
-    from tradetrail.prompts.templates import PromptTemplateError
-    from tradetrail.services.accounts.users import AccountError
-    from tradetrail.services.prompts.user_prompts import PromptInUse
-    from tradetrail.services.runs.executions import AlreadyRunning
-    from tradetrail.services.runs.run_now import Busy
-    from tradetrail.services.strategies.configs import InvalidStrategy, StrategyInUse
+    from tradetrail.services.errors import (
+        AccountError,
+        AlreadyRunning,
+        AnalysisFailed,
+        Busy,
+        ConfigurationError,
+        InvalidStrategy,
+        LoginRefused,
+        MarketDataError,
+        NotFound,
+        PromptExists,
+        PromptInUse,
+        PromptTemplateError,
+        ScheduleError,
+        StrategyInUse,
+        TooManyAttempts,
+    )
 
     @api.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
@@ -131,6 +137,7 @@ def install(api: FastAPI) -> None:
     simple = {
         NotFound: (404, "not_found"),
         AlreadyRunning: (409, "already_running"), StrategyInUse: (409, "in_use"), PromptInUse: (409, "in_use"),
+        PromptExists: (409, "exists"), LoginRefused: (401, "login_failed"),
         PromptTemplateError: (422, "invalid_template"), ScheduleError: (422, "invalid_schedule"),
         AccountError: (422, "invalid_input"), MarketDataError: (502, "market_data_error"),
         AnalysisFailed: (502, "analyst_error"), ConfigurationError: (503, "not_configured"), Busy: (503, "busy"),
@@ -139,6 +146,10 @@ def install(api: FastAPI) -> None:
         def handler(_: Request, exc: Exception, status=status, code=code):
             return error_response(status, code, str(exc))
         api.add_exception_handler(exc_type, handler)
+
+    @api.exception_handler(TooManyAttempts)
+    async def _too_many(_: Request, exc: TooManyAttempts):
+        return error_response(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
     @api.exception_handler(InvalidStrategy)
     async def _invalid_strategy(_: Request, exc: InvalidStrategy):

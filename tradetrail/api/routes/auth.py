@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tradetrail.api.deps import AppDep, RowId, UserDep
-from tradetrail.api.errors import ERROR_RESPONSES, ApiError
+from tradetrail.api.errors import ERROR_RESPONSES
 from tradetrail.api.schemas import LoginIn, LoginOut, NewTokenOut, TokenIn, TokenOut, UserOut
 from tradetrail.api.security import CSRF_COOKIE, SESSION_COOKIE
 from tradetrail.services.accounts import users as accounts
@@ -17,12 +17,7 @@ router = APIRouter(prefix="/api/auth", tags=["accounts"], responses=ERROR_RESPON
 def login(body: LoginIn, request: Request, response: Response, app: AppDep) -> dict:
     """Password login: sets the HttpOnly session cookie and returns the CSRF token for state changes."""
     client = request.client.host if request.client else "unknown"
-    try:
-        principal = accounts.check_password_login(app, body.username, body.password, client)
-    except accounts.TooManyAttempts as exc:
-        raise ApiError(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
-    except accounts.LoginRefused as exc:
-        raise ApiError(401, "login_failed", str(exc)) from None
+    principal = accounts.check_password_login(app, body.username, body.password, client)  # 401/429: api/errors.py
     secret, csrf, expires = accounts.start_session(app, principal.user_id)
     secure, max_age = app.settings.cookie_secure, app.settings.session_ttl_s
     response.set_cookie(SESSION_COOKIE, secret, max_age=max_age, httponly=True, samesite="lax", secure=secure,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from tradetrail.api.deps import AppDep, UserDep
-from tradetrail.api.errors import ERROR_RESPONSES, ApiError
+from tradetrail.api.errors import ERROR_RESPONSES
 from tradetrail.api.prompt_schemas import (
     PromptIn,
     PromptLimitsOut,
@@ -46,9 +46,7 @@ def template_limits(user: UserDep) -> dict:
 
 @router.post("", response_model=PromptOut, status_code=201)
 def create(body: PromptIn, app: AppDep, user: UserDep) -> dict:
-    if any(p["name"] == body.name and not p["builtin"] for p in svc.list_prompts(app, user.user_id)):
-        raise ApiError(409, "exists", f"you have a template named {body.name!r}; PUT a new version instead")
-    return svc.save_user_prompt(app, user.user_id, body.name, body.body, body.description)
+    return svc.create_user_prompt(app, user.user_id, body.name, body.body, body.description)
 
 
 @router.post("/render", response_model=RenderOut)

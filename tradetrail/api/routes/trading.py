@@ -27,8 +27,8 @@ from tradetrail.api.schemas import (
     page,
 )
 from tradetrail.domain.orders import OrderState
-from tradetrail.domain.risk import TradingState
-from tradetrail.services.strategies.configs import get_strategy
+from tradetrail.services.strategies.configs import strategy_id_named
+from tradetrail.services.trading import halts
 from tradetrail.services.trading import order_lists as orders_query
 from tradetrail.trading import orders as order_svc
 from tradetrail.trading import portfolio, trading_state
@@ -40,13 +40,6 @@ NameFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,
 SymbolFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9.\-_ ]{1,32}$")]
 AccountFilter = Annotated[str | None, Query(pattern=ACCOUNT_PATTERN, description="one of your accounts (GET "
                                                                                    "/api/portfolio lists them)")]
-
-
-def _strategy_id(app, user_id: int, name: str | None) -> int | None:
-    if name is None:
-        return None
-    with app.Session() as s:
-        return get_strategy(s, user_id, name).id
 
 
 def _account(app, user_id: int, account: str | None) -> str | None:
@@ -107,13 +100,13 @@ def snapshots(app: AppDep, user: UserDep, limit: Limit = 50, offset: Offset = 0,
 def statistics(app: AppDep, user: UserDep, strategy: NameFilter = None, account: AccountFilter = None) -> dict:
     """Trades, win rate, profit factor, average R, largest win and loss, drawdown (the worst of any one
     account's equity curve)."""
-    return portfolio.stats(app, user.user_id, _strategy_id(app, user.user_id, strategy),
+    return portfolio.stats(app, user.user_id, strategy_id_named(app, user.user_id, strategy),
                            _account(app, user.user_id, account))
 
 
 @router.get("/portfolio/trades", response_model=list[TradeOut])
 def trades(app: AppDep, user: UserDep, strategy: NameFilter = None, account: AccountFilter = None) -> list[dict]:
-    return portfolio.trades(app, user.user_id, _strategy_id(app, user.user_id, strategy),
+    return portfolio.trades(app, user.user_id, strategy_id_named(app, user.user_id, strategy),
                             _account(app, user.user_id, account))
 
 
@@ -132,20 +125,13 @@ def states(app: AppDep, user: UserDep) -> list[dict]:
     return trading_state.list_states(app, user.user_id)
 
 
-def _scope(app, user_id: int, body: TradingStateIn) -> str:
-    if body.account is not None:
-        return trading_state.account_scope(_account(app, user_id, body.account))
-    return trading_state.scope_for(_strategy_id(app, user_id, body.strategy))
-
-
 @router.post("/trading-state/halt", response_model=TradingStateOut)
 def halt(body: HaltIn, app: AppDep, user: UserDep) -> dict:
     """HALTED (no orders) or, with ``reducing``, exits only — for every account, one account or one strategy."""
-    state = TradingState.REDUCING if body.reducing else TradingState.HALTED
-    return trading_state.set_state(app, user.user_id, _scope(app, user.user_id, body), state, body.reason)
+    return halts.halt(app, user.user_id, strategy=body.strategy, account=body.account, reducing=body.reducing,
+                      reason=body.reason)
 
 
 @router.post("/trading-state/resume", response_model=TradingStateOut)
 def resume(body: TradingStateIn, app: AppDep, user: UserDep) -> dict:
-    return trading_state.set_state(app, user.user_id, _scope(app, user.user_id, body), TradingState.ACTIVE,
-                                   body.reason)
+    return halts.resume(app, user.user_id, strategy=body.strategy, account=body.account, reason=body.reason)

@@ -21,6 +21,7 @@ from tradetrail.db.account_models import ApiToken, LoginFailure, WebSession
 from tradetrail.db.models import User
 from tradetrail.db.types import utcnow
 from tradetrail.domain.errors import NotFound
+from tradetrail.services.errors import AccountError, LoginRefused, TooManyAttempts
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,63}")  # fullmatch: ``$`` would let a trailing newline in
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # refused in every name (PostgreSQL cannot even store NUL)
@@ -33,20 +34,6 @@ MAX_FAILURES_PER_CLIENT = 20
 _hasher = PasswordHash.recommended()
 # Verifying against this when the user does not exist keeps "no such user" as slow as "wrong password".
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
-
-
-class AccountError(ValueError):
-    """Bad account input (name taken, weak password, ...); the message says what is wrong."""
-
-
-class LoginRefused(Exception):
-    """Wrong name or password: one message for both, so names cannot be probed."""
-
-
-class TooManyAttempts(Exception):
-    def __init__(self, retry_after_s: int):
-        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

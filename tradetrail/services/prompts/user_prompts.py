@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tradetrail.catalogue.prompt_store import _version, latest_template, save_template
 from tradetrail.db.models import PromptTemplate, PromptTemplateVersion
 from tradetrail.prompts.templates import PromptTemplateError, validate_template
+from tradetrail.services.errors import PromptExists, PromptInUse
 
 # Values for previews: the shape a real run passes (see workflow/steps/analysis.py), with made-up numbers.
 SAMPLE_VARIABLES: dict = {
@@ -94,8 +95,14 @@ def save_user_prompt(app, user_id: int, name: str, body: str, description: str |
         return _template_dict(s, tpl, versions=True)
 
 
-class PromptInUse(Exception):
-    """Deleting the template would leave a strategy without its prompt."""
+def create_user_prompt(app, user_id: int, name: str, body: str, description: str | None = None) -> dict:
+    """A new template of the user's; ``PromptExists`` if they have one of that name (a new version of it is
+    :func:`save_user_prompt`). A built-in's name is free: the new template overrides it for this user."""
+    with app.Session() as s:
+        if s.scalar(select(PromptTemplate.id).where(PromptTemplate.user_id == user_id,
+                                                    PromptTemplate.name == name)) is not None:
+            raise PromptExists(f"you have a template named {name!r}; PUT a new version instead")
+    return save_user_prompt(app, user_id, name, body, description)
 
 
 def delete_user_prompt(app, user_id: int, name: str) -> None:

@@ -12,6 +12,7 @@ from tradetrail.app_context import App
 from tradetrail.db.models import Execution, LineageStep, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.domain.errors import NotFound
+from tradetrail.services.errors import AlreadyRunning
 from tradetrail.services.strategies.configs import current_version, get_strategy
 from tradetrail.trading.locks import strategy_lock
 from tradetrail.workflow.context import RunContext
@@ -32,10 +33,6 @@ def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -
         s.commit()
         return RunContext(app=app, execution_id=execution.id, user_id=strategy.user_id, strategy_id=strategy.id,
                           strategy_version_id=version.id, as_of=now, trigger=trigger)
-
-
-class AlreadyRunning(RuntimeError):
-    """Another execution of the same strategy is running (in this process or another)."""
 
 
 def run_strategy(app: App, user_id: int, name: str, *, trigger: str = "manual") -> RunSummary:

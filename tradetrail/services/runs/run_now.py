@@ -12,16 +12,13 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from tradetrail.services.errors import Busy
 from tradetrail.services.runs.executions import AlreadyRunning, run_strategy_row
 from tradetrail.services.strategies.configs import get_strategy
 
 log = logging.getLogger(__name__)
 
 _pool_lock = threading.Lock()
-
-
-class Busy(RuntimeError):
-    """Every slot of the run-now pool is taken; try again shortly."""
 
 
 def _executor(app) -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:

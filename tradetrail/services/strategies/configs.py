@@ -12,14 +12,7 @@ from tradetrail.domain.errors import NotFound
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 from tradetrail.schemas.strategy import StrategyConfig
-
-
-class InvalidStrategy(ValueError):
-    """A strategy that cannot run as configured; ``problems`` lists every reason."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
+from tradetrail.services.errors import InvalidStrategy, StrategyInUse
 
 
 def get_user(session: Session, username: str) -> User:
@@ -34,6 +27,20 @@ def get_strategy(session: Session, user_id: int, name: str) -> Strategy:
     if strategy is None:
         raise NotFound(f"no strategy named {name!r}")
     return strategy
+
+
+def strategy_id_named(app, user_id: int, name: str | None) -> int | None:
+    """The id of the user's strategy ``name`` (None for None); ``NotFound`` if they have none of that name."""
+    if name is None:
+        return None
+    with app.Session() as s:
+        return get_strategy(s, user_id, name).id
+
+
+def user_id_named(app, username: str) -> int:
+    """The id of the user ``username``; ``NotFound`` if there is none."""
+    with app.Session() as s:
+        return get_user(s, username).id
 
 
 def current_version(session: Session, strategy: Strategy) -> StrategyVersion:
@@ -150,10 +157,6 @@ def set_enabled(app, user_id: int, name: str, enabled: bool) -> dict:
         strategy.enabled = enabled
         s.commit()
         return strategy_dict(s, strategy)
-
-
-class StrategyInUse(Exception):
-    """The strategy has history (executions, orders) that deleting it would destroy."""
 
 
 def delete_strategy(app, user_id: int, name: str) -> None:
