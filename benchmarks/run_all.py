@@ -21,12 +21,13 @@ from benchmarks import (  # noqa: E402
     bench_orders,
     bench_recorder,
     bench_schedule,
+    bench_supertrend,
 )
 
 
 def main(full: bool = False) -> None:
     figures = {}
-    for bench in (bench_recorder, bench_execution, bench_orders, bench_charts):
+    for bench in (bench_recorder, bench_execution, bench_orders, bench_charts, bench_supertrend):
         print(f"== {bench.__name__.rsplit('.', 1)[-1]}")
         figures.update(bench.main())
     print("== bench_schedule")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -140,12 +138,11 @@ def test_invariants_on_real_data() -> None:
     assert (np.diff(st.final_lower[10:])[no_reset_l] >= 0).all()
 
 
-def test_ten_thousand_bars_is_fast() -> None:
+def test_ten_thousand_bars_give_a_line_on_every_bar_after_the_warm_up() -> None:
+    """10,000 bars (the sample repeated) end to end; how fast is benchmarks/bench_supertrend.py's figure."""
     bars = load_sample_daily("SPX")
     h, low, c = (np.tile(bars[k].to_numpy(), 2)[:10_000] for k in ("high", "low", "close"))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        supertrend(h, low, c)
-        best = min(best, time.perf_counter() - t0)
-    assert best < 0.05  # ~2 ms measured; generous bound for slow CI machines
+    st = supertrend(h, low, c)
+    assert len(st.line) == 10_000
+    assert np.isnan(st.line[:10]).all() and np.isfinite(st.line[10:]).all()
+    assert set(np.unique(st.direction[10:])) <= {-1.0, 1.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -9,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tradetrail.analyst.port import AnalysisResult, ChartImage
+    from tradetrail.analyst.port import AnalysisResult, Analyst, ChartImage
     from tradetrail.app_context import App
     from tradetrail.domain.confirmation import Confirmation
     from tradetrail.domain.contract import Contract
-    from tradetrail.domain.risk import RiskDecision
+    from tradetrail.domain.risk import EntryPrice, RiskDecision
     from tradetrail.domain.signal_policy import SignalDecision
     from tradetrail.schemas.strategy import StrategyConfig
 
@@ -64,13 +65,19 @@ class RunContext:
     signal: SignalDecision | None = None
     risk: RiskDecision | None = None
     account: str | None = None
-    results: dict[str, Any] = field(default_factory=dict)
+    # What risk_check passes to place_order, and place_order to track_order:
+    levels: dict[str, float | None] = field(default_factory=dict)  # entry, stop_loss, take_profit on the tick
+    entry_price: EntryPrice | None = None  # what a BUY will trade at (sizing uses it)
+    sent: list[str] = field(default_factory=list)  # client order ids this run sent
     started_perf: float = 0.0  # perf_counter() at the start of the run, set by the executor
     # Replay of an earlier execution: its id, the exact prompt versions it used ({role: (template id, version)})
     # and its recorded outputs to compare with; a replay never asks a model, it reads the answer cache.
     replay_of: str | None = None
     pinned_templates: dict[str, tuple[int, int]] = field(default_factory=dict)
     original: dict[str, Any] = field(default_factory=dict)
+    # Which analyst ``analyze`` asks, when the harness running the steps decides instead of the strategy's
+    # configuration (the re-run harness: the original's analyst, answering from the cache only).
+    choose_analyst: Callable[[RunContext], Analyst] | None = None
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         """Store ``data`` content-addressed and list it under ``name`` on the current step's lineage row."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from tradetrail.analyst.cache import CacheOnlyAnalyst, SqlAnswerCache
+from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.db.models import LineageStep, Strategy, StrategyVersion
 from tradetrail.domain.bars import bars_from_json, resample_weekly
 from tradetrail.domain.contract import Contract
@@ -60,9 +62,22 @@ def load_original(ctx: RunContext) -> StepOutcome:
                     "signal": steps["decide_signal"].output,
                     "latest": (steps["compute_indicators"].output or {}).get("latest", {})
                     if "compute_indicators" in steps else {}}
+    ctx.choose_analyst = cached_answers_only
     return StepOutcome(output={"replay_of": ctx.replay_of, "strategy": strategy.name, "version": version.version,
                                "as_of": ctx.as_of.isoformat(), "bars": {tf: len(b) for tf, b in ctx.bars.items()},
                                "templates": {k: list(v) for k, v in ctx.pinned_templates.items()}})
+
+
+def cached_answers_only(ctx: RunContext):
+    """The analyst the original run used, whatever the settings say today: the rules, or the model's answer
+    from the cache — a re-run costs nothing and never reaches a model."""
+    cfg = ctx.config.analyst
+    if ctx.original.get("analyst") == "rules":
+        return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
+    if not ctx.charts:
+        raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
+    return CacheOnlyAnalyst(SqlAnswerCache(ctx.app.engine), model=ctx.original.get("model")
+                            or cfg.model or ctx.app.settings.llm_model)
 
 
 def compare_with_original(ctx: RunContext) -> StepOutcome:

@@ -45,21 +45,16 @@ def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRe
 
 
 def _choose(ctx: RunContext):
+    if ctx.choose_analyst is not None:  # the run's harness decides (a re-run: cached answers only)
+        return ctx.choose_analyst(ctx)
     cfg = ctx.config.analyst
     kind = cfg.kind
-    if ctx.replay_of is not None:  # the analyst the original run used, whatever the settings say today
-        kind = "rules" if ctx.original.get("analyst") == "rules" else "llm"
     if kind == "auto":
         kind = "llm" if ctx.app.settings.llm_configured else "rules"
     if kind == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
-    if ctx.replay_of is not None:  # a replay costs nothing and never reaches a model: cached answers only
-        from tradetrail.analyst.cache import CacheOnlyAnalyst, SqlAnswerCache
-
-        return CacheOnlyAnalyst(SqlAnswerCache(ctx.app.engine), model=ctx.original.get("model")
-                                or cfg.model or ctx.app.settings.llm_model)
     try:
         return ctx.app.llm_analyst(cfg.model)
     except ConfigurationError as exc:

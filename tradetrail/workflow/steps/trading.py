@@ -44,7 +44,7 @@ def risk_check(ctx: RunContext) -> StepOutcome:
     limits = ctx.config.risk
     levels, problem = _on_tick(sig, orders_cfg.tick_size, orders_cfg.entry_type)
     price = _entry_price(ctx, levels)
-    ctx.results["levels"], ctx.results["entry_price"] = levels, price
+    ctx.levels, ctx.entry_price = levels, price
     ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
                                   "take_profit": sig.take_profit}, levels_on_tick=levels, entry_price=price,
                           limits=limits, inputs=inputs, **info)
@@ -162,11 +162,11 @@ def _recheck(ctx: RunContext, decision: RiskDecision) -> RiskDecision:
 
     risk_check decides without that lock: two strategies on one account can both pass a cap that only one of
     them fits. Whatever was sent since is a working entry now and counts; the smaller answer wins."""
-    lv, sig = ctx.results["levels"], ctx.signal
+    lv, sig = ctx.levels, ctx.signal
     inputs, _ = gather(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
                        symbol=ctx.contract.symbol, as_of=ctx.as_of)
     again = evaluate(sig.action, lv["entry"], lv["stop_loss"], lv["take_profit"], inputs, ctx.config.risk,
-                     ctx.results["entry_price"])
+                     ctx.entry_price)
     if again.approved and again.quantity >= decision.quantity:
         return decision
     return again
@@ -181,7 +181,7 @@ def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
             return StepOutcome(output={"reason": f"denied when re-checked before sending (the account changed "
                                                  f"since risk_check): {final.reason}", "recheck": recheck},
                                status="skipped")
-        lv, numbers = ctx.results["levels"], final.numbers
+        lv, numbers = ctx.levels, final.numbers
         specs = bracket(ctx.execution_id, Side.BUY, final.quantity, entry_type=OrderType(cfg.orders.entry_type),
                         entry_price=lv["entry"], stop_price=lv["stop_loss"], target_price=lv["take_profit"],
                         tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
@@ -191,7 +191,7 @@ def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
                               sized_price=numbers["sizing_price"],
                               price_allowance_pct=cfg.orders.slippage_allowance_pct)
         outcome = send_locked(ctx.app, [o.id for o in orders])
-    ctx.results["sent"] = [o.client_order_id for o in orders]
+    ctx.sent = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
            "questions": outcome.questions, "cancelled_protection": []}
     if recheck is not None:
@@ -212,7 +212,7 @@ def _exit(ctx: RunContext) -> StepOutcome:
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
                           account=ctx.account, contract=ctx.contract, specs=specs)
     outcome = send(ctx.app, orders)
-    ctx.results["sent"] = [o.client_order_id for o in orders]
+    ctx.sent = [o.client_order_id for o in orders]
     out = {"status": outcome.status, "reason": outcome.reason, "orders": outcome.states,
            "questions": outcome.questions, "cancelled_protection": cancelled}
     if outcome.status != "accepted":
@@ -229,7 +229,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
     runs (risk_check syncs first) and by the periodic reconciliation; a run that sent nothing is skipped."""
     app = ctx.app
     ctx.step_input["account"] = ctx.account
-    if not ctx.results.get("sent"):
+    if not ctx.sent:
         return StepOutcome(output={"reason": "this run sent no order"}, status="skipped")
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
