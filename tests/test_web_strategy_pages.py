@@ -128,6 +128,10 @@ def test_another_users_strategy_is_a_404_page_and_names_are_text(app, client, us
         {**strategies.strategy_detail(app, user_id, "demo")["config"], "description": SCRIPT}))
     page = client.get("/strategies/demo")
     assert SCRIPT not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    config = strategies.stored_config(strategies.strategy_detail(app, user_id, "demo")["config"])
+    strategies.create_strategy(app, user_id, SCRIPT, config)  # the API refuses such a name; the service does not
+    listing = client.get("/strategies").text
+    assert SCRIPT not in listing and ">&lt;script&gt;alert(1)&lt;/script&gt;</a>" in listing
     create_user(app, "mallory", PASSWORD)
     other = web_client(app)
     token = sign_in(other, "mallory")
