@@ -13,11 +13,23 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tradetrail.web import assets
-from tradetrail.web.views import dashboard, docs, executions, login, orders, portfolio
+from tradetrail.web.views import (
+    broker,
+    dashboard,
+    docs,
+    executions,
+    login,
+    orders,
+    portfolio,
+    prompts,
+    settings,
+    strategies,
+    symbols,
+)
 
 log = logging.getLogger(__name__)
 
-VIEWS = (login, dashboard, executions, orders, portfolio, docs)
+VIEWS = (login, dashboard, strategies, executions, orders, portfolio, symbols, prompts, broker, settings, docs)
 
 
 def install(api: FastAPI) -> None:

@@ -20,9 +20,14 @@ from markupsafe import Markup
 # (label, path): the top navigation, in order. A new page adds its entry here.
 NAV: list[tuple[str, str]] = [
     ("Dashboard", "/"),
+    ("Strategies", "/strategies"),
     ("Executions", "/executions"),
     ("Orders", "/orders"),
     ("Portfolio", "/portfolio"),
+    ("Symbols", "/symbols"),
+    ("Prompts", "/prompts"),
+    ("Broker", "/broker"),
+    ("Settings", "/settings"),
     ("API docs", "/docs"),
 ]
 

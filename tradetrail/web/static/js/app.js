@@ -25,6 +25,17 @@
     }
   }, true);
 
+  // a choice that fills a field (the wizard's symbol search): data-fill-target="#input" data-fill-value="SPX"
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-fill-target]");
+    if (!button) return;
+    var input = document.querySelector(button.getAttribute("data-fill-target"));
+    if (!input) return;
+    input.value = button.getAttribute("data-fill-value") || "";
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    input.focus();
+  });
+
   function initCharts(root) {
     if (window.tradetrailCharts) window.tradetrailCharts.init(root);
   }
