@@ -25,10 +25,10 @@ import mplfinance as mpf  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tradetrail.charts.render import render_chart
-from tradetrail.domain.bars import resample_weekly
-from tradetrail.domain.indicators import IndicatorParams, compute_indicators
-from tradetrail.marketdata.sample import load_sample_daily
+from tradetrail.charts.render import render_chart  # noqa: E402
+from tradetrail.domain.bars import resample_weekly  # noqa: E402
+from tradetrail.domain.indicators import IndicatorParams, compute_indicators  # noqa: E402
+from tradetrail.marketdata.sample import load_sample_daily  # noqa: E402
 
 Render = Callable[..., bytes]
 Inputs = list[tuple[str, pd.DataFrame, pd.DataFrame]]

@@ -1,9 +1,9 @@
 """Embedded mode under load: N strategies due in the same minute, a model that takes 2 s per answer.
 
 Target (issue #5): 1,000 strategies complete within 60 s on the 2-core box. What runs is the real thing:
-what `tradetrail serve` runs in embedded mode (`services/embedded.py::EmbeddedService`: this process's
+what `tradetrail serve` runs in embedded mode (`services/scheduling/embedded.py::EmbeddedService`: this process's
 dispatcher loop and thread pool plus ``--processes`` - 1 helper processes doing the same,
-`services/run_processes.py`), every step of every execution with the model analyst over HTTP, lineage
+`services/scheduling/run_processes.py`), every step of every execution with the model analyst over HTTP, lineage
 recorded, orders through the simulated broker. The model (`benchmarks/model_server.py`) runs in its own
 process, as a real one would be elsewhere.
 

@@ -46,6 +46,10 @@ MOVES: dict[str, str] = {
     "tradetrail.services.artifacts": "tradetrail.services.runs.artifacts",
     "tradetrail.services.strategies": "tradetrail.services.strategies.configs",
     "tradetrail.services.strategy_names": "tradetrail.services.strategies.names",
+    "tradetrail.services.strategy_versions": "tradetrail.services.strategies.versions",
+    "tradetrail.services.strategy_drafts": "tradetrail.services.strategies.drafts",
+    "tradetrail.services.strategy_overview": "tradetrail.services.strategies.overview",
+    "tradetrail.services.prompt_diffs": "tradetrail.services.prompts.diffs",
     "tradetrail.services.accounts": "tradetrail.services.accounts.users",
     "tradetrail.services.bootstrap": "tradetrail.services.accounts.bootstrap",
     "tradetrail.services.account_overview": "tradetrail.services.trading.overview",
@@ -144,9 +148,9 @@ def rewrite_text(text: str) -> str:
         if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("tradetrail"):
             indent = re.match(r"\s*", lines[node.lineno - 1]).group(0)
             replacement = _from_lines(node, indent)
-            old = lines[node.lineno - 1:node.end_lineno]
-            if "".join(old).replace(" ", "").replace("\n", "").replace("(", "").replace(")", "").rstrip(",") != \
-                    "".join(replacement).replace(" ", "").replace("\n", ""):
+            unchanged = f"{indent}from {node.module} import " + ", ".join(
+                alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names) + "\n"
+            if replacement != [unchanged]:  # moved: rewrite (a comment on the statement is not kept)
                 edits.append((node.lineno - 1, node.end_lineno, replacement))
     lines = [line if i in handled and not isinstance(_node_at(tree, i), ast.Import)
              else _DOTTED.sub(lambda m: new_path(m.group(0)), line) for i, line in enumerate(lines)]

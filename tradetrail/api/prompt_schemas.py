@@ -9,26 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tradetrail.api.schemas import TEXT_PATTERN, _In
 from tradetrail.prompts.templates import MAX_BODY_CHARS, MAX_VARIABLES_CHARS, MAX_VARIABLES_NESTING, check_variables
+from tradetrail.schemas.prompt_input import PROMPT_NAME_PATTERN, RESERVED_NAMES, PromptIn, PromptUpdateIn  # noqa: F401
 from tradetrail.schemas.strategy import NAME_PATTERN
 
+
 # `/api/prompts/variables` and `/api/prompts/limits` are routes: a template of either name could never be read.
-RESERVED_NAMES = ("variables", "limits")
-PROMPT_NAME_PATTERN = rf"^(?!(?:{'|'.join(RESERVED_NAMES)})$){NAME_PATTERN[1:]}"
-
-
-class PromptIn(_In):
-    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")  # the name's look-ahead
-
-    name: str = Field(pattern=PROMPT_NAME_PATTERN, description=f"not {' or '.join(RESERVED_NAMES)} (routes)")
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT_PATTERN)
-    description: str = Field(default="", max_length=2000, pattern=TEXT_PATTERN)
-
-
-class PromptUpdateIn(_In):
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT_PATTERN)
-    description: str | None = Field(default=None, max_length=2000, pattern=TEXT_PATTERN)
-
-
 class PromptVersionRef(BaseModel):
     version: int
     sha256: str

@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tradetrail.schemas.inputs import _CONTROL, _SPACE, LABEL_PATTERN, NAME_TEXT_PATTERN, TEXT_PATTERN, _In  # noqa: F401
 from tradetrail.schemas.strategy import NAME_PATTERN, StrategyConfig
 
 T = TypeVar("T")
@@ -29,18 +30,6 @@ def page(rows: list, limit: int, offset: int) -> dict:
     return {"items": rows[:limit], "limit": limit, "offset": offset, "next_offset": offset + limit if more else None}
 
 
-class _In(BaseModel):
-    """A request body: unknown fields and values of another type (``0`` for ``false``, ``"5"`` for ``5``) are
-    refused, as the OpenAPI document says, rather than coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
-_SPACE = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # what str.strip() removes, past controls
-TEXT_PATTERN = r"^[^\x00]*$"  # free text: anything but NUL
-NAME_TEXT_PATTERN = rf"^[^{_CONTROL}]*$"  # a name: no control character
-LABEL_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"  # a name with something visible in it
 
 # The limits (README "REST API"): what a request body may hold at most.
 USERNAME_MAX, PASSWORD_MAX, TOKEN_NAME_MAX, REASON_MAX = 64, 1024, 100, 500

@@ -63,7 +63,7 @@ def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     except (NotFound, AlreadyRunning) as exc:
         _fail(str(exc))
     # Anything else (the database locked or gone, lineage that could not be written) is one line on stderr
-    # and exit 1 (cli_errors.py); an execution already created is recorded failed by the executor.
+    # and exit 1 (cli/errors.py); an execution already created is recorded failed by the executor.
     data = get_execution(application, summary.execution_id)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -13,7 +13,7 @@ worker vanished comes back after ``TRADETRAIL_CELERY_VISIBILITY_TIMEOUT_S``. A s
 never run twice: :func:`tradetrail.services.scheduling.scheduler.run_claimed_slot` marks a slot whose worker was
 lost as failed, and its execution as interrupted, instead of repeating an order path. A slot task that
 fails before its run started is tried again (``worker/tasks.py``). Beat also sends the sweep
-(``services/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died is
+(``services/scheduling/sweep.py``) every ``TRADETRAIL_SWEEP_INTERVAL_S``, so an execution whose process died is
 marked failed even when no task of it is delivered again.
 
 Connections: a worker's pool processes are forked from its main process, which disposes of its database

@@ -5,7 +5,7 @@ bars alone is the same for all of them. Measured with 1,000 runs over 10 distinc
 a fifth of each run's CPU. Keys are content digests (``domain/digest.py``), so a hit is exactly what a
 fresh computation would return; frames are handed out as copies, so no run can change another's.
 ``bars_memo`` keeps 256 entries, four per market (~0.5 MB with 1,500 daily bars): ~30 MB at most.
-The dispatcher memoizes validated configurations the same way (``services/scheduler.py``).
+The dispatcher memoizes validated configurations the same way (``services/scheduling/scheduler.py``).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class LineageRecorder:
                    traceback=traceback, started_at=started_at, duration_ms=round(duration_ms, 3))
         with self.engine.begin() as conn:
             conn.execute(_INSERT, row)
-            # who may read these artifacts: the owner of this execution (see services/artifacts.py)
+            # who may read these artifacts: the owner of this execution (see services/runs/artifacts.py)
             insert_ignore_many(conn, ArtifactRef.__table__, [
                 dict(sha256=digest, execution_id=execution_id) for digest in sorted({*artifacts.values(), *spilled})],
                 key=["sha256", "execution_id"])

@@ -112,7 +112,7 @@ def get_execution(app: App, execution_id: str, *, user_id: int | None = None) ->
 
 
 def replay_execution(app: App, user_id: int, execution_id: str) -> dict[str, Any]:
-    """Replay one of the user's executions from its artifacts (see ``workflow/replay.py``); the replay is an
+    """Replay one of the user's executions from its artifacts (see ``workflow/rerun.py``); the replay is an
     execution of its own (trigger ``replay``) and is returned whole, ending in ``compare_with_original``."""
     from tradetrail.workflow.rerun import REPLAY_STEPS
 

@@ -164,7 +164,7 @@ class EmbeddedScheduler:
 
 class EmbeddedService:
     """What ``tradetrail serve`` runs in embedded mode: this process's scheduler and, with
-    ``TRADETRAIL_EMBEDDED_PROCESSES`` > 1, helper processes running the same (``services/run_processes.py``),
+    ``TRADETRAIL_EMBEDDED_PROCESSES`` > 1, helper processes running the same (``services/scheduling/run_processes.py``),
     watched every few seconds (one that ends unexpectedly is logged and started again)."""
 
     WATCH_S = 5.0

@@ -2,7 +2,7 @@
 their strategy to run again.
 
 Every run of a strategy holds its strategy lock from before its execution row is created until the row is
-finished, and the lock dies with its process (``services/locks.py``). So an execution still ``running``
+finished, and the lock dies with its process (``trading/locks.py``). So an execution still ``running``
 whose lock we can take has no live process behind it: it is marked failed ("interrupted"), and its
 schedule slot (if it was scheduled) failed with the same reason. A lock held anywhere — by another thread
 of this process, another process, another host on PostgreSQL — means the run is alive: it is not touched.

@@ -10,11 +10,11 @@ from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from tradetrail.api.prompt_schemas import PromptIn
 from tradetrail.prompts.templates import PromptTemplateError
+from tradetrail.schemas.prompt_input import PromptIn
 from tradetrail.schemas.strategy import NAME_PATTERN
-from tradetrail.services import prompts
-from tradetrail.services.prompt_diffs import diff_prompt_versions
+from tradetrail.services.prompts import user_prompts as prompts
+from tradetrail.services.prompts.diffs import diff_prompt_versions
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageUser
 from tradetrail.web.templating import render, render_text

@@ -3,8 +3,10 @@ statistics — each from the service that owns it, gathered in one call."""
 
 from __future__ import annotations
 
-from tradetrail.services import execution_search, portfolio, strategies
-from tradetrail.services.strategy_versions import list_versions
+from tradetrail.services.runs import search as execution_search
+from tradetrail.services.strategies import configs as strategies
+from tradetrail.services.strategies.versions import list_versions
+from tradetrail.trading import portfolio
 
 RECENT_RUNS = 10
 NEXT_RUNS = 5

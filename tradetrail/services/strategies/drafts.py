@@ -10,8 +10,8 @@ from tradetrail.db.types import utcnow
 from tradetrail.domain.risk import EntryPrice, RiskInputs, evaluate
 from tradetrail.domain.schedule import BeyondCalendar, ScheduleError, fire_times
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services import portfolio
-from tradetrail.services.trading_accounts import shared_account
+from tradetrail.trading import portfolio
+from tradetrail.trading.trading_accounts import shared_account
 
 REPLAY_EQUITY = 100_000.0  # a replay-clock strategy's own simulated account starts with this much
 
@@ -19,7 +19,7 @@ REPLAY_EQUITY = 100_000.0  # a replay-clock strategy's own simulated account sta
 def draft_next_runs(config: StrategyConfig, count: int = 5) -> dict:
     """The next ``count`` fire times of the draft's schedule (UTC and its time zone); sessions-only skips the
     minutes the exchange is closed. ``problem`` says why there are none."""
-    from tradetrail.services.calendars import calendar
+    from tradetrail.catalogue.calendars import calendar
 
     sched = config.schedule
     out = {"cron": sched.cron, "timezone": sched.timezone, "market_sessions_only": sched.market_sessions_only,

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from tradetrail.db.models import StrategyVersion
-from tradetrail.services.strategies import NotFound, get_strategy
+from tradetrail.domain.errors import NotFound
+from tradetrail.services.strategies.configs import get_strategy
 
 MISSING = object()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from tradetrail.services.prompts import prompt_version
+from tradetrail.services.prompts.user_prompts import prompt_version
 
 
 def diff_prompt_versions(app, user_id: int, name: str, old: int, new: int) -> list[dict]:
