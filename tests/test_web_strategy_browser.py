@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 
 from tests.web_browser import PHONE, demo_user, open_web
-from tradetrail.services.executions import run_strategy
-from tradetrail.services.strategies import strategy_detail
+from tradetrail.services.runs.executions import run_strategy
+from tradetrail.services.strategies.configs import strategy_detail
 
 pytest_plugins = ["tests.web_browser"]  # the chromium, live and web fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.once]

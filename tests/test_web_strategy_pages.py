@@ -12,14 +12,14 @@ import pytest
 from tests.api_client import PASSWORD
 from tests.web_browser import demo_user
 from tests.web_http import sign_in, web_client
-from tradetrail.services import strategies
-from tradetrail.services.accounts import create_user, list_tokens
-from tradetrail.services.executions import get_execution, run_strategy
-from tradetrail.services.prompt_diffs import diff_prompt_versions
-from tradetrail.services.prompts import save_user_prompt
-from tradetrail.services.strategy_drafts import draft_next_runs, sizing_example
-from tradetrail.services.strategy_versions import config_diff, diff_versions, list_versions
-from tradetrail.services.symbols import cache_stats
+from tradetrail.catalogue.symbols import cache_stats
+from tradetrail.services.accounts.users import create_user, list_tokens
+from tradetrail.services.prompts.diffs import diff_prompt_versions
+from tradetrail.services.prompts.user_prompts import save_user_prompt
+from tradetrail.services.runs.executions import get_execution, run_strategy
+from tradetrail.services.strategies import configs as strategies
+from tradetrail.services.strategies.drafts import draft_next_runs, sizing_example
+from tradetrail.services.strategies.versions import config_diff, diff_versions, list_versions
 from tradetrail.web.strategy_form import defaults, form_values
 
 SCRIPT = "<script>alert(1)</script>"

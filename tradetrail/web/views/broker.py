@@ -8,9 +8,9 @@ from fastapi.responses import Response
 
 from tradetrail.broker.port import BrokerError
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.services.broker_status import broker_status
-from tradetrail.services.reconcile import reconcile_user
-from tradetrail.services.trading_accounts import user_accounts
+from tradetrail.services.trading.broker_status import broker_status
+from tradetrail.trading.reconcile import reconcile_user
+from tradetrail.trading.trading_accounts import user_accounts
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, PageUser
 from tradetrail.web.templating import render

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tradetrail.services import accounts
+from tradetrail.services.accounts import users as accounts
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageUser
 from tradetrail.web.templating import render

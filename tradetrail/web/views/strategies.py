@@ -15,14 +15,16 @@ from typing import Annotated
 from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tradetrail.catalogue import symbols
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 from tradetrail.schemas.strategy import NAME_PATTERN
-from tradetrail.services import prompts, strategies, symbols
-from tradetrail.services.strategies import InvalidStrategy
-from tradetrail.services.strategy_drafts import draft_next_runs, sizing_example
-from tradetrail.services.strategy_overview import overview
-from tradetrail.services.strategy_versions import diff_versions
+from tradetrail.services.prompts import user_prompts as prompts
+from tradetrail.services.strategies import configs as strategies
+from tradetrail.services.strategies.configs import InvalidStrategy
+from tradetrail.services.strategies.drafts import draft_next_runs, sizing_example
+from tradetrail.services.strategies.overview import overview
+from tradetrail.services.strategies.versions import diff_versions
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageUser
 from tradetrail.web.strategy_form import STEPS, FormErrors, config_from_form, defaults, form_values

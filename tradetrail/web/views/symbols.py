@@ -10,8 +10,8 @@ from fastapi import Query, Request
 from fastapi.responses import Response
 
 from tradetrail.broker.port import BrokerError
+from tradetrail.catalogue import symbols
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.services import symbols
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, PageUser
 from tradetrail.web.templating import render
