@@ -138,6 +138,7 @@ def ibkr_env(cli_env: dict, gw: FakeGateway) -> dict:
             "TRADETRAIL_IBKR_ALLOWED_QUESTIONS": "o163"}
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_the_command_line_demo_places_a_bracket_and_reuses_the_caches(cli_env, gw):
     env = ibkr_env(cli_env, gw)
     assert tt(env, "init").returncode == 0
