@@ -31,6 +31,22 @@ def pytest_report_header(config) -> str:
     return f"tradetrail database backend: {BACKEND}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m "not once"` deselects
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that never reaches the backend under test (none of the fixtures ``db_url``, ``migrated`` or
+    ``backend``, directly or through another fixture) is the same on either: it is marked ``once``, so
+    ``make test`` runs it on PostgreSQL only."""
+    for item in items:
+        if not {"migrated", "db_url", "backend"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.once)
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    """The database backend under test, for a test that builds its own database there."""
+    return BACKEND
+
+
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory) -> str:
     if BACKEND == "sqlite":

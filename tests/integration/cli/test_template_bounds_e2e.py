@@ -165,6 +165,7 @@ def _measured(base: str, token: str, path: str, body: dict, probe: HealthProbe) 
     raise AssertionError(f"{path} {str(body)[:80]}: {'; '.join(attempts)}")
 
 
+@pytest.mark.once  # the render limits are the same on either backend
 def test_the_issue_templates_are_refused_quickly_while_health_answers_and_memory_stays(server):
     base, token, process = server
     status, answer, *_ = _post(base, token, "/api/prompts/render", {"name": "daily"})  # warm: imports, caches

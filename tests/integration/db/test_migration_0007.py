@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, select, text
 
-from tests.conftest import BACKEND, PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL
 from tradetrail.db.migrate import alembic_config, upgrade
 from tradetrail.db.models import User
 from tradetrail.db.trading_models import Order, TradingAccount, TradingStateRow
@@ -17,8 +17,8 @@ from tradetrail.db.types import utcnow
 
 
 @pytest.fixture
-def engine(tmp_path):
-    if BACKEND == "sqlite":
+def engine(tmp_path, backend):
+    if backend == "sqlite":
         eng = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
         yield eng
         eng.dispose()

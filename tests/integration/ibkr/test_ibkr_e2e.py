@@ -113,6 +113,7 @@ def test_a_question_off_the_allow_list_declines_the_order_and_is_recorded(settin
     assert all("o354" in o.reason for o in local_orders(app))
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_the_command_line_demo_places_a_bracket_and_reuses_the_caches(cli_env, gw):
     env = ibkr_env(cli_env, gw)
     assert tt(env, "init").returncode == 0

@@ -34,6 +34,7 @@ def test_init_and_the_first_run_search_the_symbol_once(settings, gateway):
     assert gateway.count(SEARCH) == 1
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_the_command_line_init_then_run_search_once(cli_env, gateway):
     env = ibkr_env(cli_env, gateway)
     assert tt(env, "init").returncode == 0

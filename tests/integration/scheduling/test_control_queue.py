@@ -75,6 +75,7 @@ def test_beat_routes_dispatch_and_sweep_to_the_control_queue_and_lets_stale_ones
     assert conf.task_routes["tradetrail.dispatch"] == {"queue": CONTROL_QUEUE}  # also when sent by hand
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_dispatch_and_sweep_happen_on_time_while_every_pool_process_is_busy(app, cli_env, redis_url, procs, fake):
     user_id, demo_strategy = demo(app)
     fake.enqueue(Behaviour.slow(75), Behaviour.slow(75))

@@ -213,6 +213,7 @@ def _nodes(producer, expected: int) -> list[str]:
     return wait_for(answered, 60, f"{expected} workers to answer a ping")
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_workers_on_one_host_have_their_own_names_and_slots_name_the_process_that_ran_them(
         app, settings, cli_env, redis_url, procs, fake):
     user_id, _ = demo(app)

@@ -130,6 +130,7 @@ def _step(execution: dict, name: str) -> dict:
     return next(s for s in execution["steps"] if s["name"] == name)
 
 
+@pytest.mark.once  # sizing and fills are the same on either backend
 def test_the_notional_at_the_fill_price_never_exceeds_a_cap(settings: Settings, fake, tmp_path):
     folder = tmp_path / "bars"
     folder.mkdir()

@@ -22,6 +22,7 @@ def tt(env, *args) -> str:
     return proc.stdout
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_init_prints_a_random_password_once_and_set_password_changes_it(app, cli_env):
     first = tt({**cli_env, "TRADETRAIL_PORT": "8123"}, "init")
     url, password = PRINTED.search(first).groups()
@@ -39,6 +40,7 @@ def test_init_prints_a_random_password_once_and_set_password_changes_it(app, cli
     assert check_password_login(app, "demo", "a brand new passphrase", "test").username == "demo"
 
 
+@pytest.mark.once  # what is tested (queues, processes, the CLI) is the same on either backend
 def test_a_second_install_gets_a_different_password(app, cli_env, tmp_path):
     password = PRINTED.search(tt(cli_env, "init")).group(2)
     with app.Session() as s:  # the same as a fresh database: the demo user without a password

@@ -244,3 +244,20 @@ def test_the_draft_services(app, user_id):
         {"field": "a.c", "old": "[1, 2]", "new": "[1, 3]"}, {"field": "d", "old": "—", "new": "null"}]
     save_user_prompt(app, user_id, "mine", "one")
     assert diff_prompt_versions(app, user_id, "mine", 1, 1) == []
+
+
+def test_every_form_of_the_new_pages_needs_the_csrf_token(app, client, user_id):
+    """Each POST route of these pages, without the session's token, is refused and changes nothing."""
+    from tradetrail.web.views import broker, prompts, settings, symbols
+    from tradetrail.web.views import strategies as strategy_views
+
+    paths = {route.path for view in (strategy_views, symbols, prompts, settings, broker)
+             for route in view.router.routes if "POST" in route.methods}
+    assert len(paths) == 16
+    before = (list_versions(app, user_id, "demo"), list_tokens(app, user_id))
+    for path in sorted(paths):
+        concrete = path.replace("{name}", "demo" if path.startswith("/strategies") else "daily")
+        concrete = concrete.replace("{token_id}", "1")
+        refused = client.post(concrete, data={"name": "x", "body": "x", "csrf_token": "forged"})
+        assert refused.status_code == 403 and "CSRF" in refused.text, path
+    assert (list_versions(app, user_id, "demo"), list_tokens(app, user_id)) == before
