@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tradetrail.broker.port import BrokerError
 from tradetrail.catalogue import symbols
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
@@ -124,8 +125,11 @@ def wizard_sizing(request: Request, user: ChangingUser, form: Form) -> Response:
     config, problem = _draft(form)
     if problem:
         return problem
-    example = sizing_example(request.app.state.app, user.user_id, config, _price(form, "example.entry", 100.0),
-                             _price(form, "example.stop", 96.0), _price(form, "example.target", 108.0))
+    try:
+        example = sizing_example(request.app.state.app, user.user_id, config, _price(form, "example.entry", 100.0),
+                                 _price(form, "example.stop", 96.0), _price(form, "example.target", 108.0))
+    except (BrokerError, KeyError) as exc:  # the account's equity comes from the broker
+        return _fragment("partials/form_errors.html", errors={"equity": f"the broker could not tell: {exc}"})
     return _fragment("partials/sizing_example.html", example=example)
 
 
