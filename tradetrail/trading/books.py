@@ -15,6 +15,7 @@ from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trad
 from tradetrail.domain.orders import InvalidTransition, OrderState, check_transition
 from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
+from tradetrail.domain.trades import added_entry_price, r_multiple, reduced_exit_price
 
 
 def move(s: Session, order: Order, new: OrderState | str, detail: str = "") -> None:
@@ -123,18 +124,17 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
         s.add(trade)
     elif abs(after) > abs(before):  # added to the position
         total = abs(after)
-        trade.entry_price = (trade.entry_price * trade.quantity + fill.price * (total - trade.quantity)) / total
+        trade.entry_price = added_entry_price(trade.entry_price, trade.quantity, fill.price, total)
         trade.quantity = total
     else:  # reduced or closed
         closed_before = trade.quantity - abs(before)
         closed_now = abs(before) - abs(after)
-        prior = trade.exit_price or 0.0
-        trade.exit_price = (prior * closed_before + fill.price * closed_now) / (closed_before + closed_now)
+        trade.exit_price = reduced_exit_price(trade.exit_price, closed_before, fill.price, closed_now)
     trade.pnl = round(trade.pnl + realized, 6)
     if abs(after) < 1e-9:
         trade.status, trade.exit_at = "closed", fill.time
         if trade.risk_per_unit:
-            trade.r_multiple = round(trade.pnl / (trade.risk_per_unit * trade.quantity), 4)
+            trade.r_multiple = r_multiple(trade.pnl, trade.risk_per_unit, trade.quantity)
 
 
 def last_fill_time(s: Session, account: str) -> datetime | None:
