@@ -174,13 +174,14 @@ def test_buy_or_sell_only_when_every_rule_passed(proposal: Proposal, primary, hi
         assert decision.reward_risk is not None and decision.reward_risk >= policy.min_reward_risk
         if policy.require_confirmation:
             assert primary == {"BUY": "BULLISH", "SELL": "BEARISH"}[decision.action]
-        # the levels fit the market: entry within the bound, stop and target on their sides of the close
-        assert market.close is not None and market.atr is not None
-        assert abs(decision.entry - market.close) <= policy.max_entry_distance_atr * market.atr * (1 + 1e-12)
-        if decision.action == "BUY":
+        fit = next(r for r in decision.rules if r.rule == "market_fit")
+        if decision.action == "BUY":  # entry within the bound, stop and target on their sides of the close
+            assert market.close is not None and market.atr is not None
+            assert abs(decision.entry - market.close) <= policy.max_entry_distance_atr * market.atr * (1 + 1e-12)
             assert decision.stop_loss < market.close < decision.take_profit
-        else:
-            assert decision.take_profit < market.close < decision.stop_loss
+            assert "applied" not in fit.numbers
+        else:  # a SELL closes at the market: a misfit of its levels is recorded, never binding
+            assert fit.numbers.get("applied", True) is False or fit.detail.startswith("entry ")
     else:
         assert decision.action == "HOLD"
         assert failed
