@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from tradetrail.cli import processes, runs, setup, symbols, trading, users
+from tradetrail.cli import processes, runs, setup, strategies, symbols, trading, users
 from tradetrail.cli.errors import ReportingGroup
 
 app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
@@ -14,6 +14,7 @@ for command in (setup.init, runs.run, runs.lineage, processes.serve, trading.ord
                 trading.portfolio, trading.reconcile, trading.halt, trading.resume, runs.runs, processes.worker,
                 processes.beat):
     app.command()(command)
-for group, name in ((setup.db_app, "db"), (runs.schedule_app, "schedule"), (trading.broker_app, "broker"),
+for group, name in ((strategies.strategies_app, "strategies"),
+                    (setup.db_app, "db"), (runs.schedule_app, "schedule"), (trading.broker_app, "broker"),
                     (symbols.symbols_app, "symbols"), (users.users_app, "users"), (users.tokens_app, "tokens")):
     app.add_typer(group, name=name)

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from tradetrail.domain.errors import NotFound
 
@@ -50,14 +49,12 @@ def _user_id(application, username: str) -> int:
         _fail(f"{exc} (run `tradetrail init` first)")
 
 
-
 def _print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
-    console.print(table)
+    """A plain table of ``columns`` (a key's underscores read as spaces); see ``cli/tables.py``."""
+    from tradetrail.cli.tables import print_table
+
+    print_table(title, [c.replace("_", " ") for c in columns],
+                [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows])
 
 
 def _emit(data, as_json: bool, render) -> None:

@@ -7,7 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tradetrail.cli.common import (
     JsonOpt,
@@ -20,46 +19,66 @@ from tradetrail.cli.common import (
     _user_id,
     console,
 )
+from tradetrail.cli.step_lines import StepLines
+from tradetrail.cli.tables import print_table, short_ids, when
+
+
+def _execution_end(data: dict) -> str:
+    """The line after the steps: the outcome, the market time it saw, how to see it again."""
+    short = data["id"][:8]
+    seconds = (data.get("duration_ms") or 0) / 1000
+    text = f"execution {short} {data['status']} in {seconds:.2f} s, market as of {when(data['as_of'])}"
+    if data["status"] == "failed":
+        text += f", at {data.get('failed_step')}: {data.get('error')}"
+    return text + f"\nevery step in full: tradetrail lineage {short}"
 
 
 def _print_execution(data: dict) -> None:
-    table = Table(title=f"execution {data['id']} — {data['strategy']} — {data['status']}")
-    for col in ("#", "step", "status", "ms", "summary"):
-        table.add_column(col, overflow="fold")
-    for st in data["steps"]:
-        colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}.get(st["status"], "white")
-        summary = st["error"] or _summary(st["name"], st["output"])
-        table.add_row(str(st["number"]), st["name"], f"[{colour}]{st['status']}[/{colour}]",
-                      f"{st['duration_ms']:.1f}", summary)
-    console.print(table)
-    console.print(f"as of {data['as_of']}, total {data['duration_ms']:.1f} ms")
+    lines = StepLines()
+    console.print(f"{data['strategy']}: execution {data['id']} ({data['trigger']})", highlight=False)
+    for step in data["steps"]:
+        console.print(lines.line(step, console.width), highlight=False, soft_wrap=True)
+    console.print(_execution_end(data), highlight=False)
 
 
-def _summary(name: str, out: dict) -> str:
-    if name == "fetch_market_data":
-        return ", ".join(f"{tf}: {v.get('count')} bars to {v.get('last', '')[:10]}" for tf, v in out.items())
-    if name == "analyze":
-        a = out.get("answer", {})
-        return f"{out.get('label')}: {a.get('action')} ({a.get('confidence')})"
-    if name in ("decide_signal", "complete"):
-        return f"{out.get('action') or out.get('signal')}: {out.get('reason')}"
-    if name == "render_charts":
-        return ", ".join(f"{tf} {v['sha256'][:12]}" for tf, v in out.items() if isinstance(v, dict)) or \
-            str(out.get("reason", ""))
-    if name == "resolve_contract":
-        return f"{out.get('contract', {}).get('name')} (cache {out.get('cache')})"
-    text = json.dumps(out, default=str)
-    return text if len(text) < 100 else text[:97] + "..."
+def _run_showing_steps(application, uid: int, name: str):
+    """Run, showing each step as it finishes: a live display on a terminal, plain lines through a pipe."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.spinner import Spinner
+    from rich.text import Text
+
+    from tradetrail.services.runs.executions import run_strategy
+
+    lines, shown = StepLines(), []
+    if not console.is_terminal:
+        def plain(step: dict) -> None:
+            console.print(lines.line(step, console.width), highlight=False, soft_wrap=True)
+        return run_strategy(application, uid, name, on_step=plain)
+
+    def view() -> Group:
+        return Group(*shown, Spinner("dots", text=Text(f" running {name}…", style="dim")))
+
+    with Live(view(), console=console, refresh_per_second=8, transient=False) as live:
+        def on_step(step: dict) -> None:
+            colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}.get(step["status"], "white")
+            shown.append(Text(lines.line(step, console.width), style=colour))
+            live.update(view())
+        try:
+            return run_strategy(application, uid, name, on_step=on_step)
+        finally:
+            live.update(Group(*shown))
 
 
 def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
-    """Run strategy NAME once, now, and show every step."""
+    """Run strategy NAME once, now, showing each step as it finishes, then the outcome (--json: the whole
+    execution as JSON once it ends)."""
     from tradetrail.services.runs.executions import AlreadyRunning, get_execution, run_strategy
 
     application = _app()
     uid = _user_id(application, user)
     try:
-        summary = run_strategy(application, uid, name)
+        summary = run_strategy(application, uid, name) if as_json else _run_showing_steps(application, uid, name)
     except (NotFound, AlreadyRunning) as exc:
         _fail(str(exc))
     # Anything else (the database locked or gone, lineage that could not be written) is one line on stderr
@@ -68,17 +87,20 @@ def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
-        _print_execution(data)
+        console.print(_execution_end(data), highlight=False)
     if summary.status == "failed":
         raise typer.Exit(1)
 
 
-def lineage(execution_id: str, as_json: JsonOpt = False) -> None:
+def lineage(execution_id: Annotated[str, typer.Argument(help="the execution's id, or its first 8+ characters")],
+            as_json: JsonOpt = False) -> None:
     """Show one execution with all its recorded steps."""
     from tradetrail.services.runs.executions import get_execution
+    from tradetrail.services.runs.ids import execution_id_from_prefix
 
+    application = _app()
     try:
-        data = get_execution(_app(), execution_id)
+        data = get_execution(application, execution_id_from_prefix(application, execution_id))
     except NotFound as exc:
         _fail(str(exc))
     if as_json:
@@ -120,5 +142,10 @@ def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name
         rows = recent(application, uid, strategy=strategy, limit=limit)
     except NotFound as exc:
         _fail(str(exc))
-    _emit(rows, as_json, lambda r: _print_rows(f"runs of {strategy}", r, [
-        "id", "status", "trigger", "started_at", "as_of", "failed_step"]))
+    def render(rows: list[dict]) -> None:
+        ids = short_ids(r["id"] for r in rows)
+        print_table(f"runs of {strategy}, newest first", ["id", "status", "trigger", "started", "as of", "failed step"],
+                    [[ids[r["id"]], r["status"], r["trigger"], when(r["started_at"]), when(r["as_of"]),
+                      r["failed_step"] or ""] for r in rows])
+
+    _emit(rows, as_json, render)

@@ -14,10 +14,10 @@ from tradetrail.cli.common import (
     _app,
     _emit,
     _fail,
-    _print_rows,
     _user_id,
     console,
 )
+from tradetrail.cli.tables import DASH, num, print_table, qty, when
 
 
 def orders(as_json: JsonOpt = False, user: UserOpt = "demo",
@@ -31,11 +31,38 @@ def orders(as_json: JsonOpt = False, user: UserOpt = "demo",
     uid = _user_id(application, user)
     rows = list_orders(application, uid, state=state, strategy=strategy, limit=limit)
     data = {"orders": rows, "fills": list_fills(application, uid)}
-    for row in rows:
-        row["price"] = row["limit_price"] or row["stop_price"]
-        row["fill"] = f"{row['filled_quantity']:g} @ {row['avg_fill_price']:g}" if row["avg_fill_price"] else ""
-    _emit(data, as_json, lambda d: _print_rows("orders", d["orders"], [
-        "id", "strategy", "symbol", "leg", "side", "type", "quantity", "price", "state", "fill"]))
+    _emit(data, as_json, lambda d: _print_orders(d["orders"]))
+
+
+def _print_orders(rows: list[dict]) -> None:
+    def price(o: dict) -> str:
+        level = o["limit_price"] if o["limit_price"] is not None else o["stop_price"]
+        return o["type"] if level is None else f"{o['type']} {num(level)}"
+
+    print_table("orders, newest first", ["id", "strategy", "symbol", "leg", "order", "price", "state", "filled"], [
+        [str(o["id"]), o["strategy"] or DASH, o["symbol"], o["leg"], f"{o['side']} {qty(o['quantity'])}", price(o),
+         o["state"], f"{qty(o['filled_quantity'])} @ {num(o['avg_fill_price'])}" if o["avg_fill_price"] else ""]
+        for o in rows], right={0})
+
+
+def _print_positions(rows: list[dict]) -> None:
+    print_table("positions", ["strategy", "symbol", "qty", "avg cost", "price", "realized", "unrealized"], [
+        [p["strategy"] or DASH, p["symbol"], qty(p["quantity"]), num(p["avg_cost"]), num(p["market_price"]),
+         num(p["realized_pnl"]), num(p["unrealized_pnl"])] for p in rows], right={2, 3, 4, 5, 6})
+
+
+STAT_ROWS = (("trades", "trades", "{:,}"), ("wins", "wins", "{:,}"), ("losses", "losses", "{:,}"),
+             ("win_rate", "win rate", "{:,.1f} %"), ("profit_factor", "profit factor", "{:,.2f}"),
+             ("average_win", "average win", "{:,.2f}"), ("average_loss", "average loss", "{:,.2f}"),
+             ("largest_win", "largest win", "{:,.2f}"), ("largest_loss", "largest loss", "{:,.2f}"),
+             ("average_r", "average R", "{:,.2f}"), ("max_drawdown", "max drawdown", "{:,.2f}"),
+             ("max_drawdown_pct", "max drawdown %", "{:,.2f} %"))
+
+
+def _print_statistics(stats: dict) -> None:
+    print_table("statistics (closed trades)", ["statistic", "value"], [
+        [label, DASH if stats.get(key) is None else fmt.format(stats[key])] for key, label, fmt in STAT_ROWS],
+        right={1})
 
 
 def positions(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
@@ -45,8 +72,7 @@ def positions(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     application = _app()
     uid = _user_id(application, user)
     data = current(application, uid, latest_as_of(application, uid))
-    _emit(data["positions"], as_json, lambda rows: _print_rows("positions", rows, [
-        "strategy", "symbol", "quantity", "avg_cost", "market_price", "realized_pnl", "unrealized_pnl"]))
+    _emit(data["positions"], as_json, _print_positions)
 
 
 def portfolio(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
@@ -57,12 +83,12 @@ def portfolio(as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     data = portfolio_now(application, _user_id(application, user))
 
     def render(d):
-        console.print(f"account {d['account']} ({'paper' if d['paper'] else 'LIVE'}): cash {d['cash']:,.2f}, "
-                      f"equity {d['equity']:,.2f}, realized {d['realized_pnl']:,.2f}, "
-                      f"unrealized {d['unrealized_pnl']:,.2f}")
-        _print_rows("positions", d["positions"], ["strategy", "symbol", "quantity", "avg_cost", "market_price",
-                                                  "realized_pnl", "unrealized_pnl"])
-        console.print(d["statistics"])
+        print_table(f"account {d['account']} ({'paper' if d['paper'] else 'LIVE'}) as of {when(d['as_of'])}",
+                    ["cash", "equity", "realized", "unrealized"],
+                    [[num(d["cash"]), num(d["equity"]), num(d["realized_pnl"]), num(d["unrealized_pnl"])]],
+                    right={0, 1, 2, 3})
+        _print_positions(d["positions"])
+        _print_statistics(d["statistics"])
 
     _emit(data, as_json, render)
 

@@ -12,9 +12,9 @@ from tradetrail.domain.schedule import ScheduleError
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 
-__all__ = ["AccountError", "AlreadyRunning", "AnalysisFailed", "Busy", "ConfigurationError", "InvalidStrategy",
-           "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse", "PromptTemplateError",
-           "ScheduleError", "StrategyInUse", "TooManyAttempts"]
+__all__ = ["AccountError", "AlreadyRunning", "AnalysisFailed", "Busy", "ConfigurationError", "DocumentError",
+           "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse",
+           "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts"]
 
 
 class AccountError(ValueError):
@@ -37,6 +37,11 @@ class InvalidStrategy(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class DocumentError(ValueError):
+    """Text that is not a strategy document at all (not YAML or JSON, not a mapping, too large): one line says
+    why. Its fields, once it is one, fail as ``InvalidStrategy``."""
 
 
 class StrategyInUse(Exception):

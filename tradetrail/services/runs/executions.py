@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,8 +18,11 @@ from tradetrail.services.strategies.configs import current_version, get_strategy
 from tradetrail.trading.locks import strategy_lock
 from tradetrail.workflow.context import RunContext
 from tradetrail.workflow.executor import RunSummary, Step, execute
+from tradetrail.workflow.jsonable import to_jsonable
 from tradetrail.workflow.pipeline import STEPS
 from tradetrail.workflow.recorder import LineageRecorder
+
+log = logging.getLogger(__name__)
 
 
 def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -> RunContext:
@@ -35,31 +39,55 @@ def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -
                           strategy_version_id=version.id, as_of=now, trigger=trigger)
 
 
-def run_strategy(app: App, user_id: int, name: str, *, trigger: str = "manual") -> RunSummary:
-    """One execution of the named strategy, now, in this process; never two of one strategy at once."""
+class _ReportingRecorder(LineageRecorder):
+    """Records as usual, then hands each recorded step to ``on_step`` (a face showing steps as they end)."""
+
+    def __init__(self, engine, artifacts, on_step: Callable[[dict[str, Any]], None]):
+        super().__init__(engine, artifacts)
+        self.on_step = on_step
+
+    def record_step(self, **step) -> None:
+        super().record_step(**step)
+        try:  # a display that fails must not fail the run (the executor would take it for lost lineage)
+            self.on_step({"number": step["number"], "name": step["name"], "status": step["status"],
+                          "duration_ms": step["duration_ms"], "output": to_jsonable(step["output"]),
+                          "error": step["error"]})
+        except Exception:  # noqa: BLE001
+            log.warning("showing step %s of execution %s failed", step["name"], step["execution_id"],
+                        exc_info=True)
+
+
+def run_strategy(app: App, user_id: int, name: str, *, trigger: str = "manual",
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+    """One execution of the named strategy, now, in this process; never two of one strategy at once.
+    ``on_step`` is called with each step (number, name, status, duration_ms, output, error) once recorded."""
     with app.Session() as s:
         strategy = get_strategy(s, user_id, name)
-    return run_strategy_row(app, strategy, trigger=trigger)
+    return run_strategy_row(app, strategy, trigger=trigger, on_step=on_step)
 
 
 def run_strategy_row(app: App, strategy: Strategy, *, trigger: str = "manual",
-                     on_start: Callable[[str], None] | None = None) -> RunSummary:
+                     on_start: Callable[[str], None] | None = None,
+                     on_step: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     with strategy_lock(app, strategy.id) as held:
         if not held:
             raise AlreadyRunning(f"strategy {strategy.name!r} is already running")
-        return execute_locked(app, strategy, trigger=trigger, on_start=on_start)
+        return execute_locked(app, strategy, trigger=trigger, on_start=on_start, on_step=on_step)
 
 
 def execute_locked(app: App, strategy: Strategy, *, trigger: str,
                    on_start: Callable[[str], None] | None = None,
-                   steps: Sequence[tuple[str, Step]] | None = None) -> RunSummary:
+                   steps: Sequence[tuple[str, Step]] | None = None,
+                   on_step: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     """Run the strategy (``steps``: the pipeline, possibly wrapped by the caller); the caller holds its
     strategy lock."""
     mark_interrupted(app, strategy.id)
     ctx = create_execution(app, strategy, trigger=trigger)
     if on_start is not None:
         on_start(ctx.execution_id)
-    return execute(ctx, STEPS if steps is None else steps, LineageRecorder(app.engine, app.artifacts))
+    recorder = LineageRecorder(app.engine, app.artifacts) if on_step is None else \
+        _ReportingRecorder(app.engine, app.artifacts, on_step)
+    return execute(ctx, STEPS if steps is None else steps, recorder)
 
 
 def mark_interrupted(app: App, strategy_id: int) -> int:
