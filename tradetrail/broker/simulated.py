@@ -115,7 +115,7 @@ class SimulatedBroker:
         """Last close at each instrument's clock (the simulator's mark)."""
         prices = {}
         for clock in s.scalars(select(SimClock).where(SimClock.account == account)):
-            bars = self._bars(clock.source, clock.symbol, None, clock.clock)
+            bars = self._bars(clock.source, clock.symbol, None, clock.clock, lookback=1)  # the last bar is enough
             if len(bars):
                 prices[clock.symbol] = float(bars["close"].iloc[-1])
         return prices
@@ -173,19 +173,19 @@ class SimulatedBroker:
     def _accept(self, account: str, pending: dict) -> PlaceResult:
         contract = pending["contract"]
         with self._session() as s:
-            for spec in pending["orders"]:
-                if s.scalar(select(SimOrder.id).where(SimOrder.client_order_id == spec["client_order_id"])):
+            coids = [spec["client_order_id"] for spec in pending["orders"]]
+            taken = set(s.scalars(select(SimOrder.client_order_id).where(SimOrder.client_order_id.in_(coids))))
+            for coid in coids:  # one query for the bracket; the first taken id in the order given is named
+                if coid in taken:
                     return PlaceResult("rejected", reason=f"Order couldn't be submitted: Local order ID="
-                                                          f"{spec['client_order_id']} is already registered.")
+                                                          f"{coid} is already registered.")
             clock = s.get(SimClock, (account, contract["symbol"]))
             placed_at = clock.clock if clock else datetime.now(UTC)
-            ids = {}
-            for spec in pending["orders"]:
-                row = SimOrder(account=account, source=contract["source"], symbol=contract["symbol"],
-                               status="SUBMITTED", placed_at=placed_at, **spec)
-                s.add(row)
-                s.flush()
-                ids[spec["client_order_id"]] = str(row.id)
+            rows = [SimOrder(account=account, source=contract["source"], symbol=contract["symbol"],
+                             status="SUBMITTED", placed_at=placed_at, **spec) for spec in pending["orders"]]
+            s.add_all(rows)
+            s.flush()  # one batched INSERT, ids in the order given
+            ids = {row.client_order_id: str(row.id) for row in rows}
             s.commit()
         if "place_timeout_after_accept" in self.faults:
             raise SimulatedTimeout("simulated timeout after the order was booked")
@@ -264,9 +264,10 @@ class SimulatedBroker:
         return clock.clock if clock else row.placed_at
 
     # -- time passing -------------------------------------------------------------------------------------
-    def _bars(self, source: str, symbol: str, after: datetime | None, until: datetime) -> pd.DataFrame:
+    def _bars(self, source: str, symbol: str, after: datetime | None, until: datetime,
+              lookback: int = 100_000) -> pd.DataFrame:
         md = self.market_data(source)
-        bars = md.daily_bars(Contract(source=source, symbol=symbol, name=symbol), as_of=until, lookback=100_000)
+        bars = md.daily_bars(Contract(source=source, symbol=symbol, name=symbol), as_of=until, lookback=lookback)
         return bars if after is None else bars.loc[bars.index > pd.Timestamp(after)]
 
     def sync(self, account: str, now: datetime, contracts: tuple[Contract, ...] = ()) -> None:
@@ -305,6 +306,8 @@ class SimulatedBroker:
         working = s.scalars(select(SimOrder).where(SimOrder.account == account, SimOrder.symbol == symbol,
                                                    SimOrder.status == "SUBMITTED", SimOrder.placed_at < ts)
                             .order_by(SimOrder.id)).all()
+        if not working:  # nothing can fill or expire on this bar
+            return
         by_coid = {r.client_order_id: r for r in s.scalars(select(SimOrder).where(SimOrder.account == account,
                                                                                  SimOrder.symbol == symbol))}
         roots = [r for r in working if r.parent_client_order_id is None]

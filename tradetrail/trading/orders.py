@@ -59,9 +59,10 @@ def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: st
                         sized_price=sized_price if spec.leg == Leg.ENTRY else None,
                         price_allowance_pct=price_allowance_pct if spec.leg == Leg.ENTRY else None)
             s.add(row)
-            s.flush()
-            s.add(OrderEvent(order_id=row.id, from_state=None, to_state=OrderState.NEW.value, detail="intent saved"))
             rows.append(row)
+        s.flush()  # one batched INSERT for the legs, ids in the order added (the entry first)
+        s.add_all([OrderEvent(order_id=row.id, from_state=None, to_state=OrderState.NEW.value, detail="intent saved")
+                   for row in rows])
         s.commit()
     crash_point("after_intent_saved")
     return rows

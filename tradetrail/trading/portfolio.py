@@ -37,9 +37,9 @@ def _portfolio(app, user_id: int, account: dict, as_of: datetime | None) -> dict
     values = app.broker_for(account["broker"]).account_values(name)
     rows = []
     with app.Session() as s:
-        names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
         positions = s.scalars(select(Position).where(Position.user_id == user_id, Position.account == name)
                               .order_by(Position.symbol, Position.strategy_id)).all()
+        names = _names(s, user_id, {p.strategy_id for p in positions})
         for p in positions:
             price = _mark(app, p, as_of) if p.quantity else p.last_price
             unrealized = p.quantity * (price - p.avg_cost) if p.quantity and price is not None else 0.0
@@ -54,6 +54,15 @@ def _portfolio(app, user_id: int, account: dict, as_of: datetime | None) -> dict
             "realized_pnl": round(sum(r["realized_pnl"] for r in rows), 6),
             "unrealized_pnl": round(sum(r["unrealized_pnl"] for r in rows), 6), "positions": rows,
             "as_of": as_of.isoformat() if as_of else None}
+
+
+def _names(s, user_id: int, ids: set[int | None]) -> dict[int, str]:
+    """The names of these strategies of the user (only these: a user may have hundreds)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id,
+                                                                   Strategy.id.in_(ids))).all())
 
 
 def account_as_of(app, account: str) -> datetime | None:
@@ -111,10 +120,10 @@ def snapshot(app, user_id: int, account: str, at: datetime, kind: str, execution
     portfolio of it to store as is)."""
     if now is None:
         with app.Session() as s:
-            names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
             owner = s.scalar(select(TradingAccount.strategy_id).where(
                 TradingAccount.user_id == user_id, TradingAccount.broker == app.broker.name,
                 TradingAccount.account == account))
+            names = _names(s, user_id, {owner})
         now = _portfolio(app, user_id, {"account": account, "broker": app.broker.name,
                                         "strategy": names.get(owner)}, at)
     with app.Session() as s:

@@ -41,6 +41,13 @@ def shared_account(app, user_id: int) -> str:
 
 
 def register(app, user_id: int, broker: str, account: str, strategy_id: int | None = None) -> None:
+    """Record the account once. Every run asks: a read finds it registered without a write transaction
+    (on SQLite one writer at a time for the whole file); a race between two first runs is settled by the
+    insert-or-ignore on the unique key."""
+    with app.Session() as s:
+        if s.scalar(select(TradingAccount.id).where(TradingAccount.user_id == user_id, TradingAccount.broker == broker,
+                                                    TradingAccount.account == account)) is not None:
+            return
     with app.engine.begin() as conn:
         insert_ignore(conn, TradingAccount.__table__,
                       {"user_id": user_id, "broker": broker, "account": account,

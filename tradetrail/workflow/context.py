@@ -65,6 +65,7 @@ class RunContext:
     signal: SignalDecision | None = None
     risk: RiskDecision | None = None
     account: str | None = None
+    paper: bool | None = None  # the account's kind as risk_check read it (an account never changes kind)
     # What risk_check passes to place_order, and place_order to track_order:
     levels: dict[str, float | None] = field(default_factory=dict)  # entry, stop_loss, take_profit on the tick
     entry_price: EntryPrice | None = None  # what a BUY will trade at (sizing uses it)

@@ -44,7 +44,7 @@ def risk_check(ctx: RunContext) -> StepOutcome:
     limits = ctx.config.risk
     levels, problem = _on_tick(sig, orders_cfg.tick_size, orders_cfg.entry_type)
     price = _entry_price(ctx, levels)
-    ctx.levels, ctx.entry_price = levels, price
+    ctx.levels, ctx.entry_price, ctx.paper = levels, price, info["paper"]
     ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
                                   "take_profit": sig.take_profit}, levels_on_tick=levels, entry_price=price,
                           limits=limits, inputs=inputs, **info)
@@ -83,8 +83,10 @@ def _on_tick(sig, tick: float, entry_type: str) -> tuple[dict, str | None]:
 
 
 def _live_guard(ctx: RunContext) -> None:
-    values = ctx.app.broker.account_values(ctx.account)
-    if values.paper:
+    """Orders on a live account need live mode and the global switch. Whether the account is paper comes
+    from risk_check's read of it in this run (an account does not change kind), else from the broker."""
+    paper = ctx.paper if ctx.paper is not None else ctx.app.broker.account_values(ctx.account).paper
+    if paper:
         return
     if ctx.config.mode != "live" or not ctx.app.settings.allow_live_trading:
         raise StepError(f"account {ctx.account} is live: orders need the strategy in live mode "
