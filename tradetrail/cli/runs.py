@@ -71,8 +71,10 @@ def _run_showing_steps(application, uid: int, name: str):
 
 
 def run(name: str, as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
-    """Run strategy NAME once, now, showing each step as it finishes, then the outcome (--json: the whole
-    execution as JSON once it ends)."""
+    """Run strategy NAME once, now, showing each step as it finishes (--json: the execution as JSON).
+
+    On a terminal the steps appear in a live display; through a pipe each is one plain line, in order, then
+    the outcome. Exit 1 if the execution failed."""
     from tradetrail.services.runs.executions import AlreadyRunning, get_execution, run_strategy
 
     application = _app()

@@ -52,7 +52,8 @@ def _problems(source, problems: list[str]) -> None:
 
 def _saved(verb: str, data: dict, how: str = "") -> None:
     state = "enabled" if data["enabled"] else "paused"
-    console.print(f"strategy {data['name']} {verb}{how}: version {data['version']}, {state}", highlight=False)
+    console.print(f"strategy {data['name']} {verb}{how}: version {data['version']}, {state}", highlight=False,
+                  soft_wrap=True)
 
 
 @strategies_app.command("list")
@@ -167,4 +168,5 @@ def strategies_validate(file: FileOpt, user: UserOpt = "demo") -> None:
     problems = validate_config(application, _user_id(application, user), document.config)
     if problems:
         _problems(file, problems)
-    console.print(f"{file}: valid" + (f" (strategy {document.name})" if document.name else ""), highlight=False)
+    console.print(f"{file}: valid" + (f" (strategy {document.name})" if document.name else ""), highlight=False,
+                  soft_wrap=True)
