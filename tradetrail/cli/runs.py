@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -15,7 +16,6 @@ from tradetrail.cli.common import (
     _app,
     _emit,
     _fail,
-    _print_rows,
     _user_id,
     console,
 )
@@ -129,8 +129,8 @@ def schedule_preview(name: str, user: UserOpt = "demo", as_json: JsonOpt = False
         _fail(str(exc))
     if not data["cron"]:
         _fail(f"strategy {name!r} has no schedule (schedule.cron is empty)")
-    _emit(data, as_json, lambda d: _print_rows(f"{name}: {d['cron']} ({d['timezone']})", d["next"],
-                                               ["local", "utc"]))
+    _emit(data, as_json, lambda d: print_table(f"{name}: {d['cron']} ({d['timezone']})", ["local", "UTC"], [
+        [datetime.fromisoformat(t["local"]).strftime("%a %Y-%m-%d %H:%M"), when(t["utc"])] for t in d["next"]]))
 
 
 def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name")], user: UserOpt = "demo",

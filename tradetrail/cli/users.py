@@ -13,11 +13,11 @@ from tradetrail.cli.common import (
     _app,
     _emit,
     _fail,
-    _print_rows,
     _user_id,
     console,
     err,
 )
+from tradetrail.cli.tables import print_table, when
 
 users_app = typer.Typer(no_args_is_help=True, help="Users (API and web logins).")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (sent as 'Authorization: Bearer <token>').")
@@ -79,8 +79,11 @@ def tokens_list(name: Annotated[str, typer.Argument(help="user")], as_json: Json
 
     application = _app()
     rows = list_tokens(application, _user_id(application, name))
-    _emit(rows, as_json, lambda r: _print_rows(f"tokens of {name}", r, [
-        "id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]))
+    _emit(rows, as_json, lambda r: print_table(f"tokens of {name}", [
+        "id", "name", "prefix", "created", "last used", "revoked"], [
+        [str(t["id"]), t["name"], t["prefix"], when(t["created_at"]),
+         when(t["last_used_at"]) if t["last_used_at"] else "never", when(t["revoked_at"]) if t["revoked_at"] else ""]
+        for t in r], right={0}))
 
 
 @tokens_app.command("revoke")
