@@ -42,7 +42,7 @@ def test_every_problem_names_its_field_by_path():
     ("symbol: SPY\nsymbol: QQQ\n", "key 'symbol' is given twice"),
     ("a: &x [1, 2]\nb: *x\n", "aliases (*name) are not allowed"),
     ("description: " + "x" * 70_000, "larger than 64 KiB"),
-    ("[" * 5000 + "]" * 5000, "not a strategy"),
+    ("[" * 400 + "]" * 400, "nested too deep"),
 ])
 def test_text_that_is_no_strategy_is_one_line(text, message):
     with pytest.raises(DocumentError) as caught:
