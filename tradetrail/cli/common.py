@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tradetrail.domain.errors import NotFound
 
@@ -24,7 +25,8 @@ __all__ = ["NotFound", "console", "err", "UserOpt", "JsonOpt", "StrategyOpt", "_
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, however long
+    # one line, however long; the message is text (a path or a value in [brackets] must show as written)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -211,3 +211,24 @@ def test_the_viewer_names_the_rule_that_denied_an_entry(app, client, user_id):
     assert '<tr data-rule="trading_state"><td>trading_state</td><td>trading is HALTED: no new entries</td>' in risk
     assert 'data-testid="sizing"' in risk  # the sizing it would have had, beside the rule that denied it
     assert trading_state.list_states(app, user_id)[0]["reason"] == "news at 14:00"  # one line, as typed
+
+
+def test_the_portfolio_page_shows_the_win_rate_as_stored(app, user_id, client):
+    """The statistics hold the win rate in percent already; the page multiplied it by 100 again (1 won of 2:
+    "5,000.0 %")."""
+    from datetime import UTC, datetime
+
+    from tradetrail.db.trading_models import Trade
+
+    at = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
+    with app.Session() as s:
+        for pnl in (150.0, -50.0):
+            s.add(Trade(user_id=user_id, account="SIMDEMO", strategy_id=None, symbol="SPX", status="closed",
+                        quantity=1.0, entry_price=100.0, exit_price=100.0 + pnl, entry_at=at, exit_at=at, pnl=pnl,
+                        risk_per_unit=50.0, r_multiple=pnl / 50.0))
+        s.commit()
+    sign_in(client)
+    page = client.get("/portfolio")
+    assert page.status_code == 200, page.text
+    rate = re.search(r"<dt>Win rate</dt><dd>([^<]*)</dd>", page.text)
+    assert rate and rate.group(1) == "50.0 %", rate and rate.group(1)
