@@ -141,6 +141,9 @@ def test_strategy_crud_validate_and_next_runs(app, alice):
     assert unknown.status_code == 200 and unknown.json()["valid"] is False
     assert "symbol" in unknown.json()["problems"][0]
 
+    reserved = alice.post("/api/strategies", json={"name": "new", "config": config})  # /strategies/new: the wizard
+    assert reserved.status_code == 422 and reserved.json()["error"]["fields"][0]["field"] == "name", reserved.text
+
     listed = alice.get("/api/strategies").json()
     assert [s["name"] for s in listed["items"]] == ["demo", "nasdaq"]
     assert alice.delete("/api/strategies/nasdaq").status_code == 204

@@ -135,8 +135,14 @@ def strategy_detail(app, user_id: int, name: str) -> dict:
         return strategy_dict(s, get_strategy(s, user_id, name), with_config=True)
 
 
+# Names a page's address would shadow: /strategies/new is the wizard, so a strategy called "new" had no page.
+RESERVED_NAMES = frozenset({"new"})
+
+
 def create_strategy(app, user_id: int, name: str, config: StrategyConfig, *, enabled: bool = True) -> dict:
-    """A new strategy; ``InvalidStrategy`` if the name is taken or it cannot run as configured."""
+    """A new strategy; ``InvalidStrategy`` if the name is taken or reserved, or it cannot run as configured."""
+    if name in RESERVED_NAMES:
+        raise InvalidStrategy([f"name: {name!r} is reserved (the web UI's /strategies/{name} is the wizard)"])
     with app.Session() as s:
         if s.scalar(select(Strategy.id).where(Strategy.user_id == user_id, Strategy.name == name)) is not None:
             raise InvalidStrategy([f"a strategy named {name!r} exists"])
