@@ -21,13 +21,17 @@ def init() -> None:
     console.print(f"ready: user [bold]{result['user']}[/bold], strategy [bold]{result['strategy']}[/bold], "
                   f"{len(result['templates'])} prompt templates")
     password = give_password_if_none(application, result["user"])  # a fresh install only: never a default
+    s = application.settings
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+    host = f"[{host}]" if ":" in host else host
     if password is not None:
-        s = application.settings
-        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
-        host = f"[{host}]" if ":" in host else host
         console.print(f"sign in at http://{host}:{s.port}/login as [bold]{result['user']}[/bold] with the password "
                       f"[bold]{password}[/bold]\n(shown only this once; change it with "
                       f"`tradetrail users set-password {result['user']}`)", highlight=False, soft_wrap=True)
+    else:  # `make run` again: say where to go, and how to get in if the first password is lost
+        console.print(f"sign in at http://{host}:{s.port}/login as [bold]{result['user']}[/bold] (the password is the "
+                      f"one the first init printed; `tradetrail users set-password {result['user']}` sets a new one)",
+                      highlight=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

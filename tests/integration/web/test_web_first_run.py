@@ -31,7 +31,10 @@ def test_init_prints_a_random_password_once_and_set_password_changes_it(app, cli
     assert check_password_login(app, "demo", password, "test").username == "demo"
 
     again = tt(cli_env, "init")
-    assert "ready: user demo" in again and "password" not in again  # never printed (nor changed) again
+    assert "ready: user demo" in again and password not in again  # never printed (nor changed) again
+    assert PRINTED.search(again) is None
+    assert "sign in at http://127.0.0.1:8000/login as demo (the password is the one the first init printed" in again
+    assert "tradetrail users set-password demo" in again
     assert check_password_login(app, "demo", password, "test").username == "demo"
 
     tt(cli_env, "users", "set-password", "demo", "--password", "a brand new passphrase")
