@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from tradetrail.schemas.strategy import StrategyConfig
+from tradetrail.domain.indicators import REQUIRED_SMA
+from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,18 @@ class Field:
     hint: str = ""
 
 
+def schema_choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
+    """The values a ``Literal[...] | None`` field of the schema allows: the form offers what the API accepts and
+    names no adapter of its own."""
+    return tuple(value for arg in get_args(model.model_fields[name].annotation) for value in get_args(arg)
+                 if isinstance(value, str))
+
+
 STEPS: list[tuple[str, str, list[Field]]] = [
     ("symbol", "Symbol", [
         Field("symbol", "Symbol", "text", hint="search the symbol cache above, or type a ticker"),
         Field("description", "Description", "textarea"),
-        Field("market_data.source", "Market data", "choice", ("", "sample", "files", "ibkr"),
+        Field("market_data.source", "Market data", "choice", ("", *schema_choices(MarketDataConfig, "source")),
               "empty: the server's default source"),
         Field("market_data.replay_start", "Replay clock starts", "date",
               hint="a date replays the market one session per run on a simulated account of its own; empty: "
@@ -39,7 +47,7 @@ STEPS: list[tuple[str, str, list[Field]]] = [
         Field("market_data.confirmation_timeframe", "Confirmation timeframe", "choice", ("weekly", ""),
               "daily bars always; empty: no weekly confirmation"),
         Field("market_data.lookback_days", "Daily bars fetched", "int"),
-        Field("indicators.sma_periods", "SMA periods", "ints", hint="comma-separated; must include 200"),
+        Field("indicators.sma_periods", "SMA periods", "ints", hint=f"comma-separated; must include {REQUIRED_SMA}"),
         Field("indicators.ema_periods", "EMA periods", "ints", hint="comma-separated"),
         Field("indicators.rsi_period", "RSI period", "int"),
         Field("indicators.atr_period", "ATR period", "int"),
