@@ -7,11 +7,10 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis
 from sqlalchemy import func, select, update
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
-from tests.support.celery_procs import Procs, free_redis_url
+from tests.support.celery_procs import Procs
 from tests.support.helpers import demo
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.trading_models import Order
@@ -23,22 +22,6 @@ from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import RUNS_QUEUE, make_celery
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()  # a database no other client uses: a leftover worker cannot take these tasks
-    yield url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)  # every process it starts is ended with its process group at teardown
-    yield started
-    started.stop_all()
 
 
 def _wait(predicate, timeout: float, what: str):

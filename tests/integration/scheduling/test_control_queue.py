@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
-from tests.support.celery_procs import Procs, free_redis_url, wait_for_log
+from tests.fakes.openai_server import Behaviour
+from tests.support.celery_procs import wait_for_log
 from tests.support.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
@@ -25,28 +25,6 @@ from tradetrail.settings import Settings
 from tradetrail.worker.celery_app import CONTROL_QUEUE, make_celery
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()
-    yield url
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)
-    yield started
-    started.stop_all()
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 def _strategy(app, user_id: int, name: str, created, **extra) -> Strategy:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
+from tests.fakes.openai_server import Behaviour
 from tests.support.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
@@ -60,12 +60,6 @@ def _kill(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=20)
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 def test_the_sweep_marks_a_killed_run_and_its_slot_and_leaves_a_live_run_alone(app, cli_env, fake):

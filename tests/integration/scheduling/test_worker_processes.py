@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
-from tests.support.celery_procs import Procs, free_redis_url, group_pids, parent_of, sockets_to, wait_for_log
+from tests.fakes.openai_server import Behaviour
+from tests.support.celery_procs import group_pids, parent_of, sockets_to, wait_for_log
 from tests.support.helpers import demo, wait_for
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.types import utcnow
@@ -30,28 +30,6 @@ pytestmark = pytest.mark.slow
 BACKEND = os.environ.get("TRADETRAIL_TEST_DB", "sqlite")
 PG_PORT = 5432
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()
-    yield url
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)
-    yield started
-    started.stop_all()
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 def _due(app, user_id: int, names: list[str], **extra) -> list[Strategy]:
