@@ -69,7 +69,15 @@ def db_url(tmp_path_factory) -> str:
 def migrated(db_url) -> str:
     from tradetrail.db.migrate import upgrade
 
-    upgrade(engine_for(db_url))
+    engine = engine_for(db_url)
+    upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        # Tables are emptied by DELETE (below): without autovacuum the dead rows' space is not offered again, so
+        # new rows go at the end as after a TRUNCATE and a read without ORDER BY sees them in insertion order
+        # (a test that relied on it failed once autovacuum ran mid-suite; such reads now say ORDER BY).
+        with engine.begin() as conn:
+            conn.exec_driver_sql("; ".join(f"ALTER TABLE {t.name} SET (autovacuum_enabled = false)"
+                                           for t in Base.metadata.sorted_tables))
     return db_url
 
 

@@ -214,7 +214,8 @@ def test_a_duplicate_client_order_id_is_recognised_as_already_placed(settings, g
     assert [o.state for o in local_orders(app)] == ["SUBMITTED"] * 3  # the limit is below the market: working
     one_bracket_at_the_gateway(gw, app)
     with app.Session() as s:
-        trail = [e.detail for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == rows[0].id))]
+        trail = [e.detail for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == rows[0].id)
+                                             .order_by(OrderEvent.id))]
     assert any("already registered" in d for d in trail) and trail[-1] == "the broker has it"
 
 

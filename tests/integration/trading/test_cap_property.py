@@ -182,7 +182,8 @@ def test_the_notional_at_the_fill_price_never_exceeds_a_cap(settings: Settings, 
         with app.Session() as s:
             entry = s.scalar(select(Order).where(Order.account == account, Order.leg == "entry"))
             fills = s.scalars(select(Fill).where(Fill.order_id == entry.id)).all()
-            events = [e.detail for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == entry.id))]
+            events = [e.detail for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == entry.id)
+                                                  .order_by(OrderEvent.id))]
         if not fills:
             return  # a limit the next session never reached: nothing traded
         inputs, nums = risk["input"]["inputs"], risk["output"]["numbers"]
