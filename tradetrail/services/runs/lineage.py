@@ -27,19 +27,28 @@ def execution_row(e: Execution, strategy: str | None, scheduled_for=None) -> dic
 def recent(app, user_id: int, *, strategy: str | None = None, status: str | None = None,
            limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
     """Executions newest first (at most 100 per page), optionally of one strategy or one status."""
-    limit = max(1, min(limit, MAX_RECENT))
     with app.Session() as s:
-        q = (select(Execution, Strategy.name).join(Strategy, Strategy.id == Execution.strategy_id)
-             .where(Execution.user_id == user_id))
-        if strategy is not None:
-            q = q.where(Execution.strategy_id == get_strategy(s, user_id, strategy).id)
-        if status is not None:
-            q = q.where(Execution.status == status)
-        rows = s.execute(q.order_by(Execution.started_at.desc(), Execution.id).limit(limit).offset(offset)).all()
-        ids = [e.id for e, _ in rows]
-        slots = dict(s.execute(select(ScheduleSlot.execution_id, ScheduleSlot.scheduled_for)
-                               .where(ScheduleSlot.execution_id.in_(ids))).all()) if ids else {}
+        rows, slots = executions_page(s, user_id, strategy=strategy, status=status,
+                                      limit=max(1, min(limit, MAX_RECENT)), offset=offset)
         return [execution_row(e, name, slots.get(e.id)) for e, name in rows]
+
+
+def executions_page(s, user_id: int, *, strategy: str | None, status: str | None, limit: int, offset: int,
+                    where: tuple = ()) -> tuple[list, dict]:
+    """One page of the user's executions newest first, as (execution, strategy name) rows, and the slot each
+    scheduled one ran for; ``where`` adds conditions on ``Execution``."""
+    q = (select(Execution, Strategy.name).join(Strategy, Strategy.id == Execution.strategy_id)
+         .where(Execution.user_id == user_id, *where))
+    if strategy is not None:
+        q = q.where(Execution.strategy_id == get_strategy(s, user_id, strategy).id)
+    if status is not None:
+        q = q.where(Execution.status == status)
+    rows = s.execute(q.order_by(Execution.started_at.desc(), Execution.id).limit(limit)
+                     .offset(max(0, offset))).all()
+    ids = [e.id for e, _ in rows]
+    slots = dict(s.execute(select(ScheduleSlot.execution_id, ScheduleSlot.scheduled_for)
+                           .where(ScheduleSlot.execution_id.in_(ids))).all()) if ids else {}
+    return rows, slots
 
 
 def step(app, user_id: int, execution_id: str, number: int) -> dict[str, Any]:

@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tradetrail.db.models import Execution, LineageStep, ScheduleSlot, Strategy
+from tradetrail.db.models import Execution, LineageStep
 from tradetrail.domain.errors import NotFound
-from tradetrail.services.runs.lineage import execution_row
-from tradetrail.services.strategies.configs import get_strategy
+from tradetrail.services.runs.lineage import execution_row, executions_page
 
 MAX_PAGE = 100
 TRIGGERS = ("manual", "api", "schedule", "replay")
@@ -27,25 +26,17 @@ def search(app, user_id: int, *, strategy: str | None = None, status: str | None
            limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """Executions newest first; dates are whole UTC days of ``started_at``, both ends included. Each row has
     ``signal``: the action and reason ``decide_signal`` recorded (None when the run did not get there)."""
-    limit = max(1, min(limit, MAX_PAGE + 1))
+    where = []
+    if trigger is not None:
+        where.append(Execution.trigger == trigger)
+    if started_from is not None:
+        where.append(Execution.started_at >= _day_start(started_from))
+    if started_to is not None:
+        where.append(Execution.started_at < _day_start(started_to) + timedelta(days=1))
     with app.Session() as s:
-        q = (select(Execution, Strategy.name).join(Strategy, Strategy.id == Execution.strategy_id)
-             .where(Execution.user_id == user_id))
-        if strategy is not None:
-            q = q.where(Execution.strategy_id == get_strategy(s, user_id, strategy).id)
-        if status is not None:
-            q = q.where(Execution.status == status)
-        if trigger is not None:
-            q = q.where(Execution.trigger == trigger)
-        if started_from is not None:
-            q = q.where(Execution.started_at >= _day_start(started_from))
-        if started_to is not None:
-            q = q.where(Execution.started_at < _day_start(started_to) + timedelta(days=1))
-        rows = s.execute(q.order_by(Execution.started_at.desc(), Execution.id).limit(limit)
-                         .offset(max(0, offset))).all()
+        rows, slots = executions_page(s, user_id, strategy=strategy, status=status,
+                                      limit=max(1, min(limit, MAX_PAGE + 1)), offset=offset, where=tuple(where))
         ids = [e.id for e, _ in rows]
-        slots = dict(s.execute(select(ScheduleSlot.execution_id, ScheduleSlot.scheduled_for)
-                               .where(ScheduleSlot.execution_id.in_(ids))).all()) if ids else {}
         found = _signals(s, ids)
     return [{**execution_row(e, name, slots.get(e.id)), "signal": found.get(e.id)} for e, name in rows]
 
