@@ -16,6 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,30 +260,40 @@ def _health(port: int) -> dict | None:
         return None
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_serve_runs_its_helper_and_no_helper_outlives_serve(cli_env, how):
-    env = {**cli_env, "TRADETRAIL_EMBEDDED_PROCESSES": "2", "TRADETRAIL_SCHEDULER_INTERVAL_S": "0.5"}
+@contextmanager
+def _serving(cli_env, processes: int):
+    """`tradetrail serve` with ``processes`` - 1 helper processes, once /health reports them all: yields the
+    server and its scheduler report; ends serve's process group if the test left it running."""
+    env = {**cli_env, "TRADETRAIL_EMBEDDED_PROCESSES": str(processes), "TRADETRAIL_SCHEDULER_INTERVAL_S": "0.5"}
     assert subprocess.run([str(BIN), "init"], env=env, capture_output=True, timeout=120).returncode == 0
     port = _free_port()
     server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def ready():
-            report = _health(port)
             assert server.poll() is None, "serve exited"
-            sched = (report or {}).get("checks", {}).get("scheduler", {})
-            return sched if sched.get("processes") == 2 else None
-        sched = wait_for(ready, 120, "serve and its helper process")
+            sched = ((_health(port) or {}).get("checks", {})).get("scheduler", {})
+            return sched if sched.get("processes") == processes else None
+        yield server, wait_for(ready, 120, "serve and its helper processes")
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=20)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_serve_runs_its_helper_and_no_helper_outlives_serve(cli_env, how):
+    with _serving(cli_env, 2) as (server, sched):
         assert sched["ok"] and sched["processes_configured"] == 2
         [helper] = sched["helper_pids"]
         assert not _gone(helper)
         os.kill(server.pid, getattr(signal, how))  # only serve: the helper is not signalled by us
         server.wait(timeout=60)
         wait_for(lambda: _gone(helper), 30, f"the helper to end after serve got {how}")
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=20)
 
 
 def test_the_dispatcher_wakes_at_each_minute_boundary_so_a_slot_is_claimed_at_its_time():
@@ -301,17 +312,8 @@ def test_serve_and_each_helper_process_open_their_own_database_connections(cli_e
     connections the way a forked pool process did (#11 item 12): checked as `ss -tnp` would show it."""
     from tests.support.celery_procs import group_pids, sockets_to
 
-    env = {**cli_env, "TRADETRAIL_EMBEDDED_PROCESSES": "3", "TRADETRAIL_SCHEDULER_INTERVAL_S": "0.5"}
-    assert subprocess.run([str(BIN), "init"], env=env, capture_output=True, timeout=120).returncode == 0
-    port = _free_port()
-    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def ready():
-            assert server.poll() is None, "serve exited"
-            sched = ((_health(port) or {}).get("checks", {})).get("scheduler", {})
-            return sched if sched.get("processes") == 3 else None
-        helpers = wait_for(ready, 120, "serve and its two helpers")["helper_pids"]
+    with _serving(cli_env, 3) as (server, sched):
+        helpers = sched["helper_pids"]
 
         def connected():  # every process has opened its connection (each dispatcher polls the database)
             held = sockets_to(5432, group_pids(server.pid))
@@ -319,11 +321,3 @@ def test_serve_and_each_helper_process_open_their_own_database_connections(cli_e
             return held if {server.pid, *helpers} <= owners else None
         held = wait_for(connected, 60, "each process to connect")
         assert all(len(pids) == 1 for pids in held.values()), held  # no connection shared by two processes
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=20)
