@@ -93,7 +93,7 @@ def analyze(ctx: RunContext) -> StepOutcome:
     request = AnalysisRequest(symbol=ctx.contract.symbol, as_of=ctx.as_of.isoformat(), system_prompt=system,
                               timeframe_prompts=per_tf, images=images, indicators=ctx.latest,
                               confirmation={tf: c.to_dict() for tf, c in ctx.confirmation.items()},
-                              prompt_hash=prompt_hash)
+                              prompt_hash=prompt_hash, bars=dict(ctx.bars))
     ctx.step_input.update(analyst=analyst.name if analyst.name != "cache" else "llm", model=model,
                           prompt_hash=prompt_hash, templates={k: r.ref() for k, r in refs.items()},
                           image_hashes=[i.sha256 for i in images])
