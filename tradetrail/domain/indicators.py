@@ -9,6 +9,7 @@ caller passes in: fetch a fixed number of bars for reproducible runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 
@@ -208,3 +209,16 @@ def latest_values(frame: pd.DataFrame, bars: pd.DataFrame | None = None) -> dict
         out["close"] = _plain(bars["close"].iloc[-1])
     out.update({str(name): _plain(value) for name, value in frame.iloc[-1].items()})
     return out
+
+
+def values_at(columns: Mapping[str, np.ndarray], close: np.ndarray, row: int) -> dict[str, float | None]:
+    """What :func:`latest_values` gives for the bars up to ``row``, read from whole-series columns (the
+    indicators are causal, so row ``row`` of the whole series is the last row of that prefix)."""
+    out: dict[str, float | None] = {"close": _plain(close[row])}
+    out.update({name: _plain(values[row]) for name, values in columns.items()})
+    return out
+
+
+def rounded(values: np.ndarray) -> np.ndarray:
+    """Every value as :func:`latest_values` rounds it (NaN where it gives None), for whole-series rules."""
+    return np.array([np.nan if (x := _plain(v)) is None else x for v in values.tolist()], dtype=np.float64)
