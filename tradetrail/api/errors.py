@@ -97,6 +97,7 @@ def install(api: FastAPI) -> None:
         AnalysisFailed,
         Busy,
         ConfigurationError,
+        InvalidBacktest,
         InvalidStrategy,
         LoginRefused,
         MarketDataError,
@@ -139,7 +140,8 @@ def install(api: FastAPI) -> None:
         AlreadyRunning: (409, "already_running"), StrategyInUse: (409, "in_use"), PromptInUse: (409, "in_use"),
         PromptExists: (409, "exists"), LoginRefused: (401, "login_failed"),
         PromptTemplateError: (422, "invalid_template"), ScheduleError: (422, "invalid_schedule"),
-        AccountError: (422, "invalid_input"), MarketDataError: (502, "market_data_error"),
+        AccountError: (422, "invalid_input"), InvalidBacktest: (422, "invalid_backtest"),
+        MarketDataError: (502, "market_data_error"),
         AnalysisFailed: (502, "analyst_error"), ConfigurationError: (503, "not_configured"), Busy: (503, "busy"),
     }
     for exc_type, (status, code) in simple.items():

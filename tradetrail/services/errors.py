@@ -13,7 +13,7 @@ from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 
 __all__ = ["AccountError", "AlreadyRunning", "AnalysisFailed", "Busy", "ConfigurationError", "DocumentError",
-           "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse",
+           "InvalidBacktest", "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse",
            "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts"]
 
 
@@ -62,3 +62,7 @@ class PromptInUse(Exception):
 
 class PromptExists(Exception):
     """Creating a template under a name the user already has one of (a new version is a PUT)."""
+
+
+class InvalidBacktest(ValueError):
+    """A backtest cannot run as asked (range, cash, analyst, too little data): the message says why."""
