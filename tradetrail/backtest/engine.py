@@ -122,8 +122,8 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
         if progress is not None and (t - first) % step == 0:
             progress(t - first, n - first)
         cash_before, qty_before = account.cash, account.position.quantity  # the books at the end of t - 1
-        touched = bool(account.working) and account.process_bar(t, series.times[t], series.open[t], series.high[t],
-                                                                series.low[t])
+        touched = bool(account.working) and account.process_bar(t, series.times[t], float(series.open[t]),
+                                                                float(series.high[t]), float(series.low[t]))
         if undecided[t]:
             failures.append({"row": t, "reason": "the analyst could not decide"})
         if paused is None and candidates[t] and actions[t] == "BUY" and _paused_for_good(account, cfg):
@@ -131,7 +131,7 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
         if candidates[t] and _can_act(account, actions[t]) and not (paused and paused["row"] != t):
             visited += 1
             # The last snapshot before today: the previous session's, when a live run decided there.
-            day_start = round(cash_before + qty_before * series.close[t - 1], 6) if t - 1 >= ready else None
+            day_start = round(cash_before + qty_before * float(series.close[t - 1]), 6) if t - 1 >= ready else None
             decisions_.append(_decide(series, answers, account, t, execution_id, cfg, day_start))
             touched = True
         if touched:
@@ -140,7 +140,9 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
         progress(n - first, n - first)
     cash = pd.Series(cash_after).ffill().to_numpy()[first:]
     qty = pd.Series(qty_after).ffill().to_numpy()[first:]
-    equity = np.round(cash + qty * series.close[first:], 6)
+    # Python's round, as the broker reports an account's values (numpy's can differ on a half)
+    equity = np.array([round(c + q * p, 6) for c, q, p in zip(cash.tolist(), qty.tolist(),
+                                                              series.close[first:].tolist(), strict=True)])
     return BacktestRun(series=series, first=first, warmup=max(0, ready - first), account=account,
                        decisions=decisions_, failures=failures, equity=equity, in_market=qty != 0,
                        visited=visited, paused=paused, seconds=time_.perf_counter() - started)
@@ -178,7 +180,7 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
     higher = _confirmation(series, t, "weekly") if cfg.signal_policy.require_higher_timeframe else None
     signal = decisions.signal_decision(cfg, result.answer, primary, higher, latest)
     plan = decisions.entry_plan(cfg, signal, latest.get("close"))
-    inputs = account.risk_inputs(series.close[t], day_start)
+    inputs = account.risk_inputs(float(series.close[t]), day_start)
     risk = decisions.risk_decision(cfg, signal, plan, inputs)
     decision = Decision(t, result.answer.action, signal.action, risk.reason if signal.action != "HOLD"
                         else signal.reason, risk.approved, risk.quantity)

@@ -66,8 +66,9 @@ def trigger_price(side: str, order_type: str, limit_price: float | None, stop_pr
 
 
 def fill_price(price: float) -> float:
-    """A fill's booked price (the simulator books four decimals)."""
-    return round(price, 4)
+    """A fill's booked price (the simulator books four decimals; Python's correctly rounded ``round``, never
+    numpy's, which scales by 10**4 first and can land on the other side of a half)."""
+    return round(float(price), 4)
 
 
 def bar_events(working: Sequence[WorkingOrder], parent_filled: Callable[[str], bool], bar_open: float,
