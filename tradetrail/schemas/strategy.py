@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradetrail.domain.indicators import MAX_MA_PERIODS, PARAM_BOUNDS, PERIOD_RANGE, REQUIRED_SMA, IndicatorParams
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
-from tradetrail.domain.risk import LIMIT_BOUNDS, RiskLimits
+from tradetrail.domain.risk import LIMIT_BOUNDS, SIZINGS, RiskLimits
 from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
 from tradetrail.schemas.domain_fields import bounded
 
@@ -65,7 +65,14 @@ SignalPolicyField = bounded(
                                             "last close; a stop or target already on the wrong side of the last "
                                             "close also makes the signal HOLD"},
     doc="How an analysis becomes a signal (tradetrail.domain.signal_policy).")
-RiskLimitsField = bounded(RiskLimits, LIMIT_BOUNDS, doc="The risk gate's limits (tradetrail.domain.risk).")
+RiskLimitsField = bounded(
+    RiskLimits, LIMIT_BOUNDS,
+    extra={"sizing": Annotated[Literal[SIZINGS], Field(
+        description="risk: each entry risks risk_per_trade_pct of equity down to its stop; fixed: each entry is "
+                    "`quantity` units. Either is capped by max_position_pct and cash at the price the order trades "
+                    "at. risk needs a stop, so it cannot go with orders.protective none")]},
+    descriptions={"quantity": "units per entry when sizing is fixed (ignored with risk sizing)"},
+    doc="The risk gate's limits (tradetrail.domain.risk). Also refused: sizing risk with orders.protective none.")
 
 
 class MarketDataConfig(_Strict):
@@ -164,6 +171,11 @@ class OrdersConfig(_Strict):
     slippage_allowance_pct: float = Field(
         default=2.0, ge=0, le=50, description="a MKT entry is sized (risk, position, exposure and cash caps) at the "
                                               "last price plus this much; a fill beyond it is flagged")
+    protective: Literal["bracket", "none"] = Field(
+        default="bracket", description="bracket: every entry carries a protective stop and take-profit (a BUY "
+                                       "without both is a HOLD); none: the entry is a single order, the position is "
+                                       "closed only by a SELL signal, and the signal policy's reward/risk rule does "
+                                       "not apply (needs risk.sizing fixed)")
 
 
 class StrategyConfig(_Strict):
@@ -197,6 +209,14 @@ class StrategyConfig(_Strict):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sizing_fits_protection(self) -> StrategyConfig:
+        if self.orders.protective == "none" and self.risk.sizing == "risk":
+            raise ValueError("risk.sizing 'risk' sizes an entry from its stop, and orders.protective 'none' sends "
+                             "none: set risk.sizing to 'fixed' (with risk.quantity) or orders.protective to "
+                             "'bracket'")
+        return self
 
     def replay_broker_problem(self) -> str | None:
         """Why this strategy cannot trade at the broker it names (a replayed market trades only at the

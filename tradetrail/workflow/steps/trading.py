@@ -159,10 +159,12 @@ def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
                                                  f"since risk_check): {final.reason}", "recheck": recheck},
                                status="skipped")
         lv, numbers = ctx.levels, final.numbers
+        # 1 R at the expected price; an entry without protective orders has no stop, so no R to measure by
+        r_unit = None if lv["stop_loss"] is None else numbers["reference_price"] - lv["stop_loss"]
         specs = entry_orders(cfg, ctx.execution_id, final, _plan(ctx))
         orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id,
                               execution_id=ctx.execution_id, account=ctx.account, contract=ctx.contract, specs=specs,
-                              risk_per_unit=numbers["reference_price"] - lv["stop_loss"],  # 1 R at the expected price
+                              risk_per_unit=r_unit,
                               sized_price=numbers["sizing_price"],
                               price_allowance_pct=cfg.orders.slippage_allowance_pct)
         outcome = send_locked(ctx.app, [o.id for o in orders])
