@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradetrail.analyst.plugins import REF_MAX, PluginError, parse_ref
 from tradetrail.domain.indicators import MAX_MA_PERIODS, PARAM_BOUNDS, PERIOD_RANGE, REQUIRED_SMA, IndicatorParams
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 from tradetrail.domain.risk import LIMIT_BOUNDS, SIZINGS, RiskLimits
@@ -34,6 +35,8 @@ TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,3}$"
 CRON_MAX = 100
 CRON_FIELD = r"[0-9A-Za-z*/,?#\-]+"
 CRON_PATTERN = rf"^\s*({CRON_FIELD}(\s+{CRON_FIELD}){{4}}\s*)?$"  # five fields, or blank (no schedule)
+# A plug-in analyst class: package.module:ClassName, an absolute module path.
+PLUGIN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 # Any text but control characters (newline, carriage return and tab are text: a description typed in a browser
 # textarea arrives with CRLF line ends).
 NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
@@ -116,12 +119,44 @@ class PromptsConfig(_Strict):
 
 
 class AnalystConfig(_Strict):
-    kind: Literal["auto", "rules", "llm"] = Field(
-        default="auto", description="auto: the configured model if TRADETRAIL_LLM_BASE_URL is set, else rules")
+    kind: Literal["auto", "rules", "llm", "plugin"] = Field(
+        default="auto", description="auto: the configured model if TRADETRAIL_LLM_BASE_URL is set, else rules; "
+                                    "plugin: the class named in plugin")
+    plugin: str | None = Field(
+        default=None, max_length=REF_MAX, json_schema_extra={"pattern": PLUGIN_PATTERN},
+        description="kind plugin: the analyst class as package.module:ClassName (e.g. "
+                    "tradetrail.analyst.examples.sma_cross:SmaCross); its module must be allowed by the server's "
+                    "TRADETRAIL_ANALYST_PLUGINS (checked when the strategy is saved and when it runs)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"maxProperties": 50},
+        description="kind plugin: keyword arguments for the class (e.g. {\"fast\": 10, \"slow\": 30})")
     model: str | None = Field(default=None, max_length=200, description="overrides TRADETRAIL_LLM_MODEL")
     prompts: PromptsConfig = PromptsConfig()
     atr_stop_multiple: float = Field(default=2.0, gt=0, le=10, description="rules analyst: stop = entry ∓ k·ATR")
     reward_risk: float = Field(default=2.0, gt=0, le=20, description="rules analyst: target at this many R")
+
+    @field_validator("plugin")
+    @classmethod
+    def _plugin_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_ref(value)
+            except PluginError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _few_params(cls, value: dict) -> dict:
+        if len(value) > 50:
+            raise ValueError("at most 50 params")
+        return value
+
+    @model_validator(mode="after")
+    def _plugin_named(self) -> AnalystConfig:
+        if self.kind == "plugin" and self.plugin is None:
+            raise ValueError("analyst kind plugin needs analyst.plugin (package.module:ClassName)")
+        return self
 
 
 class ScheduleConfig(_Strict):

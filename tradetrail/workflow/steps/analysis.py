@@ -1,7 +1,9 @@
 """analyze: render the prompts, ask the analyst, validate and record the answer (valid or not).
 
-Which analyst: ``rules`` (deterministic) or ``llm`` (the configured OpenAI-compatible model, behind the
-answer cache); ``auto`` picks the model when ``TRADETRAIL_LLM_BASE_URL`` is set. An invalid or missing
+Which analyst: ``rules`` (deterministic), ``llm`` (the configured OpenAI-compatible model, behind the
+answer cache) or ``plugin`` (a class the operator allows, see :mod:`tradetrail.analyst.plugins`; a plug-in not
+allowed, not found or given bad params fails this step); ``auto`` picks the model when
+``TRADETRAIL_LLM_BASE_URL`` is set. An invalid or missing
 answer fails this step; nothing downstream ever sees a made-up one.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from tradetrail.analyst.plugins import PluginError, plugin_analyst
 from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
 from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.app_context import ConfigurationError
@@ -53,12 +56,23 @@ def _choose(ctx: RunContext):
         kind = "llm" if ctx.app.settings.llm_configured else "rules"
     if kind == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
+    if kind == "plugin":
+        return plugin(ctx)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
     try:
         return ctx.app.llm_analyst(cfg.model)
     except ConfigurationError as exc:
         raise StepError(str(exc)) from exc
+
+
+def plugin(ctx: RunContext):
+    """The strategy's plug-in analyst, checked against the allowed modules before anything is imported."""
+    cfg = ctx.config.analyst
+    try:
+        return plugin_analyst(cfg.plugin, cfg.params, ctx.app.settings.analyst_plugins)
+    except PluginError as exc:
+        raise StepError(f"analyst plug-in: {exc}") from exc
 
 
 def _record(ctx: RunContext, request: AnalysisRequest, refs: dict, prompt_sha: str, analyst_name: str,
