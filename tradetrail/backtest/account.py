@@ -143,7 +143,7 @@ class Account:
     def risk_inputs(self, close: float, day_start_equity: float | None) -> RiskInputs:
         """What ``trading.risk_inputs.gather`` reads for the strategy's own account, from these books."""
         equity = self.equity(close)
-        open_orders = [o for o in self.orders if o.state in _OPEN]
+        open_orders = [o for o in self._working if o.state in _OPEN]  # the rest are filled or cancelled
         working_entries = [o for o in open_orders if o.leg == "entry"]
         notional = sum(o.quantity * (o.sized_price or o.limit_price or 0.0) for o in working_entries)
         held = abs(self.position.quantity) * close if self.position.quantity else 0.0

@@ -21,7 +21,7 @@ import pandas as pd
 from tradetrail.analyst.port import AnalysisFailed, Analyst, SeriesAnalyst, SeriesAnswers
 from tradetrail.backtest.account import Account
 from tradetrail.backtest.series import Series
-from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
+from tradetrail.domain.confirmation import confirm
 from tradetrail.domain.stats import consecutive_losses
 from tradetrail.trading import decisions
 
@@ -176,7 +176,7 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
     except AnalysisFailed as exc:
         return Decision(t, "", "HOLD", f"analysis failed: {exc}", False, 0)
     latest = series.latest(t)
-    primary = _confirmation(series, t, "daily")
+    primary = confirm(latest) if cfg.signal_policy.require_confirmation else None  # no other rule reads it
     higher = _confirmation(series, t, "weekly") if cfg.signal_policy.require_higher_timeframe else None
     signal = decisions.signal_decision(cfg, result.answer, primary, higher, latest)
     plan = decisions.entry_plan(cfg, signal, latest.get("close"))
@@ -186,7 +186,7 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
                         else signal.reason, risk.approved, risk.quantity)
     if not risk.approved:
         return decision
-    session_id = f"{execution_id}:{series.times[t].tz_convert(EXCHANGE_TZ_NAME).date().isoformat()}"
+    session_id = f"{execution_id}:{series.day(t)}"
     if risk.action == "enter":
         specs = decisions.entry_orders(cfg, session_id, risk, plan)
         stop = plan.levels.get("stop_loss")
@@ -201,8 +201,4 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
 
 
 def _confirmation(series: Series, t: int, timeframe: str):
-    from tradetrail.domain.confirmation import confirm
-
-    if timeframe == "daily":
-        return confirm(series.latest(t))
-    return series.weekly(t)[1] if series.weekly_configured else None
+    return series.weekly(t)[1] if timeframe == "weekly" and series.weekly_configured else None

@@ -67,6 +67,14 @@ class Series:
         self.times = self.bars.index
         self._weekly_memo: dict[int, tuple[dict, Confirmation]] = {}
 
+    @cached_property
+    def _days(self) -> np.ndarray:
+        return np.asarray(self.times.tz_convert(EXCHANGE_TZ_NAME).tz_localize(None), dtype="datetime64[D]")
+
+    def day(self, t: int) -> str:
+        """Session t's exchange date (ISO)."""
+        return str(self._days[t])
+
     def __len__(self) -> int:
         return len(self.bars)
 
