@@ -13,8 +13,8 @@ from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 
 __all__ = ["AccountError", "AlreadyRunning", "AnalysisFailed", "Busy", "ConfigurationError", "DocumentError",
-           "InvalidBacktest", "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse",
-           "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts"]
+           "InvalidBacktest", "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists",
+           "PromptInUse", "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts"]
 
 
 class AccountError(ValueError):
