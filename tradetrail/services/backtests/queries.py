@@ -8,6 +8,7 @@ from tradetrail.db.backtest_models import Backtest
 from tradetrail.db.models import LineageStep, Strategy
 from tradetrail.domain.errors import NotFound
 from tradetrail.services.runs.artifacts import load_for_user
+from tradetrail.services.strategies.configs import get_strategy
 
 SUMMARY = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "trades", "win_rate_pct")
 
@@ -30,8 +31,8 @@ def list_backtests(app, user_id: int, *, strategy: str | None = None, limit: int
     with app.Session() as s:
         q = (select(Backtest, Strategy.name).join(Strategy, Strategy.id == Backtest.strategy_id)
              .where(Backtest.user_id == user_id))
-        if strategy is not None:
-            q = q.where(Strategy.name == strategy)
+        if strategy is not None:  # another user's name is not found, as everywhere
+            q = q.where(Backtest.strategy_id == get_strategy(s, user_id, strategy).id)
         rows = s.execute(q.order_by(Backtest.created_at.desc(), Backtest.id).limit(limit).offset(offset)).all()
         return [_row_dict(row, name, full=False) for row, name in rows]
 
