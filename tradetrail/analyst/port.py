@@ -88,6 +88,7 @@ class AnalysisSeries:
     bars: pd.DataFrame
     indicators: pd.DataFrame
     request: Callable[[int], AnalysisRequest]
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # the indicators as float arrays, by name
 
 
 @dataclass(frozen=True)

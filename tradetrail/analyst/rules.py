@@ -69,9 +69,9 @@ class RulesAnalyst:
         (rounded as ``latest_values`` rounds them), and the same HOLD for levels that cannot exist; ""
         where :meth:`analyze` would fail (no close or ATR yet)."""
         close = rounded(series.bars["close"].to_numpy(dtype=np.float64))
-        columns = {k: close if k == "close" else rounded(series.indicators[k].to_numpy(dtype=np.float64))
-                   for k in COLUMNS}
-        atr = rounded(series.indicators["atr"].to_numpy(dtype=np.float64))
+        source = series.columns or {k: series.indicators[k].to_numpy(dtype=np.float64) for k in series.indicators}
+        columns = {k: close if k == "close" else rounded(source[k]) for k in COLUMNS}
+        atr = rounded(source["atr"])
         direction = directions(columns)
         with np.errstate(invalid="ignore"):
             buy_stop = close - self.k * atr

@@ -108,6 +108,7 @@ def install(api: FastAPI) -> None:
         ScheduleError,
         StrategyInUse,
         TooManyAttempts,
+        TooManyBacktests,
     )
 
     @api.exception_handler(ApiError)
@@ -150,7 +151,8 @@ def install(api: FastAPI) -> None:
         api.add_exception_handler(exc_type, handler)
 
     @api.exception_handler(TooManyAttempts)
-    async def _too_many(_: Request, exc: TooManyAttempts):
+    @api.exception_handler(TooManyBacktests)
+    async def _too_many(_: Request, exc: TooManyAttempts | TooManyBacktests):
         return error_response(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
     @api.exception_handler(InvalidStrategy)

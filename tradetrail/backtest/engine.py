@@ -11,6 +11,7 @@ computed for every session at the end.
 
 from __future__ import annotations
 
+import bisect
 import time as time_
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,43 +107,54 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
     answers = _answers(series, analyst)
     actions = answers.actions
     decisions_: list[Decision] = []
-    failures: list[dict] = []
     cash_after = np.full(n, np.nan)
     qty_after = np.full(n, np.nan)
     cash_after[first - 1 if first > 0 else 0] = account.cash
     qty_after[first - 1 if first > 0 else 0] = 0.0
     candidates = np.zeros(n, dtype=bool)
     candidates[ready:] = (actions[ready:] == "BUY") | (actions[ready:] == "SELL")
-    undecided = np.zeros(n, dtype=bool)
-    undecided[ready:] = actions[ready:] == ""
+    failures = [{"row": int(t), "reason": "the analyst could not decide"}
+                for t in np.nonzero(actions[ready:] == "")[0] + ready]
+    rows = np.nonzero(candidates)[0].tolist()  # the sessions where the analyst's action may lead to an order
+    acts = actions.tolist()
+    opens, highs, lows, closes = (a.tolist() for a in (series.open, series.high, series.low, series.close))
     visited = 0
     paused: dict | None = None  # flat after max_consecutive_losses: no BUY can pass until a person resumes
     step = max(1, (n - first) // 100)
-    for t in range(first, n):
-        if progress is not None and (t - first) % step == 0:
+    next_progress = first
+    t = first
+    k = bisect.bisect_left(rows, first)  # rows[k] is the next candidate at or after t
+    while t < n:
+        if progress is not None and t >= next_progress:
             progress(t - first, n - first)
+            next_progress = t + step
         cash_before, qty_before = account.cash, account.position.quantity  # the books at the end of t - 1
-        touched = bool(account.working) and account.process_bar(t, series.times[t], float(series.open[t]),
-                                                                float(series.high[t]), float(series.low[t]))
-        if undecided[t]:
-            failures.append({"row": t, "reason": "the analyst could not decide"})
-        if paused is None and candidates[t] and actions[t] == "BUY" and _paused_for_good(account, cfg):
-            paused = {"row": t, "consecutive_losses": cfg.risk.max_consecutive_losses}
-        if candidates[t] and _can_act(account, actions[t]) and not (paused and paused["row"] != t):
-            visited += 1
-            # The last snapshot before today: the previous session's, when a live run decided there.
-            day_start = round(cash_before + qty_before * float(series.close[t - 1]), 6) if t - 1 >= ready else None
-            decisions_.append(_decide(series, answers, account, t, execution_id, cfg, day_start))
-            touched = True
+        touched = bool(account.working) and account.process_bar(t, None, opens[t], highs[t], lows[t])
+        candidate = k < len(rows) and rows[k] == t
+        if candidate:
+            k += 1
+            action = acts[t]
+            if paused is None and action == "BUY" and _paused_for_good(account, cfg):
+                paused = {"row": t, "consecutive_losses": cfg.risk.max_consecutive_losses}
+            if _can_act(account, action) and not (paused and paused["row"] != t):
+                visited += 1
+                # The last snapshot before today: the previous session's, when a live run decided there.
+                day_start = round(cash_before + qty_before * closes[t - 1], 6) if t - 1 >= ready else None
+                decisions_.append(_decide(series, answers, account, t, execution_id, cfg, day_start))
+                touched = True
         if touched:
             cash_after[t], qty_after[t] = account.cash, account.position.quantity
+        if account.working:  # a working order may fill or expire on the next bar
+            t += 1
+        else:  # nothing can happen before the next candidate session
+            t = rows[k] if k < len(rows) else n
     if progress is not None:
         progress(n - first, n - first)
     cash = pd.Series(cash_after).ffill().to_numpy()[first:]
     qty = pd.Series(qty_after).ffill().to_numpy()[first:]
     # Python's round, as the broker reports an account's values (numpy's can differ on a half)
-    equity = np.array([round(c + q * p, 6) for c, q, p in zip(cash.tolist(), qty.tolist(),
-                                                              series.close[first:].tolist(), strict=True)])
+    equity = np.array([round(c + q * p, 6) for c, q, p in zip(cash.tolist(), qty.tolist(), closes[first:],
+                                                              strict=True)])
     return BacktestRun(series=series, first=first, warmup=max(0, ready - first), account=account,
                        decisions=decisions_, failures=failures, equity=equity, in_market=qty != 0,
                        visited=visited, paused=paused, seconds=time_.perf_counter() - started)
@@ -180,7 +192,7 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
     higher = _confirmation(series, t, "weekly") if cfg.signal_policy.require_higher_timeframe else None
     signal = decisions.signal_decision(cfg, result.answer, primary, higher, latest)
     plan = decisions.entry_plan(cfg, signal, latest.get("close"))
-    inputs = account.risk_inputs(float(series.close[t]), day_start)
+    inputs = account.risk_inputs(float(series.close[t]), day_start)  # a float: Python's round, as the broker
     risk = decisions.risk_decision(cfg, signal, plan, inputs)
     decision = Decision(t, result.answer.action, signal.action, risk.reason if signal.action != "HOLD"
                         else signal.reason, risk.approved, risk.quantity)

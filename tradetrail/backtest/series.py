@@ -12,7 +12,7 @@ indicators (EMA, ATR, RSI, MACD) in digits far below the ones kept (see docs/bac
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 from tradetrail.analyst.port import AnalysisRequest, AnalysisSeries
 from tradetrail.domain.bars import resample_weekly
 from tradetrail.domain.confirmation import Confirmation, confirm
-from tradetrail.domain.indicators import compute_indicators, latest_values, values_at
+from tradetrail.domain.indicators import compute_indicators, indicator_arrays, latest_values, values_at
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 from tradetrail.schemas.strategy import StrategyConfig
 
@@ -55,15 +55,13 @@ class Series:
     config: StrategyConfig
     symbol: str
     bars: pd.DataFrame
-    indicators: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
-        self.indicators = compute_indicators(self.bars, self.config.indicators)
+        self.columns = indicator_arrays(self.bars, self.config.indicators)
         self.open = self.bars["open"].to_numpy(dtype=np.float64)
         self.high = self.bars["high"].to_numpy(dtype=np.float64)
         self.low = self.bars["low"].to_numpy(dtype=np.float64)
         self.close = self.bars["close"].to_numpy(dtype=np.float64)
-        self.columns = {str(c): self.indicators[c].to_numpy(dtype=np.float64) for c in self.indicators.columns}
         self.times = self.bars.index
         self._weekly_memo: dict[int, tuple[dict, Confirmation]] = {}
 
@@ -77,6 +75,11 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.bars)
+
+    @cached_property
+    def indicators(self) -> pd.DataFrame:
+        """The indicator columns as the frame ``compute_indicators`` returns (for analysts that read one)."""
+        return pd.DataFrame(self.columns, index=self.bars.index, dtype=np.float64)
 
     # -- what a live run on session t sees ----------------------------------------------------------------
     def latest(self, t: int) -> dict[str, float | None]:
@@ -119,4 +122,5 @@ class Series:
                                                    else None))
 
     def analysis_series(self) -> AnalysisSeries:
-        return AnalysisSeries(symbol=self.symbol, bars=self.bars, indicators=self.indicators, request=self.request)
+        return AnalysisSeries(symbol=self.symbol, bars=self.bars, indicators=self.indicators, request=self.request,
+                              columns=self.columns)

@@ -28,7 +28,7 @@ def _wait(user, backtest_id: str, timeout: float = 60) -> dict:
     while True:
         body = user.get(f"/api/backtests/{backtest_id}").json()
         seen.append(body["progress"])
-        if body["status"] != "running":
+        if body["status"] not in ("queued", "running"):
             return body | {"seen": seen}
         assert time.monotonic() < deadline, "backtest did not finish"
         time.sleep(0.05)
@@ -105,3 +105,20 @@ def test_an_unknown_strategy_is_404_and_data_outside_the_range_fails_with_both_d
     assert body["status"] == "failed" and "2018-12-31" in body["error"], body["error"]
     lineage = alice.get(f"/api/lineage/execution/{body['id']}").json()
     assert lineage["status"] == "failed" and lineage["failed_step"] == "backtest"
+
+
+def test_a_user_with_too_many_backtests_waiting_is_told_to_retry_later_not_given_a_server_error(app, alice):
+    from tradetrail.services.backtests.running import PER_USER
+
+    answers = []
+    while len(answers) < 60 and not any(r.status_code == 429 for r in answers):  # faster than they finish
+        answers.append(alice.post("/api/backtests", json={"strategy": "demo", "from": "1999-01-04",
+                                                           "to": "2018-12-31"}))
+    assert all(r.status_code in (202, 429) for r in answers), [r.status_code for r in answers]
+    refused = answers[-1]
+    assert refused.status_code == 429 and len(answers) > PER_USER, len(answers)
+    assert refused.headers["Retry-After"] and "still waiting or running" in refused.json()["error"]["message"]
+    for r in answers[:-1]:
+        assert _wait(alice, r.json()["id"])["status"] == "succeeded"
+    assert alice.post("/api/backtests", json={"strategy": "demo", "from": "2005-01-03",
+                                              "to": "2005-12-30"}).status_code == 202

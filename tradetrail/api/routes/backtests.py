@@ -46,7 +46,7 @@ class BacktestStarted(BaseModel):
 class BacktestOut(BaseModel):
     id: str
     strategy: str
-    status: str = Field(description="running | succeeded | failed")
+    status: str = Field(description="queued | running | succeeded | failed")
     from_: str = Field(alias="from")
     to: str
     initial_cash: float

@@ -34,7 +34,7 @@ from tradetrail.domain.bars import bars_to_json
 from tradetrail.domain.market_hours import EXCHANGE_TZ
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.services.errors import Busy, InvalidBacktest
+from tradetrail.services.errors import InvalidBacktest, TooManyBacktests
 from tradetrail.services.strategies.configs import current_version, get_strategy, stored_config
 from tradetrail.workflow.jsonable import dumps
 from tradetrail.workflow.recorder import LineageRecorder
@@ -95,7 +95,7 @@ def analyst_for(app, config: StrategyConfig):
                           "use analyst.kind rules or a plug-in")
 
 
-def create(app, user_id: int, req: BacktestRequest) -> str:
+def create(app, user_id: int, req: BacktestRequest, *, status: str = "running") -> str:
     """Check the request and the strategy, and create the backtest's execution and row (status running)."""
     _check(req, datetime.now(EXCHANGE_TZ).date())
     with app.Session() as s:
@@ -112,7 +112,7 @@ def create(app, user_id: int, req: BacktestRequest) -> str:
         s.add(Backtest(id=backtest_id, user_id=user_id, strategy_id=strategy.id, strategy_version_id=version.id,
                        start=req.start, end=req.end,
                        initial_cash=req.cash if req.cash is not None else app.settings.sim_initial_cash,
-                       params={"analyst_params": req.params or {}}, status="running", done=0, total=0,
+                       params={"analyst_params": req.params or {}}, status=status, done=0, total=0,
                        created_at=now))
         s.commit()
     return backtest_id
@@ -140,6 +140,8 @@ def execute(app, backtest_id: str, progress: Progress | None = None) -> dict:
         version = s.get(StrategyVersion, row.strategy_version_id)
         config = _config(stored_config(version.config), row.params.get("analyst_params"))
         start, end, cash = row.start, row.end, row.initial_cash
+    with app.engine.begin() as conn:  # a queued backtest starts now
+        conn.execute(update(Backtest).where(Backtest.id == backtest_id).values(status="running"))
     store = _ProgressWriter(app, backtest_id, progress)
     try:
         load_started = time_.perf_counter()
@@ -236,22 +238,34 @@ def run_backtest(app, user_id: int, req: BacktestRequest, progress: Progress | N
 
 
 _pool_lock = threading.Lock()
+PER_USER = 8  # backtests one user may have waiting or running in this process
 
 
-def start_backtest(app, user_id: int, req: BacktestRequest) -> str:
-    """Create a backtest and run it in this process's backtest pool; its progress is on its row."""
+def _pool(app) -> tuple[ThreadPoolExecutor, dict[int, int]]:
     with _pool_lock:
         if "backtests" not in app._shared:
             size = max(1, app.settings.run_now_workers)
-            app._shared["backtests"] = (ThreadPoolExecutor(max_workers=size, thread_name_prefix="backtest"),
-                                        threading.BoundedSemaphore(size))
-        pool, free = app._shared["backtests"]
-    if not free.acquire(blocking=False):
-        raise Busy("every backtest slot of this server is busy; try again when one has finished")
+            app._shared["backtests"] = (ThreadPoolExecutor(max_workers=size, thread_name_prefix="backtest"), {})
+        return app._shared["backtests"]
+
+
+def start_backtest(app, user_id: int, req: BacktestRequest) -> str:
+    """Create a backtest and queue it on this process's backtest threads (status ``queued``, then
+    ``running``); a user with :data:`PER_USER` backtests waiting or running is refused (TooManyBacktests)."""
+    pool, in_flight = _pool(app)
+    with _pool_lock:
+        if in_flight.get(user_id, 0) >= PER_USER:
+            raise TooManyBacktests(PER_USER)
+        in_flight[user_id] = in_flight.get(user_id, 0) + 1
+
+    def done() -> None:
+        with _pool_lock:
+            in_flight[user_id] -= 1
+
     try:
-        backtest_id = create(app, user_id, req)
+        backtest_id = create(app, user_id, req, status="queued")
     except BaseException:
-        free.release()
+        done()
         raise
 
     def job() -> None:
@@ -262,7 +276,7 @@ def start_backtest(app, user_id: int, req: BacktestRequest) -> str:
         except Exception:  # noqa: BLE001 - recorded on the backtest; the server log has the trace
             log.exception("backtest %s failed", backtest_id)
         finally:
-            free.release()
+            done()
 
     pool.submit(job)
     return backtest_id
@@ -272,7 +286,7 @@ def mark_interrupted(app) -> int:
     """Backtests left running by a process that ended (a restart): failed, with that reason."""
     with app.engine.begin() as conn:
         ids = [r[0] for r in conn.execute(Backtest.__table__.select().with_only_columns(Backtest.id).where(
-            Backtest.status == "running"))]
+            Backtest.status.in_(("queued", "running"))))]
     for backtest_id in ids:
         _fail(app, backtest_id, "interrupted: the process running it ended", time_.perf_counter(), "")
     return len(ids)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from tradetrail.services.backtests import curves
 from tradetrail.services.backtests.queries import get_backtest, list_backtests
 from tradetrail.services.backtests.running import MAX_CASH, BacktestRequest, start_backtest
-from tradetrail.services.errors import Busy, InvalidBacktest, NotFound
+from tradetrail.services.errors import InvalidBacktest, NotFound, TooManyBacktests
 from tradetrail.services.strategies.names import strategy_names
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageUser
@@ -126,8 +126,8 @@ def start(request: Request, user: ChangingUser, form: Form) -> Response:
             errors = {"backtest": str(exc)}
         except NotFound as exc:  # not one of the user's strategies (or deleted since the form was shown)
             errors = {"strategy": str(exc)}
-        except Busy as exc:
-            errors, status = {"backtest": str(exc)}, 503
+        except TooManyBacktests as exc:
+            errors, status = {"backtest": str(exc)}, 429
     return _list_page(request, user, values=values, errors=errors, status=status)
 
 
@@ -143,7 +143,7 @@ def progress(request: Request, backtest_id: BacktestId, user: PageUser) -> Respo
     """The progress fragment htmx polls; once the backtest has ended, the page reloads to show its result."""
     found = get_backtest(request.app.state.app, user.user_id, backtest_id)
     headers = {"Cache-Control": "no-store"}
-    if found["status"] != "running":
+    if found["status"] not in ("queued", "running"):
         headers["HX-Refresh"] = "true"
     return HTMLResponse(render_text("partials/backtest_progress.html", b=found), headers=headers)
 
