@@ -57,6 +57,8 @@ class BacktestRun:
     decisions: list[Decision]
     failures: list[dict]  # sessions the analyst could not decide (a live run would fail there)
     equity: np.ndarray  # per tested row, at the close
+    cash: np.ndarray  # per tested row, after the session (the books a live run leaves at its snapshot)
+    quantity: np.ndarray  # the position held after the session
     in_market: np.ndarray
     visited: int
     paused: dict | None  # where the strategy paused for good (consecutive losses while flat), if it did
@@ -156,7 +158,8 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
     equity = np.array([round(c + q * p, 6) for c, q, p in zip(cash.tolist(), qty.tolist(), closes[first:],
                                                               strict=True)])
     return BacktestRun(series=series, first=first, warmup=max(0, ready - first), account=account,
-                       decisions=decisions_, failures=failures, equity=equity, in_market=qty != 0,
+                       decisions=decisions_, failures=failures, equity=equity, cash=cash, quantity=qty,
+                       in_market=qty != 0,
                        visited=visited, paused=paused, seconds=time_.perf_counter() - started)
 
 
