@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.api_client import PASSWORD
-from tests.support.web_browser import demo_user
 from tests.support.web_http import sign_in, web_client
 from tradetrail.services.accounts.users import create_user
 from tradetrail.services.backtests import running
@@ -26,18 +25,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 RANGE = {"strategy": "demo", "from": "2005-01-03", "to": "2006-12-29"}
 num = env.filters["num"]
 signed = env.filters["signed"]
-
-
-@pytest.fixture
-def user_id(app) -> int:
-    return demo_user(app)[0]
-
-
-@pytest.fixture
-def client(app, user_id):
-    client = web_client(app)
-    client.csrf = sign_in(client)
-    return client
 
 
 def _start(client, **fields) -> str:
