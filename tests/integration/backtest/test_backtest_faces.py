@@ -50,7 +50,7 @@ def test_the_command_line_prints_the_report_and_the_api_shows_the_same_numbers(a
     lineage = alice.get(f"/api/lineage/execution/{data['id']}").json()
     assert lineage["trigger"] == "backtest" and [s["name"] for s in lineage["steps"]] == ["backtest"]
     step = lineage["steps"][0]
-    assert set(step["artifacts"]) == {"report", "equity", "trades", "chart", "bars_daily"}
+    assert set(step["artifacts"]) == {"report", "equity", "trades", "chart", "bars_daily", "orders"}
     assert alice.get(f"/api/artifacts/{step['artifacts']['chart']}").content[:8] == b"\x89PNG\r\n\x1a\n"
 
     text = tt(cli_env, "backtest", "demo", "--from", "2005-01-03", "--to", "2018-12-31").stdout

@@ -198,6 +198,7 @@ def _record(app, backtest_id: str, config: StrategyConfig, source: str, contract
         "chart": app.artifacts.save(equity_chart_png(equity, closes, costs.initial_cash, report["trades"]),
                                     "image/png"),
         "bars_daily": app.artifacts.save(bars_json, "application/json"),
+        "orders": app.artifacts.save(dumps(_order_rows(run)).encode(), "application/json"),
     }
     data_sha = artifacts["bars_daily"]
     step_input = {"strategy": config.to_json(), "symbol": contract.symbol, "source": source,
@@ -219,6 +220,18 @@ def _record(app, backtest_id: str, config: StrategyConfig, source: str, contract
             status="succeeded", report=report, data_sha256=data_sha, finished_at=utcnow(),
             done=len(dates), total=len(dates)))
     recorder.finish_execution(backtest_id, status="succeeded", finished_at=utcnow(), duration_ms=elapsed)
+
+
+def _order_rows(run) -> list[dict]:
+    """Every order of the backtest's account with the sessions it was placed and closed on (what a session's
+    re-run seeds its working orders and books from)."""
+    days = [d.date().isoformat() for d in session_dates(run.series.times)]
+    return [{"client_order_id": o.client_order_id, "parent_client_order_id": o.parent_client_order_id,
+             "leg": o.leg, "side": o.side, "order_type": o.order_type, "quantity": o.quantity,
+             "limit_price": o.limit_price, "stop_price": o.stop_price, "tif": o.tif, "state": o.state,
+             "placed": days[o.placed], "closed": days[o.closed] if o.closed is not None else None,
+             "fill_price": o.fill_price, "commission": o.commission, "sized_price": o.sized_price,
+             "risk_per_unit": o.risk_per_unit, "reason": o.reason} for o in run.account.orders]
 
 
 def _fail(app, backtest_id: str, message: str, started: float, trace: str) -> None:
