@@ -1,6 +1,10 @@
 """What the risk gate looks at, gathered from the broker and our books just before it decides: all of it
 about the one account the strategy trades on (equity, exposure, the day's starting equity, working orders,
-the account's trading state), never the user's other accounts."""
+the account's trading state), never the user's other accounts. The consecutive losses are the strategy's
+round trips on this account (a strategy that trades on one account counts them all, as before).
+
+A backtest session's re-run (an account of ``backtest_sessions``) is decided as the backtest decided it: under
+no person's pause or resume (the strategy's and the user's trading states are not read for it)."""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX, BacktestSession
 from tradetrail.db.trading_models import Order, PortfolioSnapshot, Position, Trade
 from tradetrail.domain.commissions import per_unit_and_minimum
 from tradetrail.domain.market_hours import exchange_day_start
 from tradetrail.domain.orders import OPEN
 from tradetrail.domain.positions import exposure as gross_exposure
-from tradetrail.domain.risk import RiskInputs
+from tradetrail.domain.risk import RiskInputs, TradingState
 from tradetrail.domain.stats import consecutive_losses
 from tradetrail.trading.trading_state import states
 
@@ -26,8 +31,11 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
     broker_positions = [p for p in app.broker.positions(account) if p.quantity]
     exposure = gross_exposure(broker_positions)
     with app.Session() as s:
-        strategy_state, global_state, srow = states(s, user_id, strategy_id, account)
-        resumed_at = srow.resumed_at if srow else None
+        if _session_rerun(s, account):
+            strategy_state, global_state, resumed_at = TradingState.ACTIVE, TradingState.ACTIVE, None
+        else:
+            strategy_state, global_state, srow = states(s, user_id, strategy_id, account)
+            resumed_at = srow.resumed_at if srow else None
         qty = s.scalar(select(Position.quantity).where(Position.account == account, Position.strategy_id == strategy_id,
                                                        Position.symbol == symbol)) or 0.0
         start = s.scalar(select(PortfolioSnapshot.equity).where(PortfolioSnapshot.account == account,
@@ -39,7 +47,8 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
                                                                     PortfolioSnapshot.at >= day_start(as_of))
                              .order_by(PortfolioSnapshot.at, PortfolioSnapshot.id).limit(1))
             start_from = "today's first snapshot"
-        q = select(Trade.pnl).where(Trade.strategy_id == strategy_id, Trade.status == "closed")
+        q = select(Trade.pnl).where(Trade.account == account, Trade.strategy_id == strategy_id,
+                                    Trade.status == "closed")
         if resumed_at is not None:
             q = q.where(Trade.exit_at >= resumed_at)
         recent = s.scalars(q.order_by(Trade.exit_at.desc(), Trade.id.desc()).limit(100)).all()
@@ -63,6 +72,11 @@ def gather(app, *, user_id: int, strategy_id: int, account: str, symbol: str,
                         open_protection=protection)
     return inputs, {"account": account, "paper": values.paper, "working_entries_notional": round(working_notional, 2),
                     "day_start_equity_from": start_from if start is not None else "current equity (no snapshot yet)"}
+
+
+def _session_rerun(s, account: str) -> bool:
+    return account.startswith(SESSION_ACCOUNT_PREFIX) and s.scalar(
+        select(BacktestSession.id).where(BacktestSession.account == account)) is not None
 
 
 def _working_entries(s, account: str, open_states: list[str]) -> tuple[float, set[str]]:

@@ -36,7 +36,8 @@ from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 
 def risk_check(ctx: RunContext) -> StepOutcome:
     app, sig = ctx.app, ctx.signal
-    ctx.account = strategy_account(app, ctx.user_id, ctx.strategy_id, ctx.config)
+    if ctx.account is None:  # else the harness running the steps chose it (a backtest session's re-run)
+        ctx.account = strategy_account(app, ctx.user_id, ctx.strategy_id, ctx.config)
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
     inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
