@@ -12,7 +12,7 @@ app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False
                   help="Scheduled, LLM-assisted trading workflows.")
 for command in (setup.init, runs.run, runs.lineage, processes.serve, trading.orders, trading.positions,
                 trading.portfolio, trading.reconcile, trading.halt, trading.resume, runs.runs, processes.worker,
-                processes.beat, backtest.backtest):
+                processes.beat, backtest.backtest, backtest.backtest_session):
     app.command()(command)
 for group, name in ((strategies.strategies_app, "strategies"),
                     (setup.db_app, "db"), (runs.schedule_app, "schedule"), (trading.broker_app, "broker"),

@@ -146,3 +146,41 @@ def _grid(application, uid: int, name: str, first: date, last: date, cash: float
                 [[*(_fmt(r["params"][k]) for k in keys), _fmt(r["stats"].get("total_return_pct")),
                   _fmt(r["stats"].get("max_drawdown_pct")), _fmt(r["stats"].get("sharpe")),
                   _fmt(r["stats"].get("trades")), r["id"][:8]] for r in rows])
+
+
+def backtest_session(backtest_id: Annotated[str, typer.Argument(help="the backtest's id")],
+                     day: Annotated[str, typer.Argument(metavar="DATE", help="a tested session, YYYY-MM-DD")],
+                     as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
+    """Re-run one session of a backtest through the 13 steps of a live run (on a simulated account of its own,
+    from the backtest's stored bars and books), showing each step; asking again shows the same execution."""
+    import json
+    import sys
+
+    from tradetrail.cli.runs import _execution_end, _print_execution
+    from tradetrail.cli.step_lines import StepLines
+    from tradetrail.services.backtests.sessions import rerun_session
+    from tradetrail.services.errors import InvalidBacktest, NotFound
+    from tradetrail.services.runs.executions import get_execution
+
+    session = _date(day, "DATE")
+    application = _app()
+    uid = _user_id(application, user)
+    lines, shown = StepLines(), []
+
+    def show(step: dict) -> None:
+        shown.append(step)
+        if not as_json:
+            console.print(lines.line(step, console.width), highlight=False, soft_wrap=True)
+    try:
+        execution_id = rerun_session(application, uid, backtest_id, session, on_step=show)
+    except (NotFound, InvalidBacktest) as exc:
+        _fail(str(exc))
+    data = get_execution(application, execution_id)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif shown:
+        console.print(_execution_end(data), highlight=False)
+    else:  # an earlier re-run of this session: its recorded steps
+        _print_execution(data)
+    if data["status"] == "failed":
+        raise typer.Exit(1)

@@ -48,7 +48,8 @@ def world(app):
         time.sleep(0.1)
     bob = api_user(app, "bob", client=alice.client)
     ids = {"name": "demo", "execution_id": execution_id, "number": "1", "order_id": str(order_id),
-           "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1", "backtest_id": backtest_id}
+           "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1", "backtest_id": backtest_id,
+           "session": BACKTEST_RANGE["from"]}
     return dict(app=app, uid=uid, alice=alice, bob=bob, ids=ids, execution_id=execution_id, order_id=order_id,
                 chart=chart, token_id=token_id)
 

@@ -16,6 +16,7 @@ from tradetrail.schemas.inputs import _In
 from tradetrail.schemas.strategy import NAME_PATTERN
 from tradetrail.services.backtests import queries as svc
 from tradetrail.services.backtests.running import MAX_CASH, BacktestRequest, start_backtest
+from tradetrail.services.backtests.sessions import rerun_session
 
 router = APIRouter(prefix="/api/backtests", tags=["backtests"], responses=ERROR_RESPONSES)
 BacktestId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$",
@@ -41,6 +42,11 @@ class BacktestIn(_In):
 class BacktestStarted(BaseModel):
     id: str
     status_url: str
+
+
+class SessionRerun(BaseModel):
+    execution_id: str
+    lineage_url: str
 
 
 class BacktestOut(BaseModel):
@@ -85,3 +91,12 @@ def detail(backtest_id: BacktestId, app: AppDep, user: UserDep) -> dict:
             responses={200: {"content": {"image/png": {}}, "description": "equity and drawdown"}})
 def chart(backtest_id: BacktestId, app: AppDep, user: UserDep) -> Response:
     return Response(svc.chart_png(app, user.user_id, backtest_id), media_type="image/png")
+
+
+@router.post("/{backtest_id}/sessions/{session}/rerun", response_model=SessionRerun)
+def rerun(backtest_id: BacktestId, session: Annotated[date, Path(description="a tested session, YYYY-MM-DD")],
+          app: AppDep, user: UserDep) -> dict:
+    """The decision of one tested session re-run through the 13 steps of a live run, from the backtest's stored
+    inputs, on a simulated account of its own (asking again returns the same execution)."""
+    execution_id = rerun_session(app, user.user_id, backtest_id, session)
+    return {"execution_id": execution_id, "lineage_url": f"/api/lineage/execution/{execution_id}"}

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from tradetrail.services.backtests import curves
 from tradetrail.services.backtests.queries import get_backtest, list_backtests
 from tradetrail.services.backtests.running import MAX_CASH, BacktestRequest, start_backtest
+from tradetrail.services.backtests.sessions import rerun_session, trade_sessions
 from tradetrail.services.errors import InvalidBacktest, NotFound, TooManyBacktests
 from tradetrail.services.strategies.names import strategy_names
 from tradetrail.web.routing import page_router
@@ -133,9 +134,19 @@ def start(request: Request, user: ChangingUser, form: Form) -> Response:
 
 @router.get("/backtests/{backtest_id}")
 def backtest_page(request: Request, backtest_id: BacktestId, user: PageUser) -> Response:
-    found = get_backtest(request.app.state.app, user.user_id, backtest_id)
-    return render(request, "backtest.html", b=found, report=found.get("report") or {},
+    app = request.app.state.app
+    found = get_backtest(app, user.user_id, backtest_id)
+    report = found.get("report") or {}
+    why = trade_sessions(app, user.user_id, backtest_id, report.get("trades") or []) if report else None
+    return render(request, "backtest.html", b=found, report=report, why=why,
                   curve_rows=CURVE_ROWS, trade_rows=TRADE_ROWS)
+
+
+@router.post("/backtests/{backtest_id}/sessions/{session}/rerun")
+def rerun(request: Request, backtest_id: BacktestId, session: date, user: ChangingUser, form: Form) -> Response:
+    """Re-run the session through the 13 steps (or find its earlier re-run) and open its lineage."""
+    execution_id = rerun_session(request.app.state.app, user.user_id, backtest_id, session)
+    return RedirectResponse(f"/executions/{execution_id}", status_code=303)
 
 
 @router.get("/backtests/{backtest_id}/progress")
