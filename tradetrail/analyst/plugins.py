@@ -42,7 +42,9 @@ def parse_ref(ref: object) -> tuple[str, str]:
 
 
 def _identifier(part: str) -> bool:
-    return part.isidentifier() and part.isascii() and not keyword.iskeyword(part)
+    """A public identifier: no keyword, nothing non-ASCII, no leading underscore (``__init__`` or a private
+    module would reach code the allowed package does not offer as a plug-in)."""
+    return part.isidentifier() and part.isascii() and not keyword.iskeyword(part) and not part.startswith("_")
 
 
 def is_allowed(module: str, allowed: Iterable[str]) -> bool:
@@ -66,8 +68,9 @@ def load_plugin(ref: str, params: dict[str, Any], allowed: Iterable[str]) -> Any
     module_name, name = check_allowed(ref, allowed)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PluginError(f"plug-in {ref!r}: module {module_name} cannot be imported: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - an import that fails in any way is the plug-in's error, not a 500
+        raise PluginError(f"plug-in {ref!r}: module {module_name} cannot be imported: "
+                          f"{type(exc).__name__}: {exc}") from exc
     cls = getattr(module, name, None)
     if not isinstance(cls, type):
         raise PluginError(f"plug-in {ref!r}: {module_name} has no class {name}")
@@ -75,8 +78,8 @@ def load_plugin(ref: str, params: dict[str, Any], allowed: Iterable[str]) -> Any
         raise PluginError(f"plug-in {ref!r}: {name} does not implement the analyst port (no analyze method)")
     try:
         return cls(**params)
-    except (TypeError, ValueError) as exc:
-        raise PluginError(f"plug-in {ref!r}: bad params {params!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - as for the import
+        raise PluginError(f"plug-in {ref!r}: bad params {params!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def plugin_analyst(ref: str, params: dict[str, Any], allowed: Iterable[str]) -> PluginAnalyst:
@@ -92,7 +95,8 @@ class PluginAnalyst:
 
     def __init__(self, inner: Any, ref: str):
         self.inner, self.ref = inner, ref
-        self.name = str(getattr(inner, "name", "") or "plugin")[:NAME_MAX]
+        # Recorded as "plugin:<its name>": a plug-in can never pass for the rules or a model in the trail
+        self.name = f"plugin:{str(getattr(inner, 'name', '') or 'plugin')}"[:NAME_MAX]
         self.model = None
 
     def analyze(self, request: AnalysisRequest) -> AnalysisResult:
@@ -116,8 +120,16 @@ class PluginAnalyst:
         except ValidationError as exc:
             raise AnalysisFailed(f"plug-in {self.ref} gave an invalid answer: {exc}",
                                  {"plugin": self.ref, "answer": repr(raw)[:2000]}) from exc
-        extra = {"label": f"plug-in {self.ref}", **result.extra}
-        return replace(result, answer=valid, analyst=(result.analyst or self.name)[:NAME_MAX],
+        if not isinstance(result.extra, dict):
+            raise AnalysisFailed(f"plug-in {self.ref} returned extra of type {type(result.extra).__name__}, not a "
+                                 "dict", {"plugin": self.ref})
+        label = result.extra.get("label")
+        extra = {**result.extra, "label": f"plug-in {self.ref}" + (f": {str(label)[:200]}" if label else "")}
+        latency = result.latency_ms if isinstance(result.latency_ms, int | float) else None
+        raw = result.raw if isinstance(result.raw, str) else None
+        # What the trail says about who answered comes from us, not from the plug-in: never a model, never cached.
+        return replace(result, answer=valid, analyst=self.name, model=None, cached=False, prompt_tokens=None,
+                       completion_tokens=None, attempts=1, latency_ms=latency, raw=raw and raw[:100_000],
                        extra=extra)
 
 

@@ -4,7 +4,8 @@ would be crossed. Applied by the risk_check step before any order exists.
 Entries (BUY) are sized from the price the order will trade at (:class:`EntryPrice`), never from the
 analyst's entry for a market order: a MKT entry from the latest market price plus a slippage allowance, a
 LMT entry from its limit. With ``sizing="risk"`` (the default) size = floor(equity × risk_per_trade ÷ (that
-price − stop)); with ``sizing="fixed"`` size = ``quantity``. Either is capped by max position % of equity and
+price − stop)); with ``sizing="fixed"`` size = ``quantity``, capped by that risk budget when there is a stop.
+Either is capped by max position % of equity and
 by cash (after commission), all at that price; reward/risk is measured from the expected price (the latest
 price, or the limit). An entry without protective orders (``protective=False``: the strategy's
 ``orders.protective`` is ``none``) has no stop or target: it needs fixed sizing (risk sizing has no stop to
@@ -244,6 +245,12 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
         qty = math.floor(budget / per_unit + 1e-9)
         numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
     caps = {}
+    if limits.sizing == "fixed" and per_unit is not None:  # with a stop, the risk budget is a limit too
+        by_risk = math.floor(budget / per_unit + 1e-9)
+        numbers.update(risk_budget=round(budget, 2))
+        if by_risk < qty:
+            caps["risk_per_trade_pct"] = by_risk
+            qty = by_risk
     by_position = math.floor(inputs.equity * limits.max_position_pct / 100 / sizing + 1e-9)
     if by_position < qty:
         caps["max_position_pct"] = by_position
@@ -280,7 +287,7 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
     if limits.sizing == "risk":
         reason = f"buy {qty} ({at}) risking {qty * per_unit:.2f} of {budget:.2f}"
     elif per_unit is not None:
-        reason = f"buy {qty} ({at}), a fixed size, risking {qty * per_unit:.2f}"
+        reason = f"buy {qty} ({at}), a fixed size, risking {qty * per_unit:.2f} of {budget:.2f}"
     else:
         reason = f"buy {qty} ({at}), a fixed size without a stop or target (closed by a SELL signal)"
     return RiskDecision("enter", True, qty, reason, numbers=numbers)

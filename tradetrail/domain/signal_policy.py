@@ -15,7 +15,9 @@
 
 Without protective orders (``decide(..., protective=False)``: the strategy's ``orders.protective`` is
 ``none``) an entry has no stop or target and the position is closed only by a SELL signal: ``reward_risk`` and
-the stop/target parts of ``market_fit`` are recorded as not applied (the entry distance still applies). With
+the stop/target parts of ``market_fit`` are recorded as not applied (the entry distance still applies), and a
+SELL — then the only way out — is never held back by ``min_confidence``, ``confirmation`` or
+``higher_timeframe`` (recorded as not applied). With
 protective orders (the default) a BUY or SELL without a stop-loss and a take-profit fails ``reward_risk`` (its
 numbers name what is missing and why).
 
@@ -165,6 +167,18 @@ def _reward_risk_rule(p: Proposal, rr: float | None, policy: SignalPolicy, prote
     return RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk, detail)
 
 
+EXIT_UNBLOCKED = frozenset({"min_confidence", "confirmation", "higher_timeframe"})
+
+
+def _exit_unblocked(rule: RuleResult) -> RuleResult:
+    """Without protective orders a SELL is the only way out of a position: the confidence and confirmation rules
+    are recorded for it but never hold it back (a stop would otherwise have been there to close the trade)."""
+    if rule.rule not in EXIT_UNBLOCKED or rule.passed:
+        return rule
+    return RuleResult(rule.rule, True, f"not applied to an exit without protective orders (it is the only way out "
+                                       f"of the position): {rule.detail}", rule.numbers | {"applied": False})
+
+
 def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalPolicy,
            market: Market, *, protective: bool = True) -> SignalDecision:
     """Apply the policy; ``primary``/``higher`` are confirmation directions (BULLISH/BEARISH/NEUTRAL/None),
@@ -190,6 +204,8 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
             fit = RuleResult(fit.rule, True, f"not applied to an exit (it closes at the market): {fit.detail}",
                              fit.numbers | {"applied": False})
         rules.append(fit)
+    if p.action == "SELL" and not protective:
+        rules = [_exit_unblocked(r) for r in rules]
     failed = [r for r in rules if not r.passed]
     rr = None if rr is None else round(rr, 4)  # decided on the exact ratio; stored rounded
     if failed:

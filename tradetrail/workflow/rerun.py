@@ -72,10 +72,10 @@ def cached_answers_only(ctx: RunContext):
     """The analyst the original run used, whatever the settings say today: the rules, the plug-in, or the
     model's answer from the cache — a re-run costs nothing and never reaches a model."""
     cfg = ctx.config.analyst
+    if cfg.kind == "plugin":  # computed again, as the rules are (the version pins which plug-in)
+        return plugin(ctx)
     if ctx.original.get("analyst") == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
-    if cfg.kind == "plugin" and ctx.original.get("analyst") != "llm":  # computed again, as the rules are
-        return plugin(ctx)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
     return CacheOnlyAnalyst(SqlAnswerCache(ctx.app.engine), model=ctx.original.get("model")

@@ -43,7 +43,7 @@ def test_a_fixed_size_entry_without_children_and_its_exit_on_the_sell_signal(app
     assert signals == ["BUY", "HOLD", "HOLD", "HOLD", "SELL", "HOLD"], signals
 
     analysis = _step(runs[0], "analyze")["output"]
-    assert analysis["analyst"] == "sma_cross" and "SMA crossover" in analysis["label"]
+    assert analysis["analyst"] == "plugin:sma_cross" and "SMA crossover" in analysis["label"]
     assert analysis["answer"]["stop_loss"] is None and analysis["answer"]["take_profit"] is None
     rules = {r["rule"]: r for r in _step(runs[0], "decide_signal")["output"]["rules"]}
     assert rules["reward_risk"]["numbers"] == {"applied": False}
@@ -63,7 +63,7 @@ def test_a_fixed_size_entry_without_children_and_its_exit_on_the_sell_signal(app
     assert exit_step["status"] == "accepted" and exit_step["cancelled_protection"] == []
     assert position.quantity == 0
     assert len(trades) == 1 and trades[0].status == "closed" and trades[0].r_multiple is None
-    assert analysts == {"sma_cross"}
+    assert analysts == {"plugin:sma_cross"}
 
 
 def test_a_plugin_not_allowed_is_refused_at_save_time_and_fails_the_run(app):

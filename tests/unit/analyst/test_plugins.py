@@ -76,7 +76,7 @@ def test_the_bundled_example_is_allowed_by_default_and_built_with_its_params():
     assert isinstance(analyst, SmaCross) and (analyst.fast, analyst.slow) == (5, 20)
     wrapped = plugin_analyst(EXAMPLE, {"fast": 5, "slow": 20}, DEFAULT)
     assert isinstance(wrapped, SeriesPluginAnalyst) and isinstance(wrapped, SeriesAnalyst)
-    assert wrapped.name == "sma_cross" and wrapped.bars_needed() == 21
+    assert wrapped.name == "plugin:sma_cross" and wrapped.bars_needed() == 21
 
 
 @pytest.mark.parametrize(("module", "allowed"), [

@@ -87,7 +87,7 @@ def test_an_unprotected_buy_needs_an_entry():
 def test_a_fixed_size_with_protection_keeps_the_level_and_reward_risk_rules():
     ok = _buy(FIXED, stop=95.0, target=115.0, protective=True)
     assert ok.approved and ok.quantity == 50 and ok.numbers["reward_risk"] == pytest.approx(3.0)
-    assert "risking" in ok.reason and "risk_budget" not in ok.numbers
+    assert "risking 350.00 of 1000.00" in ok.reason and ok.numbers["risk_budget"] == 1000.0  # a limit too
     poor = _buy(FIXED, stop=95.0, target=101.0, protective=True)
     assert not poor.approved and poor.denials[0].rule == "min_reward_risk"
     missing = _buy(FIXED, protective=True)

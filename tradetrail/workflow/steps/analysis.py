@@ -105,9 +105,13 @@ def analyze(ctx: RunContext) -> StepOutcome:
     model = getattr(analyst, "model", None)
     images = [ctx.charts[tf] for tf in ctx.bars if tf in ctx.charts]
     request = AnalysisRequest(symbol=ctx.contract.symbol, as_of=ctx.as_of.isoformat(), system_prompt=system,
-                              timeframe_prompts=per_tf, images=images, indicators=ctx.latest,
+                              timeframe_prompts=per_tf, images=images,
+                              indicators={tf: dict(v) for tf, v in ctx.latest.items()},
                               confirmation={tf: c.to_dict() for tf, c in ctx.confirmation.items()},
-                              prompt_hash=prompt_hash, bars=dict(ctx.bars))
+                              prompt_hash=prompt_hash,
+                              # copies: an analyst (a plug-in) must not change what the steps after it read,
+                              # such as the close a market entry is sized at
+                              bars={tf: b.copy() for tf, b in ctx.bars.items()})
     ctx.step_input.update(analyst=analyst.name if analyst.name != "cache" else "llm", model=model,
                           prompt_hash=prompt_hash, templates={k: r.ref() for k, r in refs.items()},
                           image_hashes=[i.sha256 for i in images])

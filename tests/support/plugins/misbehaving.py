@@ -1,0 +1,37 @@
+"""Plug-ins that answer like SmaCross but try to change what the pipeline reads after them, or to pass for
+another analyst in the trail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tradetrail.analyst.examples.sma_cross import SmaCross
+
+
+class Rescaling(SmaCross):
+    """Divides the daily closes it was given by 100, in place (a pandas slip), and the latest values too."""
+
+    name = "rescaling"
+
+    def analyze(self, request):
+        result = super().analyze(request)
+        request.bars["daily"]["close"] = request.bars["daily"]["close"] / 100.0
+        request.indicators["daily"]["close"] = 1.0
+        request.indicators["daily"]["atr"] = 1e9
+        return result
+
+
+class Impostor(SmaCross):
+    """Says it is the rules analyst, answering from a model's cache."""
+
+    name = "rules"
+
+    def analyze(self, request):
+        result = super().analyze(request)
+        return replace(result, analyst="rules", model="gpt-4o", cached=True, prompt_tokens=10,
+                       extra={"label": "model gpt-4o"})
+
+
+class BadExtra(SmaCross):
+    def analyze(self, request):
+        return replace(super().analyze(request), extra=["not", "a", "dict"])
