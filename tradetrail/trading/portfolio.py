@@ -14,7 +14,7 @@ from tradetrail.domain.contract import Contract
 from tradetrail.domain.errors import NotFound
 from tradetrail.domain.stats import TradeResult, max_drawdown, statistics
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.trading.trading_accounts import SHARED, find_account, shared_account, user_accounts
+from tradetrail.trading.trading_accounts import SHARED, find_account, shared_account, traded, user_accounts
 
 
 def _mark(app, position: Position, as_of: datetime | None) -> float | None:
@@ -146,7 +146,9 @@ def equity_curves(app, user_id: int, account: str | None = None) -> dict[str, li
     """Each account's equity over its snapshots (the accounts' clocks differ: their curves never mix)."""
     with app.Session() as s:
         q = select(PortfolioSnapshot.account, PortfolioSnapshot.equity).where(PortfolioSnapshot.user_id == user_id)
-        if account is not None:
+        if account is None:
+            q = q.where(traded(PortfolioSnapshot.account))
+        else:
             q = q.where(PortfolioSnapshot.account == account)
         rows = s.execute(q.order_by(PortfolioSnapshot.at, PortfolioSnapshot.id)).all()
     curves: dict[str, list[float]] = {}
@@ -159,7 +161,7 @@ def trades(app, user_id: int, strategy_id: int | None = None, account: str | Non
     """Round trips, newest first: entry, exit, holding period, P&L (commissions included) and R achieved."""
     with app.Session() as s:
         names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
-        q = select(Trade).where(Trade.user_id == user_id)
+        q = select(Trade).where(Trade.user_id == user_id, traded(Trade.account))
         if strategy_id is not None:
             q = q.where(Trade.strategy_id == strategy_id)
         if account is not None:
@@ -177,7 +179,7 @@ def stats(app, user_id: int, strategy_id: int | None = None, account: str | None
     any one account's equity curve (the accounts considered: ``account``, else those the trades were in,
     else every account)."""
     with app.Session() as s:
-        q = select(Trade).where(Trade.user_id == user_id, Trade.status == "closed")
+        q = select(Trade).where(Trade.user_id == user_id, Trade.status == "closed", traded(Trade.account))
         if strategy_id is not None:
             q = q.where(Trade.strategy_id == strategy_id)
         if account is not None:

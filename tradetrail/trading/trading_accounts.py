@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import TradingAccount
 from tradetrail.db.types import utcnow
@@ -75,3 +76,9 @@ def find_account(app, user_id: int, account: str) -> dict:
         if row["account"] == account:
             return row
     raise NotFound(f"no account {account!r}")
+
+
+def traded(column):
+    """A condition keeping the user's books: every account but the isolated ones of backtest session re-runs
+    (their orders, trades and snapshots are seen from the re-run's lineage, never in listings or statistics)."""
+    return column.not_like(f"{SESSION_ACCOUNT_PREFIX}%")

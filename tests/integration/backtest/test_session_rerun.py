@@ -117,6 +117,16 @@ def _end(app, start: date, sessions: int) -> date:
     return days[sessions - 1]
 
 
+def _listings(app, uid: int) -> dict:
+    """What the user's order, fill and trade listings and statistics show (the re-runs' accounts never)."""
+    from tradetrail.services.trading.order_lists import list_fills, list_orders
+    from tradetrail.trading import portfolio
+
+    return {"orders": list_orders(app, uid, limit=1000), "fills": list_fills(app, uid),
+            "trades": portfolio.trades(app, uid), "stats": portfolio.stats(app, uid),
+            "curves": portfolio.equity_curves(app, uid)}
+
+
 def _rerun_trades(app, uid: int, name: str, config: StrategyConfig, start: date, sessions: int) -> str:
     """Backtest ``name`` over ``sessions`` sessions from ``start``, re-run the entry and exit sessions of every
     trade and one quiet session, and compare each with the backtest's decision there; returns its id."""
@@ -125,7 +135,7 @@ def _rerun_trades(app, uid: int, name: str, config: StrategyConfig, start: date,
     outcome = _backtested(app, config, start, end)
     assert report["trades"] == outcome.report["trades"] and report["trades"], "the period was chosen to trade"
     decisions, orders = _expected(outcome)
-    before = _books(app, uid)
+    before, listed = _books(app, uid), _listings(app, uid)
     sessions_ = trade_sessions(app, uid, backtest_id, report["trades"])
     wanted = {d for pair in sessions_ for d in pair.values() if d is not None}
     assert len(wanted) >= 2
@@ -135,6 +145,7 @@ def _rerun_trades(app, uid: int, name: str, config: StrategyConfig, start: date,
     quiet = next(d for d in report_sessions(outcome) if d not in decisions and d not in wanted)
     _check_session(app, uid, backtest_id, quiet, decisions, orders)
     assert _books(app, uid) == before, "the user's own accounts are as they were"
+    assert _listings(app, uid) == listed, "nothing of the re-runs in the user's listings and statistics"
 
     first = sorted(wanted)[0]
     again = rerun_session(app, uid, backtest_id, date.fromisoformat(first))

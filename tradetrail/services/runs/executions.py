@@ -95,8 +95,8 @@ def mark_interrupted(app: App, strategy_id: int) -> int:
     with app.Session() as s:
         rows = s.scalars(select(Execution).where(Execution.strategy_id == strategy_id,
                                                  Execution.status == "running",
-                                                 Execution.trigger.notin_(("replay", "backtest-session")))
-                          ).all()  # replays and backtest sessions' re-runs hold no lock
+                                                 Execution.trigger.notin_(("replay", "backtest", "backtest-session")))
+                          ).all()  # replays, backtests and their sessions' re-runs hold no lock
         for row in rows:
             row.status, row.finished_at = "failed", utcnow()
             row.error = "interrupted: the process running it ended before it finished"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import Fill, Order, OrderEvent
 from tradetrail.domain.errors import NotFound
-from tradetrail.trading.trading_accounts import find_account
+from tradetrail.trading.trading_accounts import find_account, traded
 
 
 def order_dict(o: Order, strategy: str | None) -> dict:
@@ -32,7 +32,7 @@ def list_orders(app, user_id: int, *, state: str | None = None, strategy: str | 
         find_account(app, user_id, account)
     with app.Session() as s:
         names = dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id)).all())
-        q = select(Order).where(Order.user_id == user_id)
+        q = select(Order).where(Order.user_id == user_id, traded(Order.account))
         if state:
             q = q.where(Order.state == state.upper())
         if symbol:
@@ -69,7 +69,7 @@ def list_fills(app, user_id: int, account: str | None = None) -> list[dict]:
         find_account(app, user_id, account)
     with app.Session() as s:
         q = select(Fill, Order.client_order_id, Order.strategy_id).join(Order, Fill.order_id == Order.id) \
-            .where(Order.user_id == user_id)
+            .where(Order.user_id == user_id, traded(Fill.account))
         if account is not None:
             q = q.where(Fill.account == account)
         rows = s.execute(q.order_by(Fill.filled_at, Fill.id)).all()
