@@ -3,7 +3,7 @@ as it shrinks, and the R achieved when it closes. Pure arithmetic; the books (``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 def added_entry_price(entry_price: float, quantity: float, fill_price: float, total: float) -> float:
@@ -45,17 +45,21 @@ def after_fill(trade: RoundTrip | None, price: float, at: object, before: float,
     if trade is None:
         if after == 0:
             return None
-        trade = RoundTrip(quantity=abs(after), entry_price=price, entry_at=at, risk_per_unit=risk_per_unit)
-    elif abs(after) > abs(before):  # added to the position
-        total = abs(after)
-        trade = replace(trade, entry_price=added_entry_price(trade.entry_price, trade.quantity, price, total),
-                        quantity=total)
-    else:  # reduced or closed
-        closed_before = trade.quantity - abs(before)
-        closed_now = abs(before) - abs(after)
-        trade = replace(trade, exit_price=reduced_exit_price(trade.exit_price, closed_before, price, closed_now))
-    trade = replace(trade, pnl=round(trade.pnl + realized, 6))
+        quantity, entry_price, entry_at, pnl = abs(after), price, at, 0.0
+        exit_price, exit_at, r, status = None, None, None, "open"
+    else:
+        quantity, entry_price, entry_at, pnl = trade.quantity, trade.entry_price, trade.entry_at, trade.pnl
+        risk_per_unit, exit_price, exit_at, r, status = (trade.risk_per_unit, trade.exit_price, trade.exit_at,
+                                                         trade.r_multiple, trade.status)
+        if abs(after) > abs(before):  # added to the position
+            entry_price = added_entry_price(entry_price, quantity, price, abs(after))
+            quantity = abs(after)
+        else:  # reduced or closed
+            closed_before = quantity - abs(before)
+            closed_now = abs(before) - abs(after)
+            exit_price = reduced_exit_price(exit_price, closed_before, price, closed_now)
+    pnl = round(pnl + realized, 6)
     if abs(after) < 1e-9:
-        r = r_multiple(trade.pnl, trade.risk_per_unit, trade.quantity) if trade.risk_per_unit else None
-        trade = replace(trade, status="closed", exit_at=at, r_multiple=r)
-    return trade
+        r = r_multiple(pnl, risk_per_unit, quantity) if risk_per_unit else None
+        return RoundTrip(quantity, entry_price, entry_at, pnl, risk_per_unit, exit_price, at, r, "closed")
+    return RoundTrip(quantity, entry_price, entry_at, pnl, risk_per_unit, exit_price, exit_at, r, status)
