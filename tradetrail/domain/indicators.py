@@ -167,31 +167,78 @@ def compute_indicators(bars: pd.DataFrame, params: IndicatorParams) -> pd.DataFr
 
 def indicator_arrays(bars: pd.DataFrame, params: IndicatorParams) -> dict[str, np.ndarray]:
     """The columns of :func:`compute_indicators` as float arrays, in order (a backtest reads them by row)."""
-    missing = [c for c in ("high", "low", "close", "volume") if c not in bars.columns]
-    if missing:
-        raise ValueError(f"compute_indicators: bars are missing columns {missing}")
-    p = params
-    columns = indicator_columns(p)
-    if len(bars) == 0:
-        return {c: np.array([], dtype=np.float64) for c in columns}
-    h, lo, c, v = (_column(bars, k) for k in ("high", "low", "close", "volume"))
-    out: dict[str, np.ndarray] = {f"sma_{n}": talib.SMA(c, timeperiod=n) for n in p.sma_periods}
-    out.update({f"ema_{n}": talib.EMA(c, timeperiod=n) for n in p.ema_periods})
-    out["rsi"] = talib.RSI(c, timeperiod=p.rsi_period)
-    out["macd"], out["macd_signal"], out["macd_hist"] = talib.MACD(
-        c, fastperiod=p.macd_fast, slowperiod=p.macd_slow, signalperiod=p.macd_signal)
-    out["atr"] = talib.ATR(h, lo, c, timeperiod=p.atr_period)
-    out["bb_upper"], out["bb_middle"], out["bb_lower"] = talib.BBANDS(
-        c, timeperiod=p.bb_period, nbdevup=p.bb_std, nbdevdn=p.bb_std, matype=talib.MA_Type.SMA)
-    st = supertrend(h, lo, c, period=p.supertrend_period, multiplier=p.supertrend_multiplier)
-    out.update(supertrend=st.line, supertrend_dir=st.direction, supertrend_upper=st.final_upper,
-               supertrend_lower=st.final_lower)
-    out["obv"] = talib.OBV(c, v)
-    out["stoch_k"], out["stoch_d"] = talib.STOCH(
-        h, lo, c, fastk_period=p.stoch_k, slowk_period=p.stoch_smooth_k, slowk_matype=talib.MA_Type.SMA,
-        slowd_period=p.stoch_d, slowd_matype=talib.MA_Type.SMA)
-    out["adx"] = talib.ADX(h, lo, c, timeperiod=p.adx_period)
-    return {name: np.asarray(out[name], dtype=np.float64) for name in columns}
+    return dict(IndicatorColumns(bars, params))
+
+
+class IndicatorColumns(Mapping):
+    """The columns of :func:`compute_indicators` by name, in its order, each indicator computed on the first
+    read of one of its columns (a backtest whose rules read only the ATR does not pay for the SuperTrend).
+    Every indicator is computed from the same inputs on its own, so a column is the same array whether it
+    was read alone or with all the others (:func:`indicator_arrays` reads them all)."""
+
+    def __init__(self, bars: pd.DataFrame, params: IndicatorParams):
+        missing = [c for c in ("high", "low", "close", "volume") if c not in bars.columns]
+        if missing:
+            raise ValueError(f"compute_indicators: bars are missing columns {missing}")
+        self._bars, self._params = bars, params
+        self._names = tuple(dict.fromkeys(indicator_columns(params)))
+        self._known = frozenset(self._names)
+        self._inputs: tuple[np.ndarray, ...] | None = None
+        self._values: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            if name not in self._known:
+                raise KeyError(name)
+            self._values.update(self._indicator(name))
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _indicator(self, name: str) -> dict[str, np.ndarray]:
+        """Every column of the indicator ``name`` belongs to."""
+        if len(self._bars) == 0:
+            return {name: np.array([], dtype=np.float64)}
+        if self._inputs is None:
+            self._inputs = tuple(_column(self._bars, k) for k in ("high", "low", "close", "volume"))
+        h, lo, c, v = self._inputs
+        p = self._params
+        if name.startswith("sma_"):
+            out = {name: talib.SMA(c, timeperiod=int(name[4:]))}
+        elif name.startswith("ema_"):
+            out = {name: talib.EMA(c, timeperiod=int(name[4:]))}
+        elif name == "rsi":
+            out = {name: talib.RSI(c, timeperiod=p.rsi_period)}
+        elif name in ("macd", "macd_signal", "macd_hist"):
+            out = dict(zip(("macd", "macd_signal", "macd_hist"), talib.MACD(
+                c, fastperiod=p.macd_fast, slowperiod=p.macd_slow, signalperiod=p.macd_signal), strict=True))
+        elif name == "atr":
+            out = {name: talib.ATR(h, lo, c, timeperiod=p.atr_period)}
+        elif name in ("bb_upper", "bb_middle", "bb_lower"):
+            out = dict(zip(("bb_upper", "bb_middle", "bb_lower"), talib.BBANDS(
+                c, timeperiod=p.bb_period, nbdevup=p.bb_std, nbdevdn=p.bb_std, matype=talib.MA_Type.SMA),
+                strict=True))
+        elif name in _SUPERTREND_COLUMNS:
+            st = supertrend(h, lo, c, period=p.supertrend_period, multiplier=p.supertrend_multiplier)
+            out = dict(zip(_SUPERTREND_COLUMNS, (st.line, st.direction, st.final_upper, st.final_lower), strict=True))
+        elif name == "obv":
+            out = {name: talib.OBV(c, v)}
+        elif name in ("stoch_k", "stoch_d"):
+            out = dict(zip(("stoch_k", "stoch_d"), talib.STOCH(
+                h, lo, c, fastk_period=p.stoch_k, slowk_period=p.stoch_smooth_k, slowk_matype=talib.MA_Type.SMA,
+                slowd_period=p.stoch_d, slowd_matype=talib.MA_Type.SMA), strict=True))
+        else:  # adx
+            out = {name: talib.ADX(h, lo, c, timeperiod=p.adx_period)}
+        return {k: np.asarray(a, dtype=np.float64) for k, a in out.items()}
+
+
+def plain(value: object) -> float | None:
+    """One value as :func:`latest_values` gives it: a float of 8 significant digits, None for NaN or inf."""
+    return _plain(value)
 
 
 def _plain(value: object) -> float | None:
