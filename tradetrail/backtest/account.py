@@ -63,6 +63,8 @@ class Account:
         self.initial_cash = self.cash
         self._working: list[BacktestOrder] = []
         self._by_coid: dict[str, BacktestOrder] = {}
+        self._per_unit_and_minimum = per_unit_and_minimum(self.schedule)
+        self._losses = consecutive_losses([t.pnl for t in reversed(self.trades)])
 
     # -- the broker side ----------------------------------------------------------------------------------
     @property
@@ -128,6 +130,7 @@ class Account:
         if trade is not None and trade.status == "closed":
             self.trades.append(trade)
             self._open_trade = None
+            self._losses = consecutive_losses([t.pnl for t in reversed(self.trades)])
         else:
             self._open_trade = trade
 
@@ -135,6 +138,11 @@ class Account:
     @property
     def open_trade(self) -> RoundTrip | None:
         return self._open_trade
+
+    @property
+    def losses_in_a_row(self) -> int:
+        """Losing trades in a row up to the last closed one (counted again only when a trade closes)."""
+        return self._losses
 
     def equity(self, close: float) -> float:
         """Cash plus the position at ``close``, rounded as the simulated broker reports it."""
@@ -147,13 +155,13 @@ class Account:
         working_entries = [o for o in open_orders if o.leg == "entry"]
         notional = sum(o.quantity * (o.sized_price or o.limit_price or 0.0) for o in working_entries)
         held = abs(self.position.quantity) * close if self.position.quantity else 0.0
-        per_unit, minimum = per_unit_and_minimum(self.schedule)
+        per_unit, minimum = self._per_unit_and_minimum
         pending = sum(o.leg in ("entry", "exit") for o in open_orders)
         protection = sum(o.leg in ("stop", "target") for o in open_orders)
         symbols = (1 if self.position.quantity else 0) or (1 if working_entries else 0)
         return RiskInputs(equity=equity, cash=round(self.cash, 6) - notional, exposure=held + notional,
                           open_positions=symbols, position_qty=float(self.position.quantity),
                           day_start_equity=day_start_equity if day_start_equity is not None else equity,
-                          consecutive_losses=consecutive_losses([t.pnl for t in reversed(self.trades)]),
+                          consecutive_losses=self._losses,
                           commission_per_unit=per_unit, min_commission=minimum, pending_orders=pending,
                           open_protection=protection)

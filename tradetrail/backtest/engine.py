@@ -17,13 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from tradetrail.analyst.port import AnalysisFailed, Analyst, SeriesAnalyst, SeriesAnswers
 from tradetrail.backtest.account import Account
 from tradetrail.backtest.series import Series
 from tradetrail.domain.confirmation import confirm
-from tradetrail.domain.stats import consecutive_losses
 from tradetrail.trading import decisions
 
 Progress = Callable[[int, int], None]
@@ -152,15 +150,36 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
             t = rows[k] if k < len(rows) else n
     if progress is not None:
         progress(n - first, n - first)
-    cash = pd.Series(cash_after).ffill().to_numpy()[first:]
-    qty = pd.Series(qty_after).ffill().to_numpy()[first:]
-    # Python's round, as the broker reports an account's values (numpy's can differ on a half)
-    equity = np.array([round(c + q * p, 6) for c, q, p in zip(cash.tolist(), qty.tolist(), closes[first:],
-                                                              strict=True)])
+    cash, qty = _carried(cash_after)[first:], _carried(qty_after)[first:]
+    equity = rounded_6(cash + qty * series.close[first:])
     return BacktestRun(series=series, first=first, warmup=max(0, ready - first), account=account,
                        decisions=decisions_, failures=failures, equity=equity, cash=cash, quantity=qty,
                        in_market=qty != 0,
                        visited=visited, paused=paused, seconds=time_.perf_counter() - started)
+
+
+def _carried(values: np.ndarray) -> np.ndarray:
+    """Each NaN replaced by the last value before it (the books did not change on that session)."""
+    known = np.where(np.isnan(values), 0, np.arange(len(values)))
+    return values[np.maximum.accumulate(known)] if len(values) else values
+
+
+def rounded_6(values: np.ndarray) -> np.ndarray:
+    """``round(v, 6)`` of every value, as Python rounds an account's value (as the broker reports it).
+
+    Python rounds the exact decimal value of v·10**6 to an integer n (half to even) and returns the float
+    nearest to n/10**6; numpy rounds the float product s = v*1e6, within half a unit in the last place of
+    the exact one, and divides back, which also gives the float nearest to its integer over 10**6. The two
+    integers can differ only where s lies within that error of a half: such values (with twice the margin,
+    and NaN or inf) are rounded by Python, the rest by numpy.
+    """
+    scaled = values * 1e6
+    out = np.rint(scaled) / 1e6
+    with np.errstate(invalid="ignore"):
+        near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 2 * np.spacing(np.abs(scaled)))
+    for i in np.flatnonzero(near_half).tolist():
+        out[i] = round(float(values[i]), 6)
+    return out
 
 
 def _can_act(account: Account, action: str) -> bool:
@@ -179,7 +198,7 @@ def _paused_for_good(account: Account, cfg) -> bool:
     the BUY sessions after the first such denial are not visited."""
     if account.position.quantity != 0 or account.working:
         return False
-    return consecutive_losses([t.pnl for t in reversed(account.trades)]) >= cfg.risk.max_consecutive_losses
+    return account.losses_in_a_row >= cfg.risk.max_consecutive_losses
 
 
 def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, execution_id: str, cfg,
@@ -190,7 +209,7 @@ def _decide(series: Series, answers: SeriesAnswers, account: Account, t: int, ex
         result = answers.result(t)
     except AnalysisFailed as exc:
         return Decision(t, "", "HOLD", f"analysis failed: {exc}", False, 0)
-    latest = series.latest(t)
+    latest = series.latest_view(t)  # each value rounded when read, as series.latest(t) has it
     primary = confirm(latest) if cfg.signal_policy.require_confirmation else None  # no other rule reads it
     higher = _confirmation(series, t, "weekly") if cfg.signal_policy.require_higher_timeframe else None
     signal = decisions.signal_decision(cfg, result.answer, primary, higher, latest)

@@ -7,6 +7,7 @@ data when it loads them). Recording the result is the caller's (``services/backt
 
 from __future__ import annotations
 
+import bisect
 import time as time_
 from dataclasses import dataclass
 from datetime import date
@@ -39,8 +40,10 @@ class Outcome:
 
 
 def session_dates(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Exchange dates (tz-naive midnight) of bar times."""
-    return index.tz_convert(EXCHANGE_TZ_NAME).tz_localize(None).normalize()
+    """Exchange dates (tz-naive midnight) of bar times: the exchange time floored to its day (as
+    ``normalize()`` does, without inferring a frequency nothing reads)."""
+    local = index.tz_convert(EXCHANGE_TZ_NAME).tz_localize(None)
+    return pd.DatetimeIndex(local.to_numpy().astype("datetime64[D]").astype(local.dtype), name=index.name)
 
 
 def tested_rows(bars: pd.DataFrame, start: date, end: date, lookback: int) -> tuple[pd.DataFrame, int]:
@@ -70,20 +73,22 @@ def backtest(config: StrategyConfig, symbol: str, bars: pd.DataFrame, start: dat
 
 def trade_rows(run: BacktestRun) -> list[dict]:
     """The round trips as the report lists them: fill sessions as exchange dates, plain numbers."""
-    dates = session_dates(run.series.times)
+    day = run.series.day
     last = len(run.series) - 1
     rows = []
     account = run.account
+    fill_rows = [f["row"] for f in account.fills]  # in time order: a trade's fills are one slice of them
     trades = list(account.trades) + ([account.open_trade] if account.open_trade is not None else [])
     for trade in trades:
         closed = trade.status == "closed"
         pnl = float(trade.pnl)
         if not closed:  # unrealised at the last close, on what is still held
             pnl = round(pnl + account.position.unrealized(float(run.series.close[last])), 6)
-        commission = sum(f["commission"] for f in account.fills if trade.entry_at <= f["row"] <= (
-            trade.exit_at if closed else last))
-        rows.append({"entry_date": dates[trade.entry_at].date().isoformat(),
-                     "exit_date": dates[trade.exit_at].date().isoformat() if closed else None,
+        fills = account.fills[bisect.bisect_left(fill_rows, trade.entry_at):
+                              bisect.bisect_right(fill_rows, trade.exit_at if closed else last)]
+        commission = sum(f["commission"] for f in fills)
+        rows.append({"entry_date": day(trade.entry_at),
+                     "exit_date": day(trade.exit_at) if closed else None,
                      "entry_price": float(trade.entry_price),
                      "exit_price": float(trade.exit_price) if closed and trade.exit_price is not None else None,
                      "quantity": float(trade.quantity), "pnl": pnl,
@@ -103,8 +108,8 @@ def make_report(run: BacktestRun, initial_cash: float) -> dict:
     report.update(bars=len(series), sessions=len(index), warmup_sessions=run.warmup,
                   visited_sessions=run.visited, trades=trades,
                   paused=None if run.paused is None else {
-                      "date": dates[run.paused["row"]].date().isoformat(),
+                      "date": series.day(run.paused["row"]),
                       "reason": f"{run.paused['consecutive_losses']} losing trades in a row: the risk gate refuses "
                                 "every entry until the strategy is resumed (a live strategy would wait for a person)"},
-                  undecided_sessions=[dates[f["row"]].date().isoformat() for f in run.failures])
+                  undecided_sessions=[series.day(f["row"]) for f in run.failures])
     return report

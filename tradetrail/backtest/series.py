@@ -21,7 +21,7 @@ import pandas as pd
 from tradetrail.analyst.port import AnalysisRequest, AnalysisSeries
 from tradetrail.domain.bars import resample_weekly
 from tradetrail.domain.confirmation import Confirmation, confirm
-from tradetrail.domain.indicators import compute_indicators, indicator_arrays, latest_values, values_at
+from tradetrail.domain.indicators import IndicatorColumns, compute_indicators, latest_values, plain, values_at
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 from tradetrail.schemas.strategy import StrategyConfig
 
@@ -57,7 +57,7 @@ class Series:
     bars: pd.DataFrame
 
     def __post_init__(self) -> None:
-        self.columns = indicator_arrays(self.bars, self.config.indicators)
+        self.columns = IndicatorColumns(self.bars, self.config.indicators)  # each computed when first read
         self.open = self.bars["open"].to_numpy(dtype=np.float64)
         self.high = self.bars["high"].to_numpy(dtype=np.float64)
         self.low = self.bars["low"].to_numpy(dtype=np.float64)
@@ -79,11 +79,15 @@ class Series:
     @cached_property
     def indicators(self) -> pd.DataFrame:
         """The indicator columns as the frame ``compute_indicators`` returns (for analysts that read one)."""
-        return pd.DataFrame(self.columns, index=self.bars.index, dtype=np.float64)
+        return pd.DataFrame(dict(self.columns), index=self.bars.index, dtype=np.float64)
 
     # -- what a live run on session t sees ----------------------------------------------------------------
     def latest(self, t: int) -> dict[str, float | None]:
         return values_at(self.columns, self.close, t)
+
+    def latest_view(self, t: int) -> LatestValues:
+        """:meth:`latest` read value by value (the decision reads the close and the ATR; the request has all)."""
+        return LatestValues(self.columns, self.close, t)
 
     @property
     def weekly_configured(self) -> bool:
@@ -122,5 +126,41 @@ class Series:
                                                    else None))
 
     def analysis_series(self) -> AnalysisSeries:
-        return AnalysisSeries(symbol=self.symbol, bars=self.bars, indicators=self.indicators, request=self.request,
-                              columns=self.columns)
+        return _LazyFrameSeries(self)
+
+
+class LatestValues(Mapping):
+    """What :func:`values_at` gives for one row, each value rounded on its first read: the same keys in the same
+    order (``close``, then the indicator columns) and the same values, as :func:`plain` rounds them."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray], close: np.ndarray, row: int):
+        self._columns, self._close, self._row, self._read = columns, close, row, {}
+
+    def __getitem__(self, key: str) -> float | None:
+        if key not in self._read:
+            self._read[key] = plain((self._close if key == "close" else self._columns[key])[self._row])
+        return self._read[key]
+
+    def get(self, key: str, default: object = None) -> float | None:
+        return self[key] if key == "close" or key in self._columns else default
+
+    def __iter__(self) -> Iterator[str]:
+        yield "close"
+        yield from (k for k in self._columns if k != "close")
+
+    def __len__(self) -> int:
+        return 1 + sum(k != "close" for k in self._columns)
+
+
+class _LazyFrameSeries(AnalysisSeries):
+    """The series handed to :meth:`SeriesAnalyst.analyze_series`, whose indicator frame (every indicator) is
+    built only if the analyst reads it: a plug-in that reads the bars alone does not compute them."""
+
+    def __init__(self, series: Series):  # the dataclass fields but ``indicators``, a property here
+        for name, value in (("symbol", series.symbol), ("bars", series.bars), ("request", series.request),
+                            ("columns", series.columns), ("_series", series)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def indicators(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._series.indicators
