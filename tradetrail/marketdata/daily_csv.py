@@ -28,23 +28,28 @@ def read_daily_table(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pandas raises many types for unreadable files
         raise MarketDataError(f"cannot read {path.name}: {exc}") from exc
     renamed = {c: _ALIASES[c.strip().lower()] for c in raw.columns if c.strip().lower() in _ALIASES}
-    raw = raw.rename(columns=renamed)
+    if any(old != new for old, new in renamed.items()):
+        raw = raw.rename(columns=renamed)
     if "date" not in raw.columns and isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index(names="date")
     missing = [c for c in ("date", "open", "high", "low", "close", "volume") if c not in raw.columns]
     if missing:
         raise MarketDataError(f"{path.name}: missing columns {missing} (need date, open, high, low, close, volume)")
+    dates = raw["date"]
+    if not pd.api.types.is_datetime64_any_dtype(dates):  # a Parquet file may hold dates already
+        try:
+            dates = pd.to_datetime(dates)
+        except (ValueError, TypeError) as exc:
+            raise MarketDataError(f"{path.name}: unreadable date column: {exc}") from exc
+    days = pd.DatetimeIndex(dates)
+    if days.tz is not None:  # a daily bar's label is its session date, in whatever zone it was written
+        days = days.tz_localize(None)
+    # Each label floored to its day (what normalize() does, without inferring a frequency), at the close.
+    midnight = pd.DatetimeIndex(days.to_numpy().astype("datetime64[D]").astype(days.dtype))
+    stamps = (midnight + pd.Timedelta(SESSION_CLOSE + ":00")).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
+    raw.index = pd.DatetimeIndex(stamps, name="time")  # validate_bars keeps open .. volume, as float copies
     try:
-        dates = pd.to_datetime(raw["date"])
-    except (ValueError, TypeError) as exc:
-        raise MarketDataError(f"{path.name}: unreadable date column: {exc}") from exc
-    if dates.dt.tz is not None:  # a daily bar's label is its session date, in whatever zone it was written
-        dates = dates.dt.tz_localize(None)
-    stamps = (dates.dt.normalize() + pd.Timedelta(SESSION_CLOSE + ":00")).dt.tz_localize(EXCHANGE_TZ)
-    frame = raw[["open", "high", "low", "close", "volume"]].copy()
-    frame.index = pd.DatetimeIndex(stamps.dt.tz_convert("UTC"), name="time")
-    try:
-        return validate_bars(frame, source=path.name)
+        return validate_bars(raw, source=path.name)
     except BarsError as exc:
         raise MarketDataError(str(exc)) from exc
 
