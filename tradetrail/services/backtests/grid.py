@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import update
 
 from tradetrail.db.backtest_models import Backtest
-from tradetrail.services.backtests.running import BacktestRequest, create, execute
+from tradetrail.services.backtests.running import BacktestRequest, check, create, execute
 from tradetrail.services.errors import InvalidBacktest
 
 MAX_COMBINATIONS = 500
@@ -52,10 +52,10 @@ def run_grid(app, user_id: int, name: str, start: date, end: date, cash: float |
     if sort not in SORTABLE:
         raise InvalidBacktest(f"cannot sort by {sort!r}; choose one of {', '.join(SORTABLE)}")
     grid_id = str(uuid.uuid4())
-    ids = []
-    for params in combinations(grid):
-        backtest_id = create(app, user_id, BacktestRequest(name, start, end, cash, params))
-        ids.append((backtest_id, params))
+    requests = [BacktestRequest(name, start, end, cash, params) for params in combinations(grid)]
+    for req in requests:  # every combination checked before any is created: a bad one leaves no row behind
+        check(app, user_id, req)
+    ids = [(create(app, user_id, req), req.params) for req in requests]
     with app.engine.begin() as conn:
         conn.execute(update(Backtest).where(Backtest.id.in_([i for i, _ in ids])).values(grid_id=grid_id))
     size = max(1, min(workers or os.cpu_count() or 1, len(ids)))

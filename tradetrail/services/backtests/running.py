@@ -95,6 +95,14 @@ def analyst_for(app, config: StrategyConfig):
                           "use analyst.kind rules or a plug-in")
 
 
+def check(app, user_id: int, req: BacktestRequest) -> None:
+    """Refuse a request that cannot run (range, cash, strategy, analyst, parameters) without writing anything."""
+    _check(req, datetime.now(EXCHANGE_TZ).date())
+    with app.Session() as s:
+        version = current_version(s, get_strategy(s, user_id, req.name))
+        analyst_for(app, _config(stored_config(version.config), req.params))
+
+
 def create(app, user_id: int, req: BacktestRequest, *, status: str = "running") -> str:
     """Check the request and the strategy, and create the backtest's execution and row (status running)."""
     _check(req, datetime.now(EXCHANGE_TZ).date())
