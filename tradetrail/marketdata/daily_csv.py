@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tradetrail.domain.bars import BarsError, validate_bars
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME, SESSION_CLOSE_HHMM
@@ -16,15 +19,25 @@ EXCHANGE_TZ = EXCHANGE_TZ_NAME
 
 _ALIASES = {"date": "date", "time": "date", "timestamp": "date", "datetime": "date",
             "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume", "vol": "volume"}
+_PRICES = ("open", "high", "low", "close")
+# A table already in the bundled sample's layout (scripts/make_sample_data.py): read without pandas' general
+# conversion, to the same bars.
+NORMALISED = pa.schema([("date", pa.timestamp("us")), *((c, pa.float64()) for c in _PRICES), ("volume", pa.int64())])
 
 
 def read_daily_table(path: Path) -> pd.DataFrame:
     """Read a daily OHLCV file; column names are matched case-insensitively (``Adj Close`` is ignored)."""
     try:
         if path.suffix == ".parquet":
-            raw = pd.read_parquet(path)
+            file = pq.ParquetFile(path)
+            table = file.read() if file.schema_arrow.equals(NORMALISED) else None
+            if table is not None and not any(column.null_count for column in table.columns):
+                return _normalised(table, path)
+            raw = pd.read_parquet(path)  # anything else, and gaps (the general path says at which bar)
         else:
             raw = pd.read_csv(path)
+    except MarketDataError:
+        raise
     except Exception as exc:  # pandas raises many types for unreadable files
         raise MarketDataError(f"cannot read {path.name}: {exc}") from exc
     renamed = {c: _ALIASES[c.strip().lower()] for c in raw.columns if c.strip().lower() in _ALIASES}
@@ -44,12 +57,28 @@ def read_daily_table(path: Path) -> pd.DataFrame:
     days = pd.DatetimeIndex(dates)
     if days.tz is not None:  # a daily bar's label is its session date, in whatever zone it was written
         days = days.tz_localize(None)
-    # Each label floored to its day (what normalize() does, without inferring a frequency), at the close.
-    midnight = pd.DatetimeIndex(days.to_numpy().astype("datetime64[D]").astype(days.dtype))
+    raw.index = _session_closes(days.to_numpy())
+    return _validated(raw, path)  # validate_bars keeps open .. volume, as float copies
+
+
+def _normalised(table: pa.Table, path: Path) -> pd.DataFrame:
+    """The bars of a table in the :data:`NORMALISED` layout without gaps: what the general path gives."""
+    frame = pd.DataFrame({c: table.column(c).to_numpy() for c in (*_PRICES, "volume")},
+                         index=_session_closes(table.column("date").to_numpy()))
+    return _validated(frame, path)
+
+
+def _session_closes(days: np.ndarray) -> pd.DatetimeIndex:
+    """Each (naive) label floored to its day, as ``normalize()`` does, at the session close in exchange time,
+    in UTC: the bars' index."""
+    midnight = pd.DatetimeIndex(days.astype("datetime64[D]").astype(days.dtype))
     stamps = (midnight + pd.Timedelta(SESSION_CLOSE + ":00")).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
-    raw.index = pd.DatetimeIndex(stamps, name="time")  # validate_bars keeps open .. volume, as float copies
+    return pd.DatetimeIndex(stamps, name="time")
+
+
+def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     try:
-        return validate_bars(raw, source=path.name)
+        return validate_bars(frame, source=path.name)
     except BarsError as exc:
         raise MarketDataError(str(exc)) from exc
 

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from tradetrail.marketdata.daily_csv import read_daily_table
+from tradetrail.marketdata.daily_csv import NORMALISED, read_daily_table
+from tradetrail.marketdata.port import MarketDataError
 from tradetrail.marketdata.sample import DATA_DIR, SERIES, load_sample_daily
 
 
@@ -53,3 +56,13 @@ def test_a_table_reads_the_same_in_every_form(tmp_path: Path) -> None:
         got = read_daily_table(tmp_path / f"{name}.parquet")
         assert np.array_equal(got.index.asi8, expected.index.asi8), name
         assert np.array_equal(got.to_numpy(), expected.to_numpy()), name
+
+
+def test_a_gap_in_a_table_of_the_samples_layout_is_refused_at_its_bar(tmp_path: Path) -> None:
+    table = pq.read_table(DATA_DIR / "SPX.parquet")
+    assert table.schema.equals(NORMALISED)
+    close = table.column("close").to_pylist()
+    close[100] = None
+    pq.write_table(table.set_column(4, "close", pa.array(close, pa.float64())), tmp_path / "gap.parquet")
+    with pytest.raises(MarketDataError, match=r"non-finite value in the bar at 1999-05-27T20:00:00\+00:00"):
+        read_daily_table(tmp_path / "gap.parquet")
