@@ -116,8 +116,7 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
     failures = [{"row": int(t), "reason": "the analyst could not decide"}
                 for t in np.nonzero(actions[ready:] == "")[0] + ready]
     rows = np.nonzero(candidates)[0].tolist()  # the sessions where the analyst's action may lead to an order
-    acts = actions.tolist()
-    opens, highs, lows, closes = (a.tolist() for a in (series.open, series.high, series.low, series.close))
+    opens, highs, lows, closes = series.open, series.high, series.low, series.close  # read as floats, where visited
     visited = 0
     paused: dict | None = None  # flat after max_consecutive_losses: no BUY can pass until a person resumes
     step = max(1, (n - first) // 100)
@@ -129,17 +128,18 @@ def run(series: Series, analyst: Analyst, *, first: int, execution_id: str, init
             progress(t - first, n - first)
             next_progress = t + step
         cash_before, qty_before = account.cash, account.position.quantity  # the books at the end of t - 1
-        touched = bool(account.working) and account.process_bar(t, None, opens[t], highs[t], lows[t])
+        touched = bool(account.working) and account.process_bar(t, None, float(opens[t]), float(highs[t]),
+                                                                float(lows[t]))
         candidate = k < len(rows) and rows[k] == t
         if candidate:
             k += 1
-            action = acts[t]
+            action = str(actions[t])
             if paused is None and action == "BUY" and _paused_for_good(account, cfg):
                 paused = {"row": t, "consecutive_losses": cfg.risk.max_consecutive_losses}
             if _can_act(account, action) and not (paused and paused["row"] != t):
                 visited += 1
                 # The last snapshot before today: the previous session's, when a live run decided there.
-                day_start = round(cash_before + qty_before * closes[t - 1], 6) if t - 1 >= ready else None
+                day_start = round(cash_before + qty_before * float(closes[t - 1]), 6) if t - 1 >= ready else None
                 decisions_.append(_decide(series, answers, account, t, execution_id, cfg, day_start))
                 touched = True
         if touched:
