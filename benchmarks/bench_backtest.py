@@ -5,6 +5,7 @@ in one run (issue #14). Medians of ``--repeat`` runs.
   strategy on the same frame (already in memory: cerebro built and run). Ours is timed twice: the report's
   ``duration_ms`` (configuration and bars to report) and the wall time of loading the data (the sample
   loader's cache cleared, the file read again) plus ``backtest()``. The closed trades of both are compared.
+  Then where ours goes: loading, the window and indicators, the loop (analyst answers included), the report.
 - Demo: the demo strategy (rules analyst, brackets, 3-of-4 and weekly confirmation) with the simulator's
   default costs over the same 20 years.
 - Grid: 20 SMA combinations (fast 5..25 x slow 50..200), one after the other in this process.
@@ -16,16 +17,21 @@ Usage: python benchmarks/bench_backtest.py [--repeat 7]
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import median, reference_loop_ms  # noqa: E402
 from tests.support.backtrader_crossover import (  # noqa: E402
+    ALLOWED,
     END,
+    NO_COSTS,
     START,
     backtrader_closed_trades,
     closed_trades,
@@ -34,8 +40,11 @@ from tests.support.backtrader_crossover import (  # noqa: E402
     run_backtrader,
     run_ours,
 )
+from tradetrail.analyst.plugins import plugin_analyst  # noqa: E402
 from tradetrail.analyst.rules import RulesAnalyst  # noqa: E402
-from tradetrail.backtest.runner import backtest  # noqa: E402
+from tradetrail.backtest import engine  # noqa: E402
+from tradetrail.backtest.runner import backtest, make_report, tested_rows  # noqa: E402
+from tradetrail.backtest.series import Series  # noqa: E402
 from tradetrail.marketdata.sample import load_sample_daily  # noqa: E402
 from tradetrail.services.accounts.bootstrap import demo_config  # noqa: E402
 
@@ -43,6 +52,7 @@ GRID = list(itertools.product((5, 10, 15, 20, 25), (50, 100, 150, 200)))
 
 
 def _ms(fn) -> tuple[float, object]:
+    gc.collect()  # what the previous run left is collected before, not charged to this one
     t0 = time.perf_counter()
     out = fn()
     return (time.perf_counter() - t0) * 1000, out
@@ -78,7 +88,34 @@ def crossover(repeat: int) -> dict:
     print(f"  ours, duration_ms   {figures['ours_duration_ms']:8.1f} ms                    "
           f"-> {figures['speedup_duration']:.1f}x")
     print(f"  closed trades identical (sessions and prices): {'yes' if mine == reference else 'NO'}")
+    figures.update(split(config, repeat))
     return figures
+
+
+def split(config, repeat: int) -> dict:
+    """The parts of ours, each timed alone (median of ``3 * repeat``): what ``backtest()`` does, in order."""
+    analyst = plugin_analyst(config.analyst.plugin, config.analyst.params, ALLOWED)
+    parts: dict[str, list[float]] = {"load_ms": [], "series_ms": [], "loop_ms": [], "report_ms": []}
+    for _ in range(3 * repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        load_sample_daily.cache_clear()
+        bars = load_sample_daily("SPX")
+        t1 = time.perf_counter()
+        window, first = tested_rows(bars, START, END, config.market_data.lookback_days)
+        series = Series(config, config.symbol, window)
+        t2 = time.perf_counter()
+        run = engine.run(series, analyst, first=first, execution_id="split", initial_cash=NO_COSTS.initial_cash,
+                         commission_schedule=NO_COSTS.commission_schedule, slippage_bps=NO_COSTS.slippage_bps)
+        t3 = time.perf_counter()
+        make_report(run, NO_COSTS.initial_cash)
+        t4 = time.perf_counter()
+        for key, ms in zip(parts, np.diff([t0, t1, t2, t3, t4]) * 1000, strict=True):
+            parts[key].append(float(ms))
+    out = {k: median(v) for k, v in parts.items()}
+    print(f"  ours, part by part: loading {out['load_ms']:.1f} ms, window and indicators {out['series_ms']:.1f} ms, "
+          f"loop {out['loop_ms']:.1f} ms ({len(run.decisions)} decisions), report {out['report_ms']:.1f} ms")
+    return out
 
 
 def demo(repeat: int) -> dict:
