@@ -14,22 +14,23 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from tradetrail.domain.indicators import REQUIRED_SMA
-from tradetrail.schemas.strategy import MarketDataConfig, StrategyConfig
+from tradetrail.schemas.strategy import AnalystConfig, MarketDataConfig, StrategyConfig
 
 
 @dataclass(frozen=True)
 class Field:
     name: str  # the dotted path in the configuration
     label: str
-    kind: str  # text | int | float | ints | bool | choice | date | textarea | optional
+    kind: str  # text | int | float | ints | bool | choice | date | textarea | optional | json
     choices: tuple[str, ...] = ()
     hint: str = ""
 
 
 def schema_choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
-    """The values a ``Literal[...] | None`` field of the schema allows: the form offers what the API accepts and
+    """The values a ``Literal[...]`` or ``Literal[...] | None`` field of the schema allows: the form offers what the API accepts and
     names no adapter of its own."""
-    return tuple(value for arg in get_args(model.model_fields[name].annotation) for value in get_args(arg)
+    annotation = model.model_fields[name].annotation
+    return tuple(value for arg in (annotation, *get_args(annotation)) for value in get_args(arg)
                  if isinstance(value, str))
 
 
@@ -57,8 +58,12 @@ STEPS: list[tuple[str, str, list[Field]]] = [
         Field("charts.enabled", "Render charts for the analyst", "bool"),
     ]),
     ("analyst", "Analyst and prompts", [
-        Field("analyst.kind", "Analyst", "choice", ("auto", "rules", "llm"),
-              "auto: the model when one is configured, else the rules"),
+        Field("analyst.kind", "Analyst", "choice", schema_choices(AnalystConfig, "kind"),
+              "auto: the model when one is configured, else the rules; plugin: the class named below"),
+        Field("analyst.plugin", "Plug-in", "optional",
+              hint="with kind plugin: package.module:ClassName, in a module the server allows"),
+        Field("analyst.params", "Plug-in parameters", "json", hint='with kind plugin: a JSON object, e.g. '
+                                                                   '{"fast": 20, "slow": 50}'),
         Field("analyst.model", "Model", "optional", hint="empty: the server's TRADETRAIL_LLM_MODEL"),
         Field("analyst.prompts.system", "System prompt", "prompt"),
         Field("analyst.prompts.daily", "Daily prompt", "prompt"),
@@ -130,6 +135,14 @@ def _parse(field: Field, raw: str | None) -> Any:
             raise ValueError("must be a date (YYYY-MM-DD)") from None
     if field.kind in ("optional", "choice") and not text:
         return None
+    if field.kind == "json":
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            raise ValueError("must be a JSON object, e.g. {\"fast\": 20}") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object, e.g. {\"fast\": 20}")
+        return value
     return raw if field.kind == "textarea" else text
 
 
@@ -166,6 +179,8 @@ def form_values(config: dict, form: dict[str, str] | None = None) -> dict[str, s
             values[field.name] = "on" if value else ""
         elif field.kind == "ints":
             values[field.name] = ", ".join(str(v) for v in value or ())
+        elif field.kind == "json":
+            values[field.name] = json.dumps(value) if value else ""
         else:
             values[field.name] = "" if value is None else str(value)
     return values

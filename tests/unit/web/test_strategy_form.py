@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from tradetrail.domain.indicators import REQUIRED_SMA
 from tradetrail.schemas.strategy import StrategyConfig
-from tradetrail.web.strategy_form import STEPS
+from tradetrail.web.strategy_form import STEPS, FormErrors, config_from_form, defaults, form_values
 
 
 def _field(path: str):
@@ -44,3 +44,18 @@ def test_the_sma_hint_names_the_period_the_schema_requires():
         assert f"including {REQUIRED_SMA}" in str(exc)
     else:
         raise AssertionError("a list without the required period was accepted")
+
+
+def test_a_plugin_strategy_can_be_described_by_the_form_and_bad_parameters_are_named():
+    form = {**form_values(defaults()), "symbol": "SPX", "analyst.kind": "plugin",
+            "analyst.plugin": "tradetrail.analyst.examples.sma_cross:SmaCross", "analyst.params": '{"fast": 10}'}
+    config = config_from_form(form, defaults())
+    assert config.analyst.kind == "plugin" and config.analyst.params == {"fast": 10}
+    assert form_values(config.to_json())["analyst.params"] == '{"fast": 10}'
+    for bad in ("[1, 2]", "{fast: 10}"):
+        try:
+            config_from_form({**form, "analyst.params": bad}, defaults())
+        except FormErrors as exc:
+            assert "JSON object" in exc.errors["analyst.params"]
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
