@@ -58,10 +58,9 @@ class Series:
 
     def __post_init__(self) -> None:
         self.columns = IndicatorColumns(self.bars, self.config.indicators)  # each computed when first read
-        self.open = self.bars["open"].to_numpy(dtype=np.float64)
-        self.high = self.bars["high"].to_numpy(dtype=np.float64)
-        self.low = self.bars["low"].to_numpy(dtype=np.float64)
-        self.close = self.bars["close"].to_numpy(dtype=np.float64)
+        # Our own copies: nothing an analyst does to the frames it is given reaches the prices the loop fills at
+        self.open, self.high, self.low, self.close = (np.array(self.bars[c], dtype=np.float64, copy=True)
+                                                      for c in ("open", "high", "low", "close"))
         self.times = self.bars.index
         self._weekly_memo: dict[int, tuple[dict, Confirmation]] = {}
 
@@ -121,7 +120,7 @@ class Series:
         return AnalysisRequest(symbol=self.symbol, as_of=self.times[t].isoformat(), system_prompt="",
                                timeframe_prompts={}, images=[], indicators=indicators,  # type: ignore[arg-type]
                                confirmation=confirmation, prompt_hash="",  # type: ignore[arg-type]
-                               bars=LazyTimeframes(self.bars.iloc[:t + 1],  # type: ignore[arg-type]
+                               bars=LazyTimeframes(self.bars.iloc[:t + 1].copy(),  # type: ignore[arg-type]
                                                    (lambda: resample_weekly(self.bars.iloc[:t + 1])) if weekly
                                                    else None))
 
@@ -157,10 +156,28 @@ class _LazyFrameSeries(AnalysisSeries):
     built only if the analyst reads it: a plug-in that reads the bars alone does not compute them."""
 
     def __init__(self, series: Series):  # the dataclass fields but ``indicators``, a property here
-        for name, value in (("symbol", series.symbol), ("bars", series.bars), ("request", series.request),
-                            ("columns", series.columns), ("_series", series)):
+        for name, value in (("symbol", series.symbol), ("bars", series.bars.copy()), ("request", series.request),
+                            ("columns", ReadOnlyColumns(series.columns)), ("_series", series)):
             object.__setattr__(self, name, value)
 
-    @property
+    @cached_property
     def indicators(self) -> pd.DataFrame:  # type: ignore[override]
-        return self._series.indicators
+        return self._series.indicators.copy()
+
+
+class ReadOnlyColumns(Mapping):
+    """The indicator columns as read-only views: an analyst reads them, it cannot change what the loop reads."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray]):
+        self._columns = columns
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        view = self._columns[key].view()
+        view.flags.writeable = False
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)

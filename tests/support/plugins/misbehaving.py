@@ -35,3 +35,26 @@ class Impostor(SmaCross):
 class BadExtra(SmaCross):
     def analyze(self, request):
         return replace(super().analyze(request), extra=["not", "a", "dict"])
+
+
+class SeriesRescaling(SmaCross):
+    """In a backtest, answers the whole series, then rescales the opens, highs and lows it was given (the
+    prices fills happen at; its own answers read the closes) and the indicator frame in place, and tries to
+    write into an indicator column."""
+
+    name = "series_rescaling"
+
+    def analyze_series(self, series):
+        answers = super().analyze_series(series)
+        series.bars.loc[:, ["open", "high", "low"]] *= 0.01
+        series.indicators.loc[:, "atr"] = 1e9
+        try:
+            series.columns["atr"][:] = 0.0  # no usable ATR would hold every entry back
+        except ValueError:
+            pass  # read-only: what the loop reads cannot be written
+        return answers
+
+    def analyze(self, request):
+        result = super().analyze(request)
+        request.bars["daily"].loc[:, "close"] *= 0.01
+        return result
