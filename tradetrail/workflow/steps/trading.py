@@ -247,11 +247,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
 def update_portfolio(ctx: RunContext) -> StepOutcome:
     app = ctx.app
     ctx.step_input["account"] = ctx.account
-    now = portfolio.snapshot(app, ctx.user_id, ctx.account, ctx.as_of, "execution", ctx.execution_id)
-    close = session_close(ctx.as_of)
-    daily = False
-    if ctx.as_of >= close and not portfolio.has_snapshot(app, ctx.account, "daily", close):
-        portfolio.snapshot(app, ctx.user_id, ctx.account, close, "daily", now=now)  # as_of is at or after the close
-        daily = True
+    now, daily = portfolio.snapshot_run(app, ctx.user_id, ctx.account, ctx.as_of, ctx.execution_id,
+                                        session_close(ctx.as_of))
     ctx.step_meta["daily_snapshot"] = daily
     return StepOutcome(output=now)
