@@ -79,6 +79,10 @@ _ALL_FILLS = _FILLS.order_by(_SF.c.filled_at, _SF.c.order_id)  # a bracket's ent
 _WORKING_SYMBOLS = select(_SO.c.symbol, _SO.c.source).where(_SO.c.account == bindparam("account"),
                                                             _SO.c.status == "SUBMITTED").distinct()
 _HELD_SYMBOLS = select(_SP.c.symbol, _SP.c.source).where(_SP.c.account == bindparam("account"))
+_SA = SimAccount.__table__
+_ACCOUNT = select(_SA.c.account).where(_SA.c.account == bindparam("account"))
+_ACCOUNT_VALUES = select(_SA.c.cash, _SA.c.currency).where(_SA.c.account == bindparam("account"))
+_TAKEN = select(_SO.c.client_order_id).where(_SO.c.client_order_id.in_(bindparam("coids", expanding=True)))
 
 
 def _thread_lock(name: str) -> threading.Lock:
@@ -121,7 +125,7 @@ class SimulatedBroker:
         replay-clock strategy. Created on first use with the initial cash."""
         account = f"SIM{user_id:06d}" if strategy_id is None else f"SIM{user_id:06d}-S{strategy_id:06d}"
         with self._session() as s:
-            if s.get(SimAccount, account) is not None:
+            if s.scalar(_ACCOUNT, {"account": account}) is not None:
                 return account
         with self._locks(f"sim:{account}"), self._session() as s:  # create it once, whoever asks first
             if s.get(SimAccount, account) is None:
@@ -144,7 +148,7 @@ class SimulatedBroker:
     def account_state(self, account: str) -> tuple[AccountValues, list[BrokerPosition]]:
         """The account's values and its open positions from one read of the books (one mark of the clocks)."""
         with self._session() as s:
-            acct = s.get(SimAccount, account)
+            acct = s.execute(_ACCOUNT_VALUES, {"account": account}).first()
             if acct is None:
                 raise KeyError(f"no simulated account {account}")
             prices = self._prices(s, account)
@@ -198,7 +202,7 @@ class SimulatedBroker:
         contract = pending["contract"]
         with self._session() as s:
             coids = [spec["client_order_id"] for spec in pending["orders"]]
-            taken = set(s.scalars(select(SimOrder.client_order_id).where(SimOrder.client_order_id.in_(coids))))
+            taken = set(s.scalars(_TAKEN, {"coids": coids}))
             for coid in coids:  # one query for the bracket; the first taken id in the order given is named
                 if coid in taken:
                     return PlaceResult("rejected", reason=f"Order couldn't be submitted: Local order ID="

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time as time_
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.market_hours import session_close
@@ -226,6 +226,11 @@ def _exit(ctx: RunContext) -> StepOutcome:
     return StepOutcome(output=out)
 
 
+_O = Order.__table__
+_RUN_ORDERS = (select(_O.c.client_order_id, _O.c.leg, _O.c.state, _O.c.broker_order_id, _O.c.filled_quantity,
+                      _O.c.avg_fill_price).where(_O.c.execution_id == bindparam("execution")).order_by(_O.c.id))
+
+
 def track_order(ctx: RunContext) -> StepOutcome:
     """One sync with the broker for the orders this run sent. Orders still working are followed by later
     runs (risk_check syncs first) and by the periodic reconciliation; a run that sent nothing is skipped."""
@@ -236,7 +241,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
     with app.Session() as s:
-        mine = s.scalars(select(Order).where(Order.execution_id == ctx.execution_id).order_by(Order.id)).all()
+        mine = s.execute(_RUN_ORDERS, {"execution": ctx.execution_id}).all()
         orders = [{"client_order_id": o.client_order_id, "leg": o.leg, "state": o.state,
                    "broker_order_id": o.broker_order_id, "filled": o.filled_quantity, "avg_price": o.avg_fill_price}
                   for o in mine]
