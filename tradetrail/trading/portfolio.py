@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import PortfolioSnapshot, Position, Trade, TradingAccount
@@ -39,6 +39,7 @@ _NAMES = select(_ST.c.id, _ST.c.name).where(_ST.c.user_id == bindparam("user"),
                                             _ST.c.id.in_(bindparam("ids", expanding=True)))
 _OWNER = select(_TA.c.strategy_id).where(_TA.c.user_id == bindparam("user"), _TA.c.broker == bindparam("broker"),
                                          _TA.c.account == bindparam("account"))
+_INSERT = insert(_SN)
 _HAS = select(_SN.c.id).where(_SN.c.account == bindparam("account"), _SN.c.kind == bindparam("kind"),
                               _SN.c.at == bindparam("at")).limit(1)
 
@@ -130,12 +131,10 @@ def snapshot_run(app, user_id: int, account: str, as_of: datetime, execution_id:
     daily snapshot too if it has none yet (the same numbers), in one transaction. Returns the portfolio and
     whether the daily one was stored."""
     now = _account_now(app, user_id, account, as_of)
-    with app.Session() as s:
-        s.add(_snapshot_row(user_id, account, "execution", as_of, execution_id, now))
-        daily = as_of >= close and s.scalar(_HAS, {"account": account, "kind": "daily", "at": close}) is None
-        if daily:
-            s.add(_snapshot_row(user_id, account, "daily", close, None, now))
-        s.commit()
+    with app.engine.begin() as conn:  # plain inserts: the rows are not read back
+        daily = as_of >= close and conn.scalar(_HAS, {"account": account, "kind": "daily", "at": close}) is None
+        conn.execute(_INSERT, [_snapshot_row(user_id, account, "execution", as_of, execution_id, now)]
+                     + ([_snapshot_row(user_id, account, "daily", close, None, now)] if daily else []))
     return now, daily
 
 
@@ -146,12 +145,10 @@ def _account_now(app, user_id: int, account: str, at: datetime) -> dict:
     return _portfolio(app, user_id, {"account": account, "broker": app.broker.name, "strategy": names.get(owner)}, at)
 
 
-def _snapshot_row(user_id: int, account: str, kind: str, at: datetime, execution_id: str | None,
-                  now: dict) -> PortfolioSnapshot:
-    return PortfolioSnapshot(user_id=user_id, account=account, kind=kind, at=at, execution_id=execution_id,
-                             cash=now["cash"], equity=now["equity"], positions_value=now["positions_value"],
-                             realized_pnl=now["realized_pnl"], unrealized_pnl=now["unrealized_pnl"],
-                             positions=[p for p in now["positions"] if p["quantity"]])
+def _snapshot_row(user_id: int, account: str, kind: str, at: datetime, execution_id: str | None, now: dict) -> dict:
+    return dict(user_id=user_id, account=account, kind=kind, at=at, execution_id=execution_id, cash=now["cash"],
+                equity=now["equity"], positions_value=now["positions_value"], realized_pnl=now["realized_pnl"],
+                unrealized_pnl=now["unrealized_pnl"], positions=[p for p in now["positions"] if p["quantity"]])
 
 
 def equity_curves(app, user_id: int, account: str | None = None) -> dict[str, list[float]]:
