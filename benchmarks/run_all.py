@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (  # noqa: E402
     bench_api,
+    bench_backtest,
     bench_celery,
     bench_charts,
     bench_execution,
@@ -30,6 +31,8 @@ def main(full: bool = False) -> None:
     for bench in (bench_recorder, bench_execution, bench_orders, bench_charts, bench_supertrend):
         print(f"== {bench.__name__.rsplit('.', 1)[-1]}")
         figures.update(bench.main())
+    print("== bench_backtest")
+    figures.update(bench_backtest.main(repeat=7 if full else 3))
     print("== bench_schedule")
     figures.update(bench_schedule.main(count=1000 if full else 200, runs=3 if full else 1))
     print("== bench_api")

@@ -8,12 +8,13 @@ Defaults are the embedded deployment: SQLite and a local artifact folder under `
 from __future__ import annotations
 
 import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Celery's queues (distributed mode): runs, and beat's dispatch and sweep, which must never wait behind runs.
 RUNS_QUEUE = "tradetrail"
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
     llm_max_attempts: int = Field(default=3, ge=1, le=3)
     llm_backoff_s: float = Field(default=1.0, ge=0, le=30)
+    analyst_plugins: Annotated[list[str], NoDecode] = Field(
+        default=["tradetrail.analyst.examples"],
+        description="the modules whose analyst plug-ins a strategy may name (analyst kind plugin): dotted module "
+                    "names, each allowing itself and the modules under it; comma-separated or a JSON list; empty "
+                    "allows none")
 
     allow_live_trading: bool = False
     ibkr_allowed_questions: str = Field(
@@ -164,6 +170,18 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000,
                                    description="largest request body the API accepts (413 above)")
     max_json_depth: int = Field(default=32, ge=4, le=256, description="deepest JSON nesting the API accepts (422)")
+
+    @field_validator("analyst_plugins", mode="before")
+    @classmethod
+    def _plugin_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        if isinstance(value, list):
+            for name in value:
+                if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+                    raise ValueError(f"{name!r} is not a dotted module name (such as tradetrail.analyst.examples)")
+        return value
 
     @field_validator("worker_queues")
     @classmethod

@@ -97,6 +97,7 @@ def install(api: FastAPI) -> None:
         AnalysisFailed,
         Busy,
         ConfigurationError,
+        InvalidBacktest,
         InvalidStrategy,
         LoginRefused,
         MarketDataError,
@@ -107,6 +108,7 @@ def install(api: FastAPI) -> None:
         ScheduleError,
         StrategyInUse,
         TooManyAttempts,
+        TooManyBacktests,
     )
 
     @api.exception_handler(ApiError)
@@ -139,7 +141,8 @@ def install(api: FastAPI) -> None:
         AlreadyRunning: (409, "already_running"), StrategyInUse: (409, "in_use"), PromptInUse: (409, "in_use"),
         PromptExists: (409, "exists"), LoginRefused: (401, "login_failed"),
         PromptTemplateError: (422, "invalid_template"), ScheduleError: (422, "invalid_schedule"),
-        AccountError: (422, "invalid_input"), MarketDataError: (502, "market_data_error"),
+        AccountError: (422, "invalid_input"), InvalidBacktest: (422, "invalid_backtest"),
+        MarketDataError: (502, "market_data_error"),
         AnalysisFailed: (502, "analyst_error"), ConfigurationError: (503, "not_configured"), Busy: (503, "busy"),
     }
     for exc_type, (status, code) in simple.items():
@@ -148,7 +151,8 @@ def install(api: FastAPI) -> None:
         api.add_exception_handler(exc_type, handler)
 
     @api.exception_handler(TooManyAttempts)
-    async def _too_many(_: Request, exc: TooManyAttempts):
+    @api.exception_handler(TooManyBacktests)
+    async def _too_many(_: Request, exc: TooManyAttempts | TooManyBacktests):
         return error_response(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
     @api.exception_handler(InvalidStrategy)

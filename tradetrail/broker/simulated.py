@@ -4,13 +4,11 @@ restart loses nothing and our order records can be reconciled against it like ag
 Time passes only through :meth:`SimulatedBroker.sync`: orders placed at time T fill against the bars
 stamped after T, one instrument clock per account. A replay-clock strategy trades on an account of its own
 (:meth:`SimulatedBroker.account` with its strategy id): a real-time strategy on the same instrument would
-otherwise move that clock years ahead and fill the replayed strategy's orders there. Fill rules, per daily bar:
-- MKT fills at the open; STP triggers when the bar trades through the stop and fills at the worse of the
-  open and the stop; both pay ``slippage_bps`` against us. LMT fills at the limit or better (no slippage).
-- A DAY order that did not fill on the first bar after it was placed expires (CANCELLED).
-- Bracket children wake when their parent fills and may fill on the same bar; if the stop and the target
-  are both touched in one bar, the stop is assumed to have filled first. One child filling cancels the
-  other (one-cancels-the-other), and cancelling a parent cancels its children.
+otherwise move that clock years ahead and fill the replayed strategy's orders there. Fill rules, per daily bar,
+are :mod:`tradetrail.domain.fill_rules` (shared with the backtest): MKT at the open, STP through the stop at
+the worse of open and stop (both with ``slippage_bps`` against us), LMT at the limit or better; an unfilled
+DAY order expires after its first bar; bracket children wake when their parent fills, stop before target on
+one bar, one-cancels-the-other; cancelling a parent cancels its children.
 - Commission per order from the IBKR fixed or tiered schedule. A duplicate client order id is rejected
   with IBKR's wording ("Local order ID=... is already registered").
 Failure drills for tests and rehearsals come from ``TRADETRAIL_SIM_FAULTS``:
@@ -43,6 +41,7 @@ from tradetrail.broker.port import (
 from tradetrail.db.sim_models import SimAccount, SimClock, SimFill, SimOrder, SimPosition, SimQuestion
 from tradetrail.domain.commissions import commission
 from tradetrail.domain.contract import Contract
+from tradetrail.domain.fill_rules import bar_events, fill_price
 from tradetrail.domain.orders import OrderSpec
 from tradetrail.domain.positions import Position, apply_fill
 from tradetrail.marketdata.port import MarketData
@@ -321,57 +320,25 @@ class SimulatedBroker:
         clock.clock = now
 
     def _process_bar(self, s: Session, account: str, symbol: str, ts: datetime, bar) -> None:
-        o, h, low = float(bar["open"]), float(bar["high"]), float(bar["low"])
         working = s.scalars(select(SimOrder).where(SimOrder.account == account, SimOrder.symbol == symbol,
                                                    SimOrder.status == "SUBMITTED", SimOrder.placed_at < ts)
                             .order_by(SimOrder.id)).all()
         if not working:  # nothing can fill or expire on this bar
             return
-        by_coid = {r.client_order_id: r for r in s.scalars(select(SimOrder).where(SimOrder.account == account,
-                                                                                 SimOrder.symbol == symbol))}
-        roots = [r for r in working if r.parent_client_order_id is None]
-        children = [r for r in working if r.parent_client_order_id is not None]
-        for row in roots:
-            price = self._trigger(row, o, h, low)
-            if price is not None:
-                self._fill(s, row, price, ts)
-            elif row.tif == "DAY":
-                self._cancel(s, row, "expired unfilled at the end of its day", ts)
-        # Children of parents that are filled by now; stop before target when both touch the same bar.
-        live = [c for c in children if by_coid.get(c.parent_client_order_id) is not None
-                and by_coid[c.parent_client_order_id].status == "FILLED" and c.status == "SUBMITTED"]
-        for row in sorted(live, key=lambda r: (r.parent_client_order_id, r.order_type != "STP")):
-            if row.status != "SUBMITTED":
-                continue
-            price = self._trigger(row, o, h, low)
-            if price is not None:
-                self._fill(s, row, price, ts)
-                for sibling in live:
-                    if sibling is not row and sibling.parent_client_order_id == row.parent_client_order_id \
-                            and sibling.status == "SUBMITTED":
-                        sibling.status, sibling.reason = "CANCELLED", "one-cancels-other: sibling filled"
-                        sibling.closed_at = ts
-
-    def _trigger(self, row: SimOrder, o: float, h: float, low: float) -> float | None:
-        buy = row.side == "BUY"
-        slip = (1 + self.slippage) if buy else (1 - self.slippage)
-        if row.order_type == "MKT":
-            return o * slip
-        if row.order_type == "LMT":
-            if buy and low <= row.limit_price:
-                return min(o, row.limit_price)
-            if not buy and h >= row.limit_price:
-                return max(o, row.limit_price)
-            return None
-        if row.order_type == "STP":
-            if buy and h >= row.stop_price:
-                return max(o, row.stop_price) * slip
-            if not buy and low <= row.stop_price:
-                return min(o, row.stop_price) * slip
-        return None
+        parents = {c.parent_client_order_id for c in working if c.parent_client_order_id is not None}
+        filled = set(s.scalars(select(SimOrder.client_order_id).where(
+            SimOrder.client_order_id.in_(parents), SimOrder.status == "FILLED"))) if parents else set()
+        events = bar_events(working, filled.__contains__, float(bar["open"]), float(bar["high"]), float(bar["low"]),
+                            self.slippage)
+        for event in events:  # the shared rules decide (domain/fill_rules.py); the books are kept here
+            row = event.order
+            if event.kind == "fill":
+                self._fill(s, row, event.price, ts)
+            else:
+                row.status, row.reason, row.closed_at = "CANCELLED", event.reason, ts
 
     def _fill(self, s: Session, row: SimOrder, price: float, ts: datetime) -> None:
-        price = round(price, 4)
+        price = fill_price(price)
         fee = commission(self.schedule, row.quantity, price)
         acct = s.get(SimAccount, row.account)
         sign = 1 if row.side == "BUY" else -1

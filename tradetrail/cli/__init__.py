@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import typer
 
-from tradetrail.cli import processes, runs, setup, strategies, symbols, trading, users
+from tradetrail.cli import backtest, processes, runs, setup, strategies, symbols, trading, users
 from tradetrail.cli.errors import ReportingGroup
 
 app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
                   help="Scheduled, LLM-assisted trading workflows.")
 for command in (setup.init, runs.run, runs.lineage, processes.serve, trading.orders, trading.positions,
                 trading.portfolio, trading.reconcile, trading.halt, trading.resume, runs.runs, processes.worker,
-                processes.beat):
+                processes.beat, backtest.backtest):
     app.command()(command)
 for group, name in ((strategies.strategies_app, "strategies"),
                     (setup.db_app, "db"), (runs.schedule_app, "schedule"), (trading.broker_app, "broker"),

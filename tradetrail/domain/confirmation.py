@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 BULLISH, BEARISH, NEUTRAL = "BULLISH", "BEARISH", "NEUTRAL"
 REQUIRED_VOTES = 3
 RSI_MIDLINE = 50.0
@@ -57,6 +59,35 @@ class Confirmation:
                 "votes": [v.to_dict() for v in self.votes]}
 
 
+@dataclass(frozen=True)
+class VoteRule:
+    """One reading of the rule: ``value_key`` compared with ``reference_key`` (or the constant ``threshold``)."""
+
+    name: str
+    value_key: str
+    reference_key: str | None
+    threshold: float
+    rule: str
+
+
+VOTE_RULES: tuple[VoteRule, ...] = (
+    VoteRule("supertrend", "supertrend_dir", None, 0.0, "supertrend_dir > 0 bullish, < 0 bearish"),
+    VoteRule("close_vs_sma20", "close", "sma_20", 0.0, "close > sma_20 bullish, < sma_20 bearish"),
+    VoteRule("macd_hist", "macd_hist", None, 0.0, "macd_hist > 0 bullish, < 0 bearish"),
+    VoteRule("rsi_vs_50", "rsi", None, RSI_MIDLINE, "rsi > 50 bullish, < 50 bearish"),
+)
+COLUMNS = tuple(dict.fromkeys(k for r in VOTE_RULES for k in (r.value_key, r.reference_key) if k))
+
+
+def _sign(value, reference):
+    """+1 above, -1 below, 0 equal or missing: for two numbers, or element-wise for arrays (NaN votes 0)."""
+    return np.subtract(np.greater(value, reference), np.less(value, reference), dtype=np.int8)
+
+
+def _direction(bullish, bearish):
+    return np.where(bullish >= REQUIRED_VOTES, BULLISH, np.where(bearish >= REQUIRED_VOTES, BEARISH, NEUTRAL))
+
+
 def _number(latest: Mapping[str, object], key: str) -> float | None:
     raw = latest.get(key)
     if raw is None:
@@ -65,23 +96,27 @@ def _number(latest: Mapping[str, object], key: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _vote(name: str, latest: Mapping[str, object], value_key: str, reference_key: str | None,
-          threshold: float, rule: str) -> Vote:
-    value = _number(latest, value_key)
-    reference = _number(latest, reference_key) if reference_key else threshold
-    sign = 0 if value is None or reference is None else (value > reference) - (value < reference)
-    return Vote(name, sign, value_key, value, reference_key, reference, rule)
+def _vote(rule: VoteRule, latest: Mapping[str, object]) -> Vote:
+    value = _number(latest, rule.value_key)
+    reference = _number(latest, rule.reference_key) if rule.reference_key else rule.threshold
+    sign = 0 if value is None or reference is None else int(_sign(value, reference))
+    return Vote(rule.name, sign, rule.value_key, value, rule.reference_key, reference, rule.rule)
 
 
 def confirm(latest: Mapping[str, object]) -> Confirmation:
     """Apply the 3-of-4 rule to the latest indicator values."""
-    votes = (
-        _vote("supertrend", latest, "supertrend_dir", None, 0.0, "supertrend_dir > 0 bullish, < 0 bearish"),
-        _vote("close_vs_sma20", latest, "close", "sma_20", 0.0, "close > sma_20 bullish, < sma_20 bearish"),
-        _vote("macd_hist", latest, "macd_hist", None, 0.0, "macd_hist > 0 bullish, < 0 bearish"),
-        _vote("rsi_vs_50", latest, "rsi", None, RSI_MIDLINE, "rsi > 50 bullish, < 50 bearish"),
-    )
+    votes = tuple(_vote(rule, latest) for rule in VOTE_RULES)
     bullish = sum(v.vote == 1 for v in votes)
     bearish = sum(v.vote == -1 for v in votes)
-    direction = BULLISH if bullish >= REQUIRED_VOTES else BEARISH if bearish >= REQUIRED_VOTES else NEUTRAL
-    return Confirmation(votes, bullish, bearish, direction)
+    return Confirmation(votes, bullish, bearish, str(_direction(bullish, bearish)))
+
+
+def directions(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The direction of every row at once, by the same votes as :func:`confirm`: ``columns`` holds
+    :data:`COLUMNS` as float arrays of one length, with the values :func:`confirm` would see in each row
+    (rounded as ``latest_values`` rounds them; NaN where missing)."""
+    signs = [_sign(columns[r.value_key], columns[r.reference_key] if r.reference_key else r.threshold)
+             for r in VOTE_RULES]
+    bullish = sum((s == 1).astype(np.int8) for s in signs)
+    bearish = sum((s == -1).astype(np.int8) for s in signs)
+    return _direction(bullish, bearish)

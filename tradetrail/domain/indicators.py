@@ -9,6 +9,7 @@ caller passes in: fetch a fixed number of bars for reproducible runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 
@@ -161,13 +162,18 @@ def _column(bars: pd.DataFrame, name: str) -> np.ndarray:
 
 def compute_indicators(bars: pd.DataFrame, params: IndicatorParams) -> pd.DataFrame:
     """All configured indicators for ``bars`` (same index), NaN during each indicator's warm-up."""
+    return pd.DataFrame(indicator_arrays(bars, params), index=bars.index, dtype=np.float64)
+
+
+def indicator_arrays(bars: pd.DataFrame, params: IndicatorParams) -> dict[str, np.ndarray]:
+    """The columns of :func:`compute_indicators` as float arrays, in order (a backtest reads them by row)."""
     missing = [c for c in ("high", "low", "close", "volume") if c not in bars.columns]
     if missing:
         raise ValueError(f"compute_indicators: bars are missing columns {missing}")
     p = params
     columns = indicator_columns(p)
     if len(bars) == 0:
-        return pd.DataFrame({c: np.array([], dtype=np.float64) for c in columns}, index=bars.index)
+        return {c: np.array([], dtype=np.float64) for c in columns}
     h, lo, c, v = (_column(bars, k) for k in ("high", "low", "close", "volume"))
     out: dict[str, np.ndarray] = {f"sma_{n}": talib.SMA(c, timeperiod=n) for n in p.sma_periods}
     out.update({f"ema_{n}": talib.EMA(c, timeperiod=n) for n in p.ema_periods})
@@ -185,7 +191,7 @@ def compute_indicators(bars: pd.DataFrame, params: IndicatorParams) -> pd.DataFr
         h, lo, c, fastk_period=p.stoch_k, slowk_period=p.stoch_smooth_k, slowk_matype=talib.MA_Type.SMA,
         slowd_period=p.stoch_d, slowd_matype=talib.MA_Type.SMA)
     out["adx"] = talib.ADX(h, lo, c, timeperiod=p.adx_period)
-    return pd.DataFrame({name: out[name] for name in columns}, index=bars.index, dtype=np.float64)
+    return {name: np.asarray(out[name], dtype=np.float64) for name in columns}
 
 
 def _plain(value: object) -> float | None:
@@ -208,3 +214,16 @@ def latest_values(frame: pd.DataFrame, bars: pd.DataFrame | None = None) -> dict
         out["close"] = _plain(bars["close"].iloc[-1])
     out.update({str(name): _plain(value) for name, value in frame.iloc[-1].items()})
     return out
+
+
+def values_at(columns: Mapping[str, np.ndarray], close: np.ndarray, row: int) -> dict[str, float | None]:
+    """What :func:`latest_values` gives for the bars up to ``row``, read from whole-series columns (the
+    indicators are causal, so row ``row`` of the whole series is the last row of that prefix)."""
+    out: dict[str, float | None] = {"close": _plain(close[row])}
+    out.update({name: _plain(values[row]) for name, values in columns.items()})
+    return out
+
+
+def rounded(values: np.ndarray) -> np.ndarray:
+    """Every value as :func:`latest_values` rounds it (NaN where it gives None), for whole-series rules."""
+    return np.array([np.nan if (x := _plain(v)) is None else x for v in values.tolist()], dtype=np.float64)

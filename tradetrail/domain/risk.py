@@ -3,10 +3,14 @@ would be crossed. Applied by the risk_check step before any order exists.
 
 Entries (BUY) are sized from the price the order will trade at (:class:`EntryPrice`), never from the
 analyst's entry for a market order: a MKT entry from the latest market price plus a slippage allowance, a
-LMT entry from its limit. size = floor(equity × risk_per_trade ÷ (that price − stop)), capped by max
-position % of equity and by cash (after commission), all at that price; reward/risk is measured from the
-expected price (the latest price, or the limit). Denied when there is no usable price, the stop is not
-below it, the size is below one unit, reward/risk is below the minimum,
+LMT entry from its limit. With ``sizing="risk"`` (the default) size = floor(equity × risk_per_trade ÷ (that
+price − stop)); with ``sizing="fixed"`` size = ``quantity``. Either is capped by max position % of equity and
+by cash (after commission), all at that price; reward/risk is measured from the expected price (the latest
+price, or the limit). An entry without protective orders (``protective=False``: the strategy's
+``orders.protective`` is ``none``) has no stop or target: it needs fixed sizing (risk sizing has no stop to
+size from), its stop and target are ignored and the reward/risk minimum does not apply; every other rule does.
+Denied when there is no usable price, the stop is not below it, the size is below one unit, reward/risk is
+below the minimum,
 exposure would pass its maximum, too many positions are open, today's loss has reached the daily limit,
 the strategy lost N trades in a row, a position is already open, an earlier order of the strategy is
 still working or of unknown fate, or trading is REDUCING or HALTED.
@@ -30,7 +34,9 @@ LIMIT_BOUNDS: dict[str, Bound] = {
     "min_reward_risk": Bound(0.1, 20.0),
     "daily_loss_limit_pct": Bound(0.1, 100.0),
     "max_consecutive_losses": Bound(1, 100, whole=True),
+    "quantity": Bound(1, 1_000_000, whole=True),
 }
+SIZINGS = ("risk", "fixed")
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,14 @@ class RiskLimits:
     min_reward_risk: float = 1.0
     daily_loss_limit_pct: float = 3.0
     max_consecutive_losses: int = 3
+    sizing: str = "risk"  # "risk": from the risk budget and the stop; "fixed": ``quantity`` units
+    quantity: int = 1  # the size of every entry with fixed sizing (still capped like any other)
 
     def __post_init__(self) -> None:
         for name, bound in LIMIT_BOUNDS.items():
             check_number("risk", name, getattr(self, name), bound)
+        if self.sizing not in SIZINGS:
+            raise ValueError(f"risk.sizing must be one of {', '.join(SIZINGS)}, got {self.sizing!r}")
 
 
 @dataclass(frozen=True)
@@ -132,10 +142,13 @@ def _state(inputs: RiskInputs) -> TradingState:
 
 
 def evaluate(action: str, entry: float | None, stop: float | None, target: float | None,
-             inputs: RiskInputs, limits: RiskLimits, price: EntryPrice | None = None) -> RiskDecision:
+             inputs: RiskInputs, limits: RiskLimits, price: EntryPrice | None = None, *,
+             protective: bool = True) -> RiskDecision:
     """Decide what the signal may do. Never raises for a bad signal: it denies it.
 
-    ``price`` is what a BUY will trade at; without it the entry is taken as a limit order at ``entry``."""
+    ``price`` is what a BUY will trade at; without it the entry is taken as a limit order at ``entry``.
+    ``protective`` says whether the entry carries a protective stop and take-profit (the default): without
+    them ``stop`` and ``target`` are ignored."""
     state = _state(inputs)
     if action == "HOLD":
         return RiskDecision("none", False, 0, "HOLD: nothing to do")
@@ -143,7 +156,9 @@ def evaluate(action: str, entry: float | None, stop: float | None, target: float
         return _exit(inputs, state)
     if action != "BUY":
         return RiskDecision("none", False, 0, f"unknown action {action!r}", (Denial("action", action),))
-    return _entry(entry, stop, target, inputs, limits, state, price)
+    if not protective:
+        stop = target = None  # no protective order will carry them: nothing may be decided on them
+    return _entry(entry, stop, target, inputs, limits, state, price, protective)
 
 
 def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
@@ -161,7 +176,7 @@ def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
 
 
 def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: TradingState,
-           price: EntryPrice | None) -> RiskDecision:
+           price: EntryPrice | None, protective: bool) -> RiskDecision:
     denials: list[Denial] = []
 
     def deny(rule: str, detail: str, **numbers) -> None:
@@ -173,10 +188,17 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
 
     if state != TradingState.ACTIVE:
         deny("trading_state", f"trading is {state.value}: no new entries", state=state.value)
-    finite = all(_finite(v) for v in (entry, stop, target))
-    if not finite or entry <= 0 or stop <= 0 or not stop < entry < target:
-        deny("levels", "a BUY needs finite levels with 0 < stop < entry < take-profit", entry=entry, stop=stop,
-             target=target)
+    if protective:
+        finite = all(_finite(v) for v in (entry, stop, target))
+        if not finite or entry <= 0 or stop <= 0 or not stop < entry < target:
+            deny("levels", "a BUY needs finite levels with 0 < stop < entry < take-profit", entry=entry, stop=stop,
+                 target=target)
+    elif not _finite(entry) or entry <= 0:
+        deny("levels", "a BUY needs a finite entry above zero", entry=entry)
+    elif limits.sizing != "fixed":
+        deny("sizing", "risk sizing needs a stop to size from, and an entry without protective orders has none "
+             "(set risk.sizing to fixed)", sizing=limits.sizing)
+    if denials and denials[-1].rule in ("levels", "sizing"):
         return RiskDecision("enter", False, 0, denials[-1].detail if len(denials) == 1 else denials[0].detail,
                             tuple(denials))
     if inputs.position_qty != 0:
@@ -192,29 +214,35 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
              "latest market price)", order_type=price.order_type, reference_price=ref,
              slippage_allowance_pct=price.allowance_pct)
         return denied()
-    if stop >= ref:
+    if stop is not None and stop >= ref:
         deny("sizing_price", f"the stop {stop:g} is not below the price the entry trades at ({ref:g})",
              order_type=price.order_type, reference_price=ref, stop=stop)
         return denied()
     if inputs.equity <= 0:
         deny("equity", "no equity", equity=inputs.equity)
         return denied()
-    per_unit = sizing - stop  # the risk of a fill at the worst price tolerated
-    rr = (target - ref) / (ref - stop)  # at the expected price: the allowance is a bound, not a forecast
     numbers = {"equity": round(inputs.equity, 2), "cash": round(inputs.cash, 2), "entry": entry, "stop": stop,
                "target": target, "order_type": price.order_type, "reference_price": ref,
-               "slippage_allowance_pct": price.allowance_pct, "sizing_price": sizing,
-               "risk_per_unit": round(per_unit, 6), "reward_risk": round(rr, 4)}
-    if rr < limits.min_reward_risk:
-        deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
+               "slippage_allowance_pct": price.allowance_pct, "sizing_price": sizing}
     budget = inputs.equity * limits.risk_per_trade_pct / 100
-    sizes = (budget / per_unit, inputs.equity * limits.max_position_pct / 100 / sizing)
-    if not all(math.isfinite(x) for x in (per_unit, rr, *sizes)) or per_unit <= 0:
-        deny("levels", f"the levels give no finite size or reward/risk at the sizing price {sizing:g} (stop too "
-             "close?)", entry=entry, stop=stop, target=target)
-        return denied(numbers)
-    qty = math.floor(budget / per_unit + 1e-9)
-    numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
+    per_unit = None
+    if stop is not None:
+        per_unit = sizing - stop  # the risk of a fill at the worst price tolerated
+        rr = (target - ref) / (ref - stop)  # at the expected price: the allowance is a bound, not a forecast
+        numbers.update(risk_per_unit=round(per_unit, 6), reward_risk=round(rr, 4))
+        if rr < limits.min_reward_risk:
+            deny("min_reward_risk", f"reward/risk {rr:.2f} below {limits.min_reward_risk}", reward_risk=round(rr, 4))
+        sizes = (budget / per_unit, inputs.equity * limits.max_position_pct / 100 / sizing)
+        if not all(math.isfinite(x) for x in (per_unit, rr, *sizes)) or per_unit <= 0:
+            deny("levels", f"the levels give no finite size or reward/risk at the sizing price {sizing:g} (stop too "
+                 "close?)", entry=entry, stop=stop, target=target)
+            return denied(numbers)
+    if limits.sizing == "fixed":
+        qty = limits.quantity
+        numbers.update(size_fixed=qty)
+    else:
+        qty = math.floor(budget / per_unit + 1e-9)
+        numbers.update(risk_budget=round(budget, 2), size_by_risk=qty)
     caps = {}
     by_position = math.floor(inputs.equity * limits.max_position_pct / 100 / sizing + 1e-9)
     if by_position < qty:
@@ -249,5 +277,10 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
     if denials:
         return denied(numbers)
     at = f"{price.order_type} at up to {sizing:.6g}" if price.order_type == "MKT" else f"LMT {sizing:.6g}"
-    return RiskDecision("enter", True, qty, f"buy {qty} ({at}) risking {qty * per_unit:.2f} of {budget:.2f}",
-                        numbers=numbers)
+    if limits.sizing == "risk":
+        reason = f"buy {qty} ({at}) risking {qty * per_unit:.2f} of {budget:.2f}"
+    elif per_unit is not None:
+        reason = f"buy {qty} ({at}), a fixed size, risking {qty * per_unit:.2f}"
+    else:
+        reason = f"buy {qty} ({at}), a fixed size without a stop or target (closed by a SELL signal)"
+    return RiskDecision("enter", True, qty, reason, numbers=numbers)

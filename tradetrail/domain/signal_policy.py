@@ -13,6 +13,12 @@
    closes the position at the market and uses no level, so the check is recorded for it but never holds an
    exit back (a crash that leaves the model's levels behind must not trap the trader in the position).
 
+Without protective orders (``decide(..., protective=False)``: the strategy's ``orders.protective`` is
+``none``) an entry has no stop or target and the position is closed only by a SELL signal: ``reward_risk`` and
+the stop/target parts of ``market_fit`` are recorded as not applied (the entry distance still applies). With
+protective orders (the default) a BUY or SELL without a stop-loss and a take-profit fails ``reward_risk`` (its
+numbers name what is missing and why).
+
 Every rule is evaluated and reported (passed or not, with its numbers), so a HOLD always says why and a
 BUY or SELL shows everything it passed.
 """
@@ -107,16 +113,20 @@ def _num(value: float | None) -> float | None:
     return float(f"{value:.8g}")
 
 
-def market_fit(p: Proposal, market: Market, policy: SignalPolicy) -> RuleResult:
-    """Do the BUY/SELL levels fit the market? Every problem is named, with the numbers."""
+def market_fit(p: Proposal, market: Market, policy: SignalPolicy, protective: bool = True) -> RuleResult:
+    """Do the BUY/SELL levels fit the market? Every problem is named, with the numbers. Without protective
+    orders only the entry is checked (there is no stop or target to place)."""
     close, atr, bound = market.close, market.atr, policy.max_entry_distance_atr
     numbers = {"close": _num(close), "atr": _num(atr), "entry": _num(p.entry), "stop_loss": _num(p.stop_loss),
                "take_profit": _num(p.take_profit), "max_entry_distance_atr": bound}
     if _num(close) is None or _num(atr) is None or close <= 0 or atr <= 0:
         return RuleResult("market_fit", False, f"no usable last close and ATR to check the levels against "
                                                f"(close {close}, ATR {atr})", numbers)
-    if None in (_num(p.entry), _num(p.stop_loss), _num(p.take_profit)):
-        return RuleResult("market_fit", False, "the levels are missing or not finite", numbers)
+    if not protective:
+        numbers["applied"] = "entry distance only (no protective orders)"
+    if None in ((_num(p.entry), _num(p.stop_loss), _num(p.take_profit)) if protective else (_num(p.entry),)):
+        return RuleResult("market_fit", False, "the levels are missing or not finite" if protective else
+                          "the entry is missing or not finite", numbers)
     distance = abs(p.entry - close) / atr
     numbers["entry_distance_atr"] = _num(distance)
     problems = []
@@ -124,6 +134,12 @@ def market_fit(p: Proposal, market: Market, policy: SignalPolicy) -> RuleResult:
         problems.append(f"entry {p.entry:g} is {distance:.4g} ATR from the last close {close:g} (ATR {atr:.4g}), "
                         f"more than {bound:g} ATR")
     buy = p.action == "BUY"
+    if not protective:
+        if problems:
+            return RuleResult("market_fit", False, problems[0], numbers)
+        return RuleResult("market_fit", True, f"entry {distance:.2f} ATR from the last close {close:g} (bound "
+                                              f"{bound:g}); no stop or target to check (no protective orders)",
+                          numbers)
     if (p.stop_loss >= close) if buy else (p.stop_loss <= close):
         problems.append(f"stop {p.stop_loss:g} is already {'at or above' if buy else 'at or below'} the last close "
                         f"{close:g}")
@@ -136,10 +152,24 @@ def market_fit(p: Proposal, market: Market, policy: SignalPolicy) -> RuleResult:
                                           f"(bound {bound:g}), stop and target on the right sides", numbers)
 
 
+def _reward_risk_rule(p: Proposal, rr: float | None, policy: SignalPolicy, protective: bool) -> RuleResult:
+    if not protective:
+        return RuleResult("reward_risk", True, f"not applied: no protective orders (reward/risk "
+                                               f"{rr and round(rr, 4)})", {"applied": False})
+    detail = f"reward/risk {rr and round(rr, 4)} vs minimum {policy.min_reward_risk}"
+    missing = [name for name in ("stop_loss", "take_profit") if getattr(p, name) is None]
+    if missing:  # the detail keeps its recorded form; the numbers say why
+        return RuleResult("reward_risk", False, detail, {
+            "missing": missing, "why": "with protective orders (orders.protective bracket) no entry is sent "
+                                       "without a stop-loss and a take-profit"})
+    return RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk, detail)
+
+
 def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalPolicy,
-           market: Market) -> SignalDecision:
-    """Apply the policy; ``primary``/``higher`` are confirmation directions (BULLISH/BEARISH/NEUTRAL/None) and
-    ``market`` the primary timeframe's last close and ATR."""
+           market: Market, *, protective: bool = True) -> SignalDecision:
+    """Apply the policy; ``primary``/``higher`` are confirmation directions (BULLISH/BEARISH/NEUTRAL/None),
+    ``market`` the primary timeframe's last close and ATR, ``protective`` whether an entry carries a stop and a
+    take-profit (see the module docstring)."""
     rr = reward_risk(p)
     rules = [RuleResult("analyst_action", p.action != "HOLD", f"analyst said {p.action}")]
     rules.append(RuleResult("min_confidence", p.confidence >= policy.min_confidence,
@@ -154,9 +184,8 @@ def decide(p: Proposal, primary: str | None, higher: str | None, policy: SignalP
         rules.append(RuleResult("higher_timeframe", opposite is not None and higher != opposite,
                                 f"higher timeframe is {higher or 'missing'}"))
     if p.action != "HOLD":
-        rules.append(RuleResult("reward_risk", rr is not None and rr >= policy.min_reward_risk,
-                                f"reward/risk {rr and round(rr, 4)} vs minimum {policy.min_reward_risk}"))
-        fit = market_fit(p, market, policy)
+        rules.append(_reward_risk_rule(p, rr, policy, protective))
+        fit = market_fit(p, market, policy, protective)
         if p.action == "SELL" and not fit.passed:  # recorded, not binding: an exit sends no level
             fit = RuleResult(fit.rule, True, f"not applied to an exit (it closes at the market): {fit.detail}",
                              fit.numbers | {"applied": False})

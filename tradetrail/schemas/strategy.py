@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradetrail.analyst.plugins import REF_MAX, PluginError, parse_ref
 from tradetrail.domain.indicators import MAX_MA_PERIODS, PARAM_BOUNDS, PERIOD_RANGE, REQUIRED_SMA, IndicatorParams
 from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
-from tradetrail.domain.risk import LIMIT_BOUNDS, RiskLimits
+from tradetrail.domain.risk import LIMIT_BOUNDS, SIZINGS, RiskLimits
 from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
 from tradetrail.schemas.domain_fields import bounded
 
@@ -34,6 +35,8 @@ TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,3}$"
 CRON_MAX = 100
 CRON_FIELD = r"[0-9A-Za-z*/,?#\-]+"
 CRON_PATTERN = rf"^\s*({CRON_FIELD}(\s+{CRON_FIELD}){{4}}\s*)?$"  # five fields, or blank (no schedule)
+# A plug-in analyst class: package.module:ClassName, an absolute module path.
+PLUGIN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 # Any text but control characters (newline, carriage return and tab are text: a description typed in a browser
 # textarea arrives with CRLF line ends).
 NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
@@ -65,7 +68,14 @@ SignalPolicyField = bounded(
                                             "last close; a stop or target already on the wrong side of the last "
                                             "close also makes the signal HOLD"},
     doc="How an analysis becomes a signal (tradetrail.domain.signal_policy).")
-RiskLimitsField = bounded(RiskLimits, LIMIT_BOUNDS, doc="The risk gate's limits (tradetrail.domain.risk).")
+RiskLimitsField = bounded(
+    RiskLimits, LIMIT_BOUNDS,
+    extra={"sizing": Annotated[Literal[SIZINGS], Field(
+        description="risk: each entry risks risk_per_trade_pct of equity down to its stop; fixed: each entry is "
+                    "`quantity` units. Either is capped by max_position_pct and cash at the price the order trades "
+                    "at. risk needs a stop, so it cannot go with orders.protective none")]},
+    descriptions={"quantity": "units per entry when sizing is fixed (ignored with risk sizing)"},
+    doc="The risk gate's limits (tradetrail.domain.risk). Also refused: sizing risk with orders.protective none.")
 
 
 class MarketDataConfig(_Strict):
@@ -109,12 +119,44 @@ class PromptsConfig(_Strict):
 
 
 class AnalystConfig(_Strict):
-    kind: Literal["auto", "rules", "llm"] = Field(
-        default="auto", description="auto: the configured model if TRADETRAIL_LLM_BASE_URL is set, else rules")
+    kind: Literal["auto", "rules", "llm", "plugin"] = Field(
+        default="auto", description="auto: the configured model if TRADETRAIL_LLM_BASE_URL is set, else rules; "
+                                    "plugin: the class named in plugin")
+    plugin: str | None = Field(
+        default=None, max_length=REF_MAX, json_schema_extra={"pattern": PLUGIN_PATTERN},
+        description="kind plugin: the analyst class as package.module:ClassName (e.g. "
+                    "tradetrail.analyst.examples.sma_cross:SmaCross); its module must be allowed by the server's "
+                    "TRADETRAIL_ANALYST_PLUGINS (checked when the strategy is saved and when it runs)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"maxProperties": 50},
+        description="kind plugin: keyword arguments for the class (e.g. {\"fast\": 10, \"slow\": 30})")
     model: str | None = Field(default=None, max_length=200, description="overrides TRADETRAIL_LLM_MODEL")
     prompts: PromptsConfig = PromptsConfig()
     atr_stop_multiple: float = Field(default=2.0, gt=0, le=10, description="rules analyst: stop = entry ∓ k·ATR")
     reward_risk: float = Field(default=2.0, gt=0, le=20, description="rules analyst: target at this many R")
+
+    @field_validator("plugin")
+    @classmethod
+    def _plugin_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_ref(value)
+            except PluginError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _few_params(cls, value: dict) -> dict:
+        if len(value) > 50:
+            raise ValueError("at most 50 params")
+        return value
+
+    @model_validator(mode="after")
+    def _plugin_named(self) -> AnalystConfig:
+        if self.kind == "plugin" and self.plugin is None:
+            raise ValueError("analyst kind plugin needs analyst.plugin (package.module:ClassName)")
+        return self
 
 
 class ScheduleConfig(_Strict):
@@ -164,6 +206,11 @@ class OrdersConfig(_Strict):
     slippage_allowance_pct: float = Field(
         default=2.0, ge=0, le=50, description="a MKT entry is sized (risk, position, exposure and cash caps) at the "
                                               "last price plus this much; a fill beyond it is flagged")
+    protective: Literal["bracket", "none"] = Field(
+        default="bracket", description="bracket: every entry carries a protective stop and take-profit (a BUY "
+                                       "without both is a HOLD); none: the entry is a single order, the position is "
+                                       "closed only by a SELL signal, and the signal policy's reward/risk rule does "
+                                       "not apply (needs risk.sizing fixed)")
 
 
 class StrategyConfig(_Strict):
@@ -197,6 +244,14 @@ class StrategyConfig(_Strict):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sizing_fits_protection(self) -> StrategyConfig:
+        if self.orders.protective == "none" and self.risk.sizing == "risk":
+            raise ValueError("risk.sizing 'risk' sizes an entry from its stop, and orders.protective 'none' sends "
+                             "none: set risk.sizing to 'fixed' (with risk.quantity) or orders.protective to "
+                             "'bracket'")
+        return self
 
     def replay_broker_problem(self) -> str | None:
         """Why this strategy cannot trade at the broker it names (a replayed market trades only at the

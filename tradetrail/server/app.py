@@ -21,7 +21,7 @@ from tradetrail import __version__
 from tradetrail.api import errors
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.limits import RequestLimits
-from tradetrail.api.routes import artifacts, auth, lineage, prompts, strategies, symbols, trading
+from tradetrail.api.routes import artifacts, auth, backtests, lineage, prompts, strategies, symbols, trading
 from tradetrail.app_context import App
 from tradetrail.runtime.health import health_report
 from tradetrail.runtime.startup import PeriodicReconciler, reconcile_all
@@ -85,7 +85,7 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
         return status(app, user_id=user.user_id)
 
     for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
-                   artifacts.router, trading.router, system):
+                   artifacts.router, trading.router, backtests.router, system):
         api.include_router(router)
     install_web(api)  # the pages, /docs and /static (none of them in the OpenAPI document)
     return api

@@ -13,8 +13,9 @@ from tradetrail.marketdata.port import MarketDataError
 from tradetrail.prompts.templates import PromptTemplateError
 
 __all__ = ["AccountError", "AlreadyRunning", "AnalysisFailed", "Busy", "ConfigurationError", "DocumentError",
-           "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists", "PromptInUse",
-           "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts"]
+           "InvalidBacktest", "InvalidStrategy", "LoginRefused", "MarketDataError", "NotFound", "PromptExists",
+           "PromptInUse", "PromptTemplateError", "ScheduleError", "StrategyInUse", "TooManyAttempts",
+           "TooManyBacktests"]
 
 
 class AccountError(ValueError):
@@ -62,3 +63,15 @@ class PromptInUse(Exception):
 
 class PromptExists(Exception):
     """Creating a template under a name the user already has one of (a new version is a PUT)."""
+
+
+class InvalidBacktest(ValueError):
+    """A backtest cannot run as asked (range, cash, analyst, too little data): the message says why."""
+
+
+class TooManyBacktests(Exception):
+    """The user already has as many backtests waiting or running as one may; answered 429 with a retry time."""
+
+    def __init__(self, limit: int, retry_after_s: int = 5):
+        super().__init__(f"{limit} of your backtests are still waiting or running; try again when one has finished")
+        self.retry_after_s = retry_after_s

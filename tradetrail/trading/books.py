@@ -15,7 +15,7 @@ from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trad
 from tradetrail.domain.orders import InvalidTransition, OrderState, check_transition
 from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
-from tradetrail.domain.trades import added_entry_price, r_multiple, reduced_exit_price
+from tradetrail.domain.trades import RoundTrip, after_fill
 
 
 def move(s: Session, order: Order, new: OrderState | str, detail: str = "") -> None:
@@ -111,30 +111,24 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
 
 
 def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, after: float, realized: float) -> None:
-    trade = s.scalar(select(Trade).where(Trade.account == order.account, Trade.symbol == order.symbol,
-                                         Trade.status == "open",
-                                         Trade.strategy_id.is_(None) if order.strategy_id is None
-                                         else Trade.strategy_id == order.strategy_id))
+    row = s.scalar(select(Trade).where(Trade.account == order.account, Trade.symbol == order.symbol,
+                                       Trade.status == "open",
+                                       Trade.strategy_id.is_(None) if order.strategy_id is None
+                                       else Trade.strategy_id == order.strategy_id))
+    current = None if row is None else RoundTrip(
+        quantity=row.quantity, entry_price=row.entry_price, entry_at=row.entry_at, pnl=row.pnl,
+        risk_per_unit=row.risk_per_unit, exit_price=row.exit_price, exit_at=row.exit_at, r_multiple=row.r_multiple,
+        status=row.status)
+    risk = _entry_risk(s, order) if row is None and after != 0 else None
+    trade = after_fill(current, fill.price, fill.time, before, after, realized, risk)  # domain/trades.py
     if trade is None:
-        if after == 0:
-            return
-        trade = Trade(user_id=order.user_id, account=order.account, strategy_id=order.strategy_id,
-                      symbol=order.symbol, status="open", quantity=abs(after), entry_price=fill.price,
-                      entry_at=fill.time, pnl=0.0, risk_per_unit=_entry_risk(s, order))
-        s.add(trade)
-    elif abs(after) > abs(before):  # added to the position
-        total = abs(after)
-        trade.entry_price = added_entry_price(trade.entry_price, trade.quantity, fill.price, total)
-        trade.quantity = total
-    else:  # reduced or closed
-        closed_before = trade.quantity - abs(before)
-        closed_now = abs(before) - abs(after)
-        trade.exit_price = reduced_exit_price(trade.exit_price, closed_before, fill.price, closed_now)
-    trade.pnl = round(trade.pnl + realized, 6)
-    if abs(after) < 1e-9:
-        trade.status, trade.exit_at = "closed", fill.time
-        if trade.risk_per_unit:
-            trade.r_multiple = r_multiple(trade.pnl, trade.risk_per_unit, trade.quantity)
+        return
+    if row is None:
+        row = Trade(user_id=order.user_id, account=order.account, strategy_id=order.strategy_id, symbol=order.symbol)
+        s.add(row)
+    row.quantity, row.entry_price, row.entry_at, row.pnl = trade.quantity, trade.entry_price, trade.entry_at, trade.pnl
+    row.risk_per_unit, row.exit_price, row.exit_at = trade.risk_per_unit, trade.exit_price, trade.exit_at
+    row.r_multiple, row.status = trade.r_multiple, trade.status
 
 
 _F = Fill.__table__

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tradetrail.web import assets
 from tradetrail.web.views import (
+    backtests,
     broker,
     dashboard,
     docs,
@@ -29,7 +30,8 @@ from tradetrail.web.views import (
 
 log = logging.getLogger(__name__)
 
-VIEWS = (login, dashboard, strategies, executions, orders, portfolio, symbols, prompts, broker, settings, docs)
+VIEWS = (login, dashboard, strategies, executions, backtests, orders, portfolio, symbols, prompts, broker, settings,
+         docs)
 
 
 def install(api: FastAPI) -> None:

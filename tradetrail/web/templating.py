@@ -22,6 +22,7 @@ NAV: list[tuple[str, str]] = [
     ("Dashboard", "/"),
     ("Strategies", "/strategies"),
     ("Executions", "/executions"),
+    ("Backtests", "/backtests"),
     ("Orders", "/orders"),
     ("Portfolio", "/portfolio"),
     ("Symbols", "/symbols"),

@@ -16,7 +16,7 @@ from tradetrail.domain.contract import Contract
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.executor import Step
-from tradetrail.workflow.steps.analysis import analyze
+from tradetrail.workflow.steps.analysis import analyze, plugin
 from tradetrail.workflow.steps.charts import render_charts
 from tradetrail.workflow.steps.indicators import compute_indicators
 from tradetrail.workflow.steps.signal import decide_signal
@@ -69,11 +69,13 @@ def load_original(ctx: RunContext) -> StepOutcome:
 
 
 def cached_answers_only(ctx: RunContext):
-    """The analyst the original run used, whatever the settings say today: the rules, or the model's answer
-    from the cache — a re-run costs nothing and never reaches a model."""
+    """The analyst the original run used, whatever the settings say today: the rules, the plug-in, or the
+    model's answer from the cache — a re-run costs nothing and never reaches a model."""
     cfg = ctx.config.analyst
     if ctx.original.get("analyst") == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
+    if cfg.kind == "plugin" and ctx.original.get("analyst") != "llm":  # computed again, as the rules are
+        return plugin(ctx)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
     return CacheOnlyAnalyst(SqlAnswerCache(ctx.app.engine), model=ctx.original.get("model")

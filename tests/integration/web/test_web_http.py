@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api_client import PASSWORD
-from tests.support.web_browser import demo_user
 from tests.support.web_http import login_form, page_csrf, sign_in, web_client
 from tradetrail.domain.errors import NotFound
 from tradetrail.server.app import create_app
@@ -23,12 +22,8 @@ PAGES = ["/", "/executions", "/orders", "/portfolio"]
 
 
 @pytest.fixture
-def user_id(app) -> int:
-    return demo_user(app)[0]
-
-
-@pytest.fixture
 def client(app, user_id):
+    """Not signed in (the conftest's ``client`` is)."""
     return web_client(app)
 
 

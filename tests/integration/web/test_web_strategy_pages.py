@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.support.api_client import PASSWORD
-from tests.support.web_browser import demo_user
 from tests.support.web_http import sign_in, web_client
 from tradetrail.catalogue.symbols import cache_stats
 from tradetrail.services.accounts.users import create_user, list_tokens
@@ -23,18 +20,6 @@ from tradetrail.services.strategies.versions import config_diff, diff_versions, 
 from tradetrail.web.strategy_form import defaults, form_values
 
 SCRIPT = "<script>alert(1)</script>"
-
-
-@pytest.fixture
-def user_id(app) -> int:
-    return demo_user(app)[0]
-
-
-@pytest.fixture
-def client(app, user_id):
-    client = web_client(app)
-    client.csrf = sign_in(client)
-    return client
 
 
 def wizard_form(client, **changes) -> dict:

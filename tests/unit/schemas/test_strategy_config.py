@@ -70,7 +70,7 @@ def bad(data: dict) -> ValidationError:
         ({"signal_policy": {"min_confidence": -1}}, "signal_policy.min_confidence", "greater than or equal to 0"),
         ({"signal_policy": {"min_reward_risk": 0}}, "signal_policy.min_reward_risk", "greater than 0"),
         ({"charts": {"daily_bars": 5}}, "charts.daily_bars", "greater than or equal to 20"),
-        ({"analyst": {"kind": "oracle"}}, "analyst.kind", "Input should be 'auto', 'rules' or 'llm'"),
+        ({"analyst": {"kind": "oracle"}}, "analyst.kind", "Input should be 'auto', 'rules', 'llm' or 'plugin'"),
         ({"analyst": {"prompts": {"daily": "../x"}}}, "analyst.prompts.daily", "String should match pattern"),
         ({"analyst": {"atr_stop_multiple": 0}}, "analyst.atr_stop_multiple", "greater than 0"),
     ],

@@ -54,12 +54,19 @@ def current_version(session: Session, strategy: Strategy) -> StrategyVersion:
 def check_runnable(session: Session, app, user_id: int, config: StrategyConfig) -> None:
     """Checks that need the database or a source: the symbol exists (resolved through the symbol cache, so the
     strategy's runs are served from what this lookup cached), the prompts exist, a replay-clock strategy
-    trades at the simulator."""
+    trades at the simulator, an analyst plug-in is allowed and accepts its params."""
     from tradetrail.catalogue.symbols import resolve_symbol
 
     problems = []
     if problem := config.replay_broker_problem():
         problems.append(f"broker: {problem}")
+    if config.analyst.kind == "plugin":  # allowed, importable, and built with these params (checked before import)
+        from tradetrail.analyst.plugins import PluginError, load_plugin
+
+        try:
+            load_plugin(config.analyst.plugin, config.analyst.params, app.settings.analyst_plugins)
+        except PluginError as exc:
+            problems.append(f"analyst.plugin: {exc}")
     try:
         with app.Session() as cache:
             resolve_symbol(cache, app.market_data(config.market_data.source), config.symbol)

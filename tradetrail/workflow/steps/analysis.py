@@ -1,7 +1,9 @@
 """analyze: render the prompts, ask the analyst, validate and record the answer (valid or not).
 
-Which analyst: ``rules`` (deterministic) or ``llm`` (the configured OpenAI-compatible model, behind the
-answer cache); ``auto`` picks the model when ``TRADETRAIL_LLM_BASE_URL`` is set. An invalid or missing
+Which analyst: ``rules`` (deterministic), ``llm`` (the configured OpenAI-compatible model, behind the
+answer cache) or ``plugin`` (a class the operator allows, see :mod:`tradetrail.analyst.plugins`; a plug-in not
+allowed, not found or given bad params fails this step); ``auto`` picks the model when
+``TRADETRAIL_LLM_BASE_URL`` is set. An invalid or missing
 answer fails this step; nothing downstream ever sees a made-up one.
 """
 
@@ -11,6 +13,7 @@ import hashlib
 
 from sqlalchemy import insert
 
+from tradetrail.analyst.plugins import PluginError, plugin_analyst
 from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
 from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.app_context import ConfigurationError
@@ -55,12 +58,23 @@ def _choose(ctx: RunContext):
         kind = "llm" if ctx.app.settings.llm_configured else "rules"
     if kind == "rules":
         return RulesAnalyst(cfg.atr_stop_multiple, cfg.reward_risk)
+    if kind == "plugin":
+        return plugin(ctx)
     if not ctx.charts:
         raise StepError("the model analyst needs the chart images, but charts are disabled in the strategy")
     try:
         return ctx.app.llm_analyst(cfg.model)
     except ConfigurationError as exc:
         raise StepError(str(exc)) from exc
+
+
+def plugin(ctx: RunContext):
+    """The strategy's plug-in analyst, checked against the allowed modules before anything is imported."""
+    cfg = ctx.config.analyst
+    try:
+        return plugin_analyst(cfg.plugin, cfg.params, ctx.app.settings.analyst_plugins)
+    except PluginError as exc:
+        raise StepError(f"analyst plug-in: {exc}") from exc
 
 
 _INSERT = insert(Analysis.__table__)
@@ -96,7 +110,7 @@ def analyze(ctx: RunContext) -> StepOutcome:
     request = AnalysisRequest(symbol=ctx.contract.symbol, as_of=ctx.as_of.isoformat(), system_prompt=system,
                               timeframe_prompts=per_tf, images=images, indicators=ctx.latest,
                               confirmation={tf: c.to_dict() for tf, c in ctx.confirmation.items()},
-                              prompt_hash=prompt_hash)
+                              prompt_hash=prompt_hash, bars=dict(ctx.bars))
     ctx.step_input.update(analyst=analyst.name if analyst.name != "cache" else "llm", model=model,
                           prompt_hash=prompt_hash, templates={k: r.ref() for k, r in refs.items()},
                           image_hashes=[i.sha256 for i in images])

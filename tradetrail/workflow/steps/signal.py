@@ -10,7 +10,7 @@ from dataclasses import asdict
 from sqlalchemy import insert
 
 from tradetrail.db.models import Signal
-from tradetrail.domain.signal_policy import Market, Proposal, decide
+from tradetrail.trading.decisions import market_of, proposal_of, signal_decision
 from tradetrail.workflow.context import RunContext, StepOutcome
 
 PRIMARY = "daily"
@@ -25,13 +25,10 @@ def decide_signal(ctx: RunContext) -> StepOutcome:
     primary = ctx.confirmation.get(PRIMARY)
     higher = ctx.confirmation.get("weekly")
     latest = ctx.latest.get(PRIMARY) or {}
-    market = Market(close=latest.get("close"), atr=latest.get("atr"))
-    proposal = Proposal(answer.action, answer.confidence, answer.entry, answer.stop_loss, answer.take_profit)
-    ctx.step_input.update(proposal=proposal, policy=policy, market=market,
+    ctx.step_input.update(proposal=proposal_of(answer), policy=policy, market=market_of(latest),
                           confirmation={"daily": primary.direction if primary else None,
                                         "weekly": higher.direction if higher else None})
-    decision = decide(proposal, primary.direction if primary else None, higher.direction if higher else None,
-                      policy, market)
+    decision = signal_decision(ctx.config, answer, primary, higher, latest)
     ctx.signal = decision
     with ctx.app.engine.begin() as conn:  # a plain insert: the row is not read back
         conn.execute(_INSERT, dict(execution_id=ctx.execution_id, strategy_id=ctx.strategy_id,

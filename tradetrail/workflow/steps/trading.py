@@ -21,9 +21,10 @@ from sqlalchemy import bindparam, select
 
 from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.market_hours import session_close
-from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, bracket, client_order_id, to_tick
-from tradetrail.domain.risk import Denial, EntryPrice, RiskDecision, TradingState, evaluate
+from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, client_order_id
+from tradetrail.domain.risk import RiskDecision, TradingState
 from tradetrail.trading import portfolio
+from tradetrail.trading.decisions import EntryPlan, entry_orders, entry_plan, exit_orders, risk_decision
 from tradetrail.trading.locks import submission_lock
 from tradetrail.trading.orders import save_intents, send, send_locked
 from tradetrail.trading.reconcile import sync_account
@@ -40,46 +41,17 @@ def risk_check(ctx: RunContext) -> StepOutcome:
     synced = sync_account(app, ctx.user_id, ctx.account)
     inputs, info = gather(app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
                           symbol=ctx.contract.symbol, as_of=ctx.as_of)
-    orders_cfg = ctx.config.orders
-    limits = ctx.config.risk
-    levels, problem = _on_tick(sig, orders_cfg.tick_size, orders_cfg.entry_type)
-    price = _entry_price(ctx, levels)
+    bars = ctx.bars.get("daily")
+    last = float(bars["close"].iloc[-1]) if bars is not None and len(bars) else None
+    plan = entry_plan(ctx.config, sig, last)
+    levels, price = plan.levels, plan.price
     ctx.levels, ctx.entry_price, ctx.paper = levels, price, info["paper"]
     ctx.step_input.update(signal={"action": sig.action, "entry": sig.entry, "stop_loss": sig.stop_loss,
                                   "take_profit": sig.take_profit}, levels_on_tick=levels, entry_price=price,
-                          limits=limits, inputs=inputs, **info)
-    if problem:
-        denial = Denial("levels", problem, {"entry": sig.entry, "stop": sig.stop_loss, "target": sig.take_profit,
-                                            "tick_size": orders_cfg.tick_size})
-        ctx.risk = RiskDecision("enter", False, 0, f"levels: {problem}", (denial,))
-    else:
-        ctx.risk = evaluate(sig.action, levels["entry"], levels["stop_loss"], levels["take_profit"], inputs, limits,
-                            price)
+                          limits=ctx.config.risk, inputs=inputs, **info)
+    ctx.risk = risk_decision(ctx.config, sig, plan, inputs)
     ctx.step_meta["synced"] = synced
     return StepOutcome(output=ctx.risk.to_dict())
-
-
-def _entry_price(ctx: RunContext, levels: dict) -> EntryPrice:
-    """What a BUY will trade at: for MKT the latest price (the last close of the run's bars; the broker port
-    has no quote) with the strategy's slippage allowance, for LMT its limit on the tick."""
-    cfg = ctx.config.orders
-    if cfg.entry_type == "LMT":
-        return EntryPrice.limit(levels["entry"])
-    bars = ctx.bars.get("daily")
-    last = float(bars["close"].iloc[-1]) if bars is not None and len(bars) else None
-    return EntryPrice.market(last, cfg.slippage_allowance_pct)
-
-
-def _on_tick(sig, tick: float, entry_type: str) -> tuple[dict, str | None]:
-    """The levels as the broker will see them, and why they cannot be put on the tick (or None)."""
-    if sig.action != "BUY" or None in (sig.entry, sig.stop_loss, sig.take_profit):
-        return {"entry": sig.entry, "stop_loss": sig.stop_loss, "take_profit": sig.take_profit}, None
-    try:
-        return {"entry": to_tick(sig.entry, tick, "down" if entry_type == "LMT" else "nearest"),
-                "stop_loss": to_tick(sig.stop_loss, tick, "down"),
-                "take_profit": to_tick(sig.take_profit, tick, "up")}, None
-    except ValueError as exc:
-        return {"entry": None, "stop_loss": None, "take_profit": None}, f"the levels cannot be put on the tick: {exc}"
 
 
 def _live_guard(ctx: RunContext) -> None:
@@ -164,14 +136,17 @@ def _recheck(ctx: RunContext, decision: RiskDecision) -> RiskDecision:
 
     risk_check decides without that lock: two strategies on one account can both pass a cap that only one of
     them fits. Whatever was sent since is a working entry now and counts; the smaller answer wins."""
-    lv, sig = ctx.levels, ctx.signal
     inputs, _ = gather(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, account=ctx.account,
                        symbol=ctx.contract.symbol, as_of=ctx.as_of)
-    again = evaluate(sig.action, lv["entry"], lv["stop_loss"], lv["take_profit"], inputs, ctx.config.risk,
-                     ctx.entry_price)
+    again = risk_decision(ctx.config, ctx.signal, _plan(ctx), inputs)
     if again.approved and again.quantity >= decision.quantity:
         return decision
     return again
+
+
+def _plan(ctx: RunContext) -> EntryPlan:
+    """risk_check's plan as it left it on the context (its levels could be put on the tick, or it denied)."""
+    return EntryPlan(ctx.levels, ctx.entry_price, None)
 
 
 def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
@@ -184,12 +159,12 @@ def _enter(ctx: RunContext, decision: RiskDecision) -> StepOutcome:
                                                  f"since risk_check): {final.reason}", "recheck": recheck},
                                status="skipped")
         lv, numbers = ctx.levels, final.numbers
-        specs = bracket(ctx.execution_id, Side.BUY, final.quantity, entry_type=OrderType(cfg.orders.entry_type),
-                        entry_price=lv["entry"], stop_price=lv["stop_loss"], target_price=lv["take_profit"],
-                        tif=cfg.orders.entry_tif, child_tif=cfg.orders.exit_tif)
+        # 1 R at the expected price; an entry without protective orders has no stop, so no R to measure by
+        r_unit = None if lv["stop_loss"] is None else numbers["reference_price"] - lv["stop_loss"]
+        specs = entry_orders(cfg, ctx.execution_id, final, _plan(ctx))
         orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id,
                               execution_id=ctx.execution_id, account=ctx.account, contract=ctx.contract, specs=specs,
-                              risk_per_unit=numbers["reference_price"] - lv["stop_loss"],  # 1 R at the expected price
+                              risk_per_unit=r_unit,
                               sized_price=numbers["sizing_price"],
                               price_allowance_pct=cfg.orders.slippage_allowance_pct)
         outcome = send_locked(ctx.app, [o.id for o in orders])
@@ -209,8 +184,7 @@ def _exit(ctx: RunContext) -> StepOutcome:
         return StepOutcome(output={"reason": "a protective order filled meanwhile: the position is already "
                                              "closed, no exit sent", "cancelled_protection": cancelled,
                                    "position": held}, status="skipped")
-    specs = [OrderSpec(client_order_id(ctx.execution_id, Leg.EXIT), Leg.EXIT, Side.SELL, OrderType.MKT,
-                       held, tif="DAY")]  # what is held now, not what the gate saw
+    specs = exit_orders(ctx.execution_id, held)  # what is held now, not what the gate saw
     orders = save_intents(ctx.app, user_id=ctx.user_id, strategy_id=ctx.strategy_id, execution_id=ctx.execution_id,
                           account=ctx.account, contract=ctx.contract, specs=specs)
     outcome = send(ctx.app, orders)
