@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from tradetrail.analyst.port import AnalysisRequest, AnalysisResult, Analyst
 from tradetrail.analyst.schema import AnalystAnswer
@@ -19,6 +19,9 @@ def cache_key(model: str, prompt_hash: str, image_hashes: list[str]) -> str:
     return hashlib.sha256("\n".join([model, prompt_hash, *image_hashes]).encode()).hexdigest()
 
 
+_GET = select(AnalysisCacheEntry.__table__).where(AnalysisCacheEntry.__table__.c.key == bindparam("key"))
+
+
 class SqlAnswerCache:
     """Cached answers in the ``analysis_cache`` table."""
 
@@ -27,7 +30,7 @@ class SqlAnswerCache:
 
     def get(self, key: str) -> AnalysisCacheEntry | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(AnalysisCacheEntry.__table__).where(AnalysisCacheEntry.key == key)).first()
+            row = conn.execute(_GET, {"key": key}).first()
         return row
 
     def put(self, key: str, model: str, request: AnalysisRequest, result: AnalysisResult) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 from openai.lib._pydantic import to_strict_json_schema
+from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
@@ -168,9 +169,10 @@ class OpenAICompatAnalyst:
         ``__context__`` of what we raise.
         """
         try:
-            return self._client.chat.completions.create(
-                model=self.model, messages=messages, response_format=self.response_format()  # type: ignore[arg-type]
-            )
+            # The SDK's documented raw POST: the same request and errors as chat.completions.create, without
+            # its walk over the typed parameters, base64 images included (~3 ms of CPU per call).
+            return self._client.post("/chat/completions", cast_to=ChatCompletion, body={
+                "model": self.model, "messages": messages, "response_format": self.response_format()})
         except openai.APITimeoutError:
             return _Retryable(f"timeout after {self.timeout_s:g}s")
         except openai.APIConnectionError as err:

@@ -128,6 +128,11 @@ class Broker(Protocol):
 
     def account_values(self, account: str) -> AccountValues: ...
 
+    def account_state(self, account: str) -> tuple[AccountValues, list[BrokerPosition]]:
+        """:meth:`account_values` and :meth:`positions` together, for a caller that needs both (the risk
+        gate): a broker that can answer both from one read does."""
+        ...
+
     def place(self, account: str, contract: Contract, orders: list[OrderSpec]) -> PlaceResult:
         """Place one order or a bracket (parent first). Never retried by the adapter."""
         ...

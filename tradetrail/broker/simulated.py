@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import (
@@ -60,6 +60,28 @@ QUESTION_ORDER_TYPES = {"o10151": {"MKT"}, "o10152": {"STP"}}  # asked only for 
 RECENT = timedelta(days=7)
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
+
+
+# Read-only look-ups built once (a run asks each several times; building a statement costs more CPU than
+# SQLite takes to answer it), on table columns: plain rows, no ORM objects.
+_C, _SO, _SP, _SF = SimClock.__table__, SimOrder.__table__, SimPosition.__table__, SimFill.__table__
+_CLOCKS = select(_C.c.symbol, _C.c.source, _C.c.clock).where(_C.c.account == bindparam("account"))
+_LATEST_CLOCK = select(func.max(_C.c.clock)).where(_C.c.account == bindparam("account"))
+_POSITIONS = select(_SP).where(_SP.c.account == bindparam("account"))
+_ORDERS = select(_SO).where(_SO.c.account == bindparam("account"))
+_RECENT_ORDERS = _ORDERS.where(or_(_SO.c.status == "SUBMITTED", _SO.c.closed_at.is_(None),
+                                   _SO.c.closed_at >= bindparam("since"))).order_by(_SO.c.id)
+_ALL_ORDERS = _ORDERS.order_by(_SO.c.id)
+_FILLS = select(_SF).where(_SF.c.account == bindparam("account"))
+_FILLS_SINCE = _FILLS.where(_SF.c.filled_at >= bindparam("since")).order_by(_SF.c.filled_at, _SF.c.order_id)
+_ALL_FILLS = _FILLS.order_by(_SF.c.filled_at, _SF.c.order_id)  # a bracket's entry first
+_WORKING_SYMBOLS = select(_SO.c.symbol, _SO.c.source).where(_SO.c.account == bindparam("account"),
+                                                            _SO.c.status == "SUBMITTED").distinct()
+_HELD_SYMBOLS = select(_SP.c.symbol, _SP.c.source).where(_SP.c.account == bindparam("account"))
+_SA = SimAccount.__table__
+_ACCOUNT = select(_SA.c.account).where(_SA.c.account == bindparam("account"))
+_ACCOUNT_VALUES = select(_SA.c.cash, _SA.c.currency).where(_SA.c.account == bindparam("account"))
+_TAKEN = select(_SO.c.client_order_id).where(_SO.c.client_order_id.in_(bindparam("coids", expanding=True)))
 
 
 def _thread_lock(name: str) -> threading.Lock:
@@ -102,7 +124,7 @@ class SimulatedBroker:
         replay-clock strategy. Created on first use with the initial cash."""
         account = f"SIM{user_id:06d}" if strategy_id is None else f"SIM{user_id:06d}-S{strategy_id:06d}"
         with self._session() as s:
-            if s.get(SimAccount, account) is not None:
+            if s.scalar(_ACCOUNT, {"account": account}) is not None:
                 return account
         with self._locks(f"sim:{account}"), self._session() as s:  # create it once, whoever asks first
             if s.get(SimAccount, account) is None:
@@ -113,22 +135,28 @@ class SimulatedBroker:
     def _prices(self, s: Session, account: str) -> dict[str, float]:
         """Last close at each instrument's clock (the simulator's mark)."""
         prices = {}
-        for clock in s.scalars(select(SimClock).where(SimClock.account == account)):
+        for clock in s.execute(_CLOCKS, {"account": account}):
             bars = self._bars(clock.source, clock.symbol, None, clock.clock, lookback=1)  # the last bar is enough
             if len(bars):
                 prices[clock.symbol] = float(bars["close"].iloc[-1])
         return prices
 
     def account_values(self, account: str) -> AccountValues:
+        return self.account_state(account)[0]
+
+    def account_state(self, account: str) -> tuple[AccountValues, list[BrokerPosition]]:
+        """The account's values and its open positions from one read of the books (one mark of the clocks)."""
         with self._session() as s:
-            acct = s.get(SimAccount, account)
+            acct = s.execute(_ACCOUNT_VALUES, {"account": account}).first()
             if acct is None:
                 raise KeyError(f"no simulated account {account}")
             prices = self._prices(s, account)
-            value = sum(p.quantity * prices.get(p.symbol, p.avg_cost)
-                        for p in s.scalars(select(SimPosition).where(SimPosition.account == account)))
-            return AccountValues(account=account, cash=round(acct.cash, 6), equity=round(acct.cash + value, 6),
-                                 currency=acct.currency, paper=True)
+            rows = s.execute(_POSITIONS, {"account": account}).all()
+        value = sum(p.quantity * prices.get(p.symbol, p.avg_cost) for p in rows)
+        values = AccountValues(account=account, cash=round(acct.cash, 6), equity=round(acct.cash + value, 6),
+                               currency=acct.currency, paper=True)
+        return values, [BrokerPosition(symbol=r.symbol, conid=None, quantity=r.quantity, avg_cost=r.avg_cost,
+                                       market_price=prices.get(r.symbol)) for r in rows if r.quantity != 0]
 
     # -- placing ------------------------------------------------------------------------------------------
     def place(self, account: str, contract: Contract, orders: list[OrderSpec]) -> PlaceResult:
@@ -173,7 +201,7 @@ class SimulatedBroker:
         contract = pending["contract"]
         with self._session() as s:
             coids = [spec["client_order_id"] for spec in pending["orders"]]
-            taken = set(s.scalars(select(SimOrder.client_order_id).where(SimOrder.client_order_id.in_(coids))))
+            taken = set(s.scalars(_TAKEN, {"coids": coids}))
             for coid in coids:  # one query for the bracket; the first taken id in the order given is named
                 if coid in taken:
                     return PlaceResult("rejected", reason=f"Order couldn't be submitted: Local order ID="
@@ -201,12 +229,9 @@ class SimulatedBroker:
         """Working orders and those that finished within a week of the account's latest clock (IBKR, too,
         only lists recent orders; older ones are settled history)."""
         with self._session() as s:
-            latest = s.scalar(select(func.max(SimClock.clock)).where(SimClock.account == account))
-            q = select(SimOrder).where(SimOrder.account == account)
-            if latest is not None:
-                q = q.where(or_(SimOrder.status == "SUBMITTED", SimOrder.closed_at.is_(None),
-                                SimOrder.closed_at >= latest - RECENT))
-            rows = s.scalars(q.order_by(SimOrder.id)).all()
+            latest = s.scalar(_LATEST_CLOCK, {"account": account})
+            rows = s.execute(_ALL_ORDERS if latest is None else _RECENT_ORDERS,
+                             {"account": account, "since": latest - RECENT if latest is not None else None}).all()
         return [self._broker_order(r) for r in rows]
 
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
@@ -216,7 +241,7 @@ class SimulatedBroker:
         return self._broker_order(row) if row else None
 
     @staticmethod
-    def _broker_order(r: SimOrder) -> BrokerOrder:
+    def _broker_order(r) -> BrokerOrder:
         return BrokerOrder(broker_order_id=str(r.id), client_order_id=r.client_order_id, symbol=r.symbol,
                            side=r.side, order_type=r.order_type, quantity=r.quantity,
                            filled_quantity=r.filled_quantity, avg_fill_price=r.avg_fill_price, status=r.status,
@@ -225,10 +250,7 @@ class SimulatedBroker:
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
         with self._session() as s:
-            q = select(SimFill).where(SimFill.account == account)
-            if since is not None:
-                q = q.where(SimFill.filled_at >= since)
-            rows = s.scalars(q.order_by(SimFill.filled_at, SimFill.order_id)).all()  # a bracket's entry first
+            rows = s.execute(_ALL_FILLS if since is None else _FILLS_SINCE, {"account": account, "since": since}).all()
         return [BrokerFill(exec_id=r.exec_id, broker_order_id=str(r.order_id), client_order_id=r.client_order_id,
                            symbol=r.symbol, side=r.side, quantity=r.quantity, price=r.price,
                            commission=r.commission, time=r.filled_at) for r in rows]
@@ -236,8 +258,7 @@ class SimulatedBroker:
     def positions(self, account: str) -> list[BrokerPosition]:
         with self._session() as s:
             prices = self._prices(s, account)
-            rows = s.scalars(select(SimPosition).where(SimPosition.account == account,
-                                                       SimPosition.quantity != 0)).all()
+            rows = [r for r in s.execute(_POSITIONS, {"account": account}) if r.quantity != 0]
         return [BrokerPosition(symbol=r.symbol, conid=None, quantity=r.quantity, avg_cost=r.avg_cost,
                                market_price=prices.get(r.symbol)) for r in rows]
 
@@ -273,10 +294,8 @@ class SimulatedBroker:
         """Process every instrument with working orders or positions, and ``contracts``, up to ``now``
         (never backwards); orders placed next on those instruments are stamped with ``now``."""
         with self._locks(f"sim:{account}"), self._session() as s:
-            working = s.execute(select(SimOrder.symbol, SimOrder.source).where(
-                SimOrder.account == account, SimOrder.status == "SUBMITTED").distinct()).all()
-            held = s.execute(select(SimPosition.symbol, SimPosition.source).where(
-                SimPosition.account == account)).all()
+            working = s.execute(_WORKING_SYMBOLS, {"account": account}).all()
+            held = s.execute(_HELD_SYMBOLS, {"account": account}).all()
             asked = {(c.symbol, c.source) for c in contracts}
             for symbol, source in sorted(set(working) | set(held) | asked):
                 self._advance(s, account, symbol, source, now)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tradetrail.db.models import PromptTemplate, PromptTemplateVersion
@@ -64,16 +64,17 @@ def latest_template(session: Session, name: str, *, user_id: int) -> TemplateRef
     return latest_templates(session, [name], user_id=user_id)[name]
 
 
+_LATEST = (select(PromptTemplate.id, PromptTemplate.name, PromptTemplate.user_id, PromptTemplate.latest_version,
+                  PromptTemplateVersion.version, PromptTemplateVersion.body, PromptTemplateVersion.sha256)
+           .outerjoin(PromptTemplateVersion, (PromptTemplateVersion.template_id == PromptTemplate.id)
+                      & (PromptTemplateVersion.version == PromptTemplate.latest_version))
+           .where(PromptTemplate.name.in_(bindparam("names", expanding=True)),
+                  (PromptTemplate.user_id == bindparam("user")) | PromptTemplate.user_id.is_(None)))  # built once
+
+
 def latest_templates(session: Session, names: list[str], *, user_id: int) -> dict[str, TemplateRef]:
     """:func:`latest_template` for several names in one query (a run needs three on every execution)."""
-    rows = session.execute(select(PromptTemplate.id, PromptTemplate.name, PromptTemplate.user_id,
-                                  PromptTemplate.latest_version, PromptTemplateVersion.version,
-                                  PromptTemplateVersion.body, PromptTemplateVersion.sha256)
-                           .outerjoin(PromptTemplateVersion,
-                                      (PromptTemplateVersion.template_id == PromptTemplate.id)
-                                      & (PromptTemplateVersion.version == PromptTemplate.latest_version))
-                           .where(PromptTemplate.name.in_(set(names)),
-                                  (PromptTemplate.user_id == user_id) | PromptTemplate.user_id.is_(None))).all()
+    rows = session.execute(_LATEST, {"names": sorted(set(names)), "user": user_id}).all()
     out = {}
     for name in names:
         candidates = [r for r in rows if r.name == name]

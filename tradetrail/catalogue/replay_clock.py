@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tradetrail.db.models import ReplayClock
@@ -32,9 +32,12 @@ def next_session(sessions: pd.DatetimeIndex, after: datetime | None, start: date
     return sessions[pos].to_pydatetime()
 
 
+_CLOCK = select(ReplayClock).where(ReplayClock.strategy_id == bindparam("strategy")).with_for_update()  # built once
+
+
 def advance(session: Session, strategy_id: int, sessions: pd.DatetimeIndex, start: date) -> tuple[datetime, int]:
     """Move the strategy's clock one session on; return the new as-of time and the run count."""
-    clock = session.scalar(select(ReplayClock).where(ReplayClock.strategy_id == strategy_id).with_for_update())
+    clock = session.scalar(_CLOCK, {"strategy": strategy_id})
     as_of = next_session(sessions, clock.as_of if clock else None, start)
     if clock is None:
         clock = ReplayClock(strategy_id=strategy_id, as_of=as_of, runs=0)

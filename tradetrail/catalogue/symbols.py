@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,9 +46,12 @@ def _contract(row: Symbol) -> Contract:
                     exchange=row.exchange, currency=row.currency, conid=row.conid, details=details)
 
 
+_CACHED = select(Symbol).where(Symbol.source == bindparam("source"), Symbol.symbol == bindparam("symbol"))  # built once
+
+
 def resolve_symbol(session: Session, source: MarketData, symbol: str) -> Resolved:
     key = symbol.strip().upper()
-    row = session.scalar(select(Symbol).where(Symbol.source == source.name, Symbol.symbol == key))
+    row = session.scalar(_CACHED, {"source": source.name, "symbol": key})
     now = utcnow()
     if row is not None and now - row.fetched_at < TTL:
         return Resolved(_contract(row), "hit", row.fetched_at.isoformat())

@@ -428,6 +428,9 @@ class IbkrWebBroker:
                                       time=last))
         return out
 
+    def account_state(self, account: str) -> tuple[AccountValues, list[BrokerPosition]]:
+        return self.account_values(account), self.positions(account)
+
     def positions(self, account: str) -> list[BrokerPosition]:
         self._portfolio_preflight()
         self.session.call("POST", f"portfolio/{account}/positions/invalidate")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import BrokerFill
@@ -131,5 +131,9 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
     row.r_multiple, row.status = trade.r_multiple, trade.status
 
 
+_F = Fill.__table__
+_LAST_FILL = select(_F.c.filled_at).where(_F.c.account == bindparam("account")).order_by(_F.c.filled_at.desc()).limit(1)
+
+
 def last_fill_time(s: Session, account: str) -> datetime | None:
-    return s.scalar(select(Fill.filled_at).where(Fill.account == account).order_by(Fill.filled_at.desc()).limit(1))
+    return s.scalar(_LAST_FILL, {"account": account})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradetrail.broker.port import PlaceResult
 from tradetrail.db.trading_models import Order, OrderEvent
@@ -36,6 +36,12 @@ class SendOutcome:
     questions: list[dict]
 
 
+# Built once (each entry runs them): building a statement costs more CPU than SQLite takes to answer it.
+_BY_COIDS = select(Order).where(Order.client_order_id.in_(bindparam("coids", expanding=True)))
+_BY_IDS = select(Order).where(Order.id.in_(bindparam("ids", expanding=True)))
+_BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
+
+
 def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: str | None, account: str,
                  contract: Contract, specs: list[OrderSpec], risk_per_unit: float | None = None,
                  sized_price: float | None = None, price_allowance_pct: float | None = None) -> list[Order]:
@@ -44,7 +50,7 @@ def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: st
     ``sized_price`` and ``price_allowance_pct`` (the price the gate sized the entry at and the slippage
     allowance) go on the entry leg, so a fill outside the allowance can be flagged when it is booked."""
     with app.Session() as s:
-        existing = s.scalars(select(Order).where(Order.client_order_id.in_([o.client_order_id for o in specs]))).all()
+        existing = s.scalars(_BY_COIDS, {"coids": [o.client_order_id for o in specs]}).all()
         if existing:
             return sorted(existing, key=lambda o: o.id)
         rows = []
@@ -107,7 +113,7 @@ def send(app, orders: list[Order]) -> SendOutcome:
 def send_locked(app, ids: list[int]) -> SendOutcome:
     """:func:`send` for a caller that already holds the account's submission lock."""
     with app.Session() as s:
-        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids))).all(), key=lambda o: o.id)
+        rows = sorted(s.scalars(_BY_IDS, {"ids": ids}).all(), key=lambda o: o.id)
         if any(r.state != OrderState.NEW for r in rows):
             return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
                                                                                   for r in rows}, [])
@@ -125,7 +131,7 @@ def send_locked(app, ids: list[int]) -> SendOutcome:
     result = _answer_questions(app, account, result, asked)
     crash_point("before_status_stored")
     with app.Session() as s:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
-        rows = sorted(s.scalars(select(Order).where(Order.id.in_(ids)).with_for_update()).all(), key=lambda o: o.id)
+        rows = sorted(s.scalars(_BY_IDS_FOR_UPDATE, {"ids": ids}).all(), key=lambda o: o.id)
         status = result.status
         if status == "rejected" and DUPLICATE_MARKER in result.reason:
             status = "ambiguous"  # the broker holds an order with this id; reconciliation finds out which

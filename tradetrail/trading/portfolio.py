@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import PortfolioSnapshot, Position, Trade, TradingAccount
@@ -31,14 +31,26 @@ def _mark(app, position: Position, as_of: datetime | None) -> float | None:
     return position.last_price
 
 
+# Built once (each run snapshots its account): plain rows on table columns, no ORM objects.
+_P, _SN, _ST, _TA = Position.__table__, PortfolioSnapshot.__table__, Strategy.__table__, TradingAccount.__table__
+_POSITIONS = (select(_P).where(_P.c.user_id == bindparam("user"), _P.c.account == bindparam("account"))
+              .order_by(_P.c.symbol, _P.c.strategy_id))
+_NAMES = select(_ST.c.id, _ST.c.name).where(_ST.c.user_id == bindparam("user"),
+                                            _ST.c.id.in_(bindparam("ids", expanding=True)))
+_OWNER = select(_TA.c.strategy_id).where(_TA.c.user_id == bindparam("user"), _TA.c.broker == bindparam("broker"),
+                                         _TA.c.account == bindparam("account"))
+_INSERT = insert(_SN)
+_HAS = select(_SN.c.id).where(_SN.c.account == bindparam("account"), _SN.c.kind == bindparam("kind"),
+                              _SN.c.at == bindparam("at")).limit(1)
+
+
 def _portfolio(app, user_id: int, account: dict, as_of: datetime | None) -> dict:
     """One account: cash and equity as its broker reports them; our positions there, marked at ``as_of``."""
     name = account["account"]
     values = app.broker_for(account["broker"]).account_values(name)
     rows = []
     with app.Session() as s:
-        positions = s.scalars(select(Position).where(Position.user_id == user_id, Position.account == name)
-                              .order_by(Position.symbol, Position.strategy_id)).all()
+        positions = s.execute(_POSITIONS, {"user": user_id, "account": name}).all()
         names = _names(s, user_id, {p.strategy_id for p in positions})
         for p in positions:
             price = _mark(app, p, as_of) if p.quantity else p.last_price
@@ -61,8 +73,7 @@ def _names(s, user_id: int, ids: set[int | None]) -> dict[int, str]:
     ids = {i for i in ids if i is not None}
     if not ids:
         return {}
-    return dict(s.execute(select(Strategy.id, Strategy.name).where(Strategy.user_id == user_id,
-                                                                   Strategy.id.in_(ids))).all())
+    return dict(s.execute(_NAMES, {"user": user_id, "ids": sorted(ids)}).all())
 
 
 def account_as_of(app, account: str) -> datetime | None:
@@ -114,32 +125,30 @@ def positions(app, user_id: int, account: str | None = None) -> list[dict]:
     return [p for a in accounts(app, user_id) for p in a["positions"]]
 
 
-def snapshot(app, user_id: int, account: str, at: datetime, kind: str, execution_id: str | None = None,
-             now: dict | None = None) -> dict:
-    """Store the portfolio of ``account`` (at ``app.broker``) as of ``at`` (``now``: an already computed
-    portfolio of it to store as is)."""
-    if now is None:
-        with app.Session() as s:
-            owner = s.scalar(select(TradingAccount.strategy_id).where(
-                TradingAccount.user_id == user_id, TradingAccount.broker == app.broker.name,
-                TradingAccount.account == account))
-            names = _names(s, user_id, {owner})
-        now = _portfolio(app, user_id, {"account": account, "broker": app.broker.name,
-                                        "strategy": names.get(owner)}, at)
-    with app.Session() as s:
-        s.add(PortfolioSnapshot(user_id=user_id, account=account, kind=kind, at=at, execution_id=execution_id,
-                                cash=now["cash"], equity=now["equity"], positions_value=now["positions_value"],
-                                realized_pnl=now["realized_pnl"], unrealized_pnl=now["unrealized_pnl"],
-                                positions=[p for p in now["positions"] if p["quantity"]]))
-        s.commit()
-    return now
+def snapshot_run(app, user_id: int, account: str, as_of: datetime, execution_id: str,
+                 close: datetime) -> tuple[dict, bool]:
+    """A run's snapshot of ``account`` as of ``as_of``, and at or after the session's ``close`` that session's
+    daily snapshot too if it has none yet (the same numbers), in one transaction. Returns the portfolio and
+    whether the daily one was stored."""
+    now = _account_now(app, user_id, account, as_of)
+    with app.engine.begin() as conn:  # plain inserts: the rows are not read back
+        daily = as_of >= close and conn.scalar(_HAS, {"account": account, "kind": "daily", "at": close}) is None
+        conn.execute(_INSERT, [_snapshot_row(user_id, account, "execution", as_of, execution_id, now)]
+                     + ([_snapshot_row(user_id, account, "daily", close, None, now)] if daily else []))
+    return now, daily
 
 
-def has_snapshot(app, account: str, kind: str, at: datetime) -> bool:
+def _account_now(app, user_id: int, account: str, at: datetime) -> dict:
     with app.Session() as s:
-        return s.scalar(select(PortfolioSnapshot.id).where(PortfolioSnapshot.account == account,
-                                                          PortfolioSnapshot.kind == kind,
-                                                          PortfolioSnapshot.at == at)) is not None
+        owner = s.scalar(_OWNER, {"user": user_id, "broker": app.broker.name, "account": account})
+        names = _names(s, user_id, {owner})
+    return _portfolio(app, user_id, {"account": account, "broker": app.broker.name, "strategy": names.get(owner)}, at)
+
+
+def _snapshot_row(user_id: int, account: str, kind: str, at: datetime, execution_id: str | None, now: dict) -> dict:
+    return dict(user_id=user_id, account=account, kind=kind, at=at, execution_id=execution_id, cash=now["cash"],
+                equity=now["equity"], positions_value=now["positions_value"], realized_pnl=now["realized_pnl"],
+                unrealized_pnl=now["unrealized_pnl"], positions=[p for p in now["positions"] if p["quantity"]])
 
 
 def equity_curves(app, user_id: int, account: str | None = None) -> dict[str, list[float]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from tradetrail.broker.port import BrokerError, BrokerOrder, OrderStatusUnknown
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Reconciliation, TradingStateRow
@@ -89,6 +89,12 @@ def _local_orders(s, account: str, broker_orders: list[BrokerOrder], fills: list
     return {o.client_order_id: o for o in rows}, {o.broker_order_id: o for o in rows if o.broker_order_id}
 
 
+_O = Order.__table__
+_WORKING = select(_O.c.client_order_id).where(  # built once: every run asks (twice when it sends)
+    _O.c.account == bindparam("account"),
+    _O.c.state.in_((OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))
+
+
 def sync_account(app, user_id: int, account: str) -> dict:
     """Pull statuses and fills from the broker into our books, one sync per account at a time."""
     with process_lock(app, f"sync:{account}", blocking=True):
@@ -107,13 +113,12 @@ def _sync_account(app, user_id: int, account: str) -> dict:
     adopted, new_fills, deviations = [], [], []
     with app.Session() as s:
         reported = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
-        for order in s.scalars(select(Order).where(Order.account == account, Order.state.in_(
-                (OrderState.SUBMITTED.value, OrderState.PARTIALLY_FILLED.value)))):
-            if order.client_order_id not in reported:  # finished too long ago for the broker's recent list
+        for coid in s.scalars(_WORKING, {"account": account}):
+            if coid not in reported:  # finished too long ago for the broker's recent list
                 try:
-                    bo = app.broker.order(account, order.client_order_id)
+                    bo = app.broker.order(account, coid)
                 except OrderStatusUnknown as exc:  # the broker cannot tell now: look again next time
-                    notes.append(f"{order.client_order_id}: the broker cannot tell its status now ({exc})")
+                    notes.append(f"{coid}: the broker cannot tell its status now ({exc})")
                     continue
                 if bo is not None:
                     broker_orders.append(bo)

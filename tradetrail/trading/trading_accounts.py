@@ -9,7 +9,7 @@ statistics and reconciliation go over all of a user's accounts and answer 404 fo
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX
 from tradetrail.db.models import Strategy
@@ -41,13 +41,17 @@ def shared_account(app, user_id: int) -> str:
     return account
 
 
+_TA = TradingAccount.__table__
+_REGISTERED = select(_TA.c.id).where(_TA.c.user_id == bindparam("user"), _TA.c.broker == bindparam("broker"),
+                                     _TA.c.account == bindparam("account"))  # built once: every run asks
+
+
 def register(app, user_id: int, broker: str, account: str, strategy_id: int | None = None) -> None:
     """Record the account once. Every run asks: a read finds it registered without a write transaction
     (on SQLite one writer at a time for the whole file); a race between two first runs is settled by the
     insert-or-ignore on the unique key."""
     with app.Session() as s:
-        if s.scalar(select(TradingAccount.id).where(TradingAccount.user_id == user_id, TradingAccount.broker == broker,
-                                                    TradingAccount.account == account)) is not None:
+        if s.scalar(_REGISTERED, {"user": user_id, "broker": broker, "account": account}) is not None:
             return
     with app.engine.begin() as conn:
         insert_ignore(conn, TradingAccount.__table__,

@@ -8,7 +8,9 @@ after N losing trades is lifted: by a person, on purpose.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tradetrail.db.trading_models import TradingStateRow
@@ -34,16 +36,21 @@ def get_state(app, user_id: int, scope: str) -> tuple[TradingState, TradingState
     return (TradingState(row.state) if row else TradingState.ACTIVE), row
 
 
+_T = TradingStateRow.__table__
+_STATES = select(_T.c.scope, _T.c.state, _T.c.resumed_at).where(  # built once: the risk gate asks twice a run
+    _T.c.user_id == bindparam("user"), _T.c.scope.in_(bindparam("scopes", expanding=True)))
+
+
 def states(s: Session, user_id: int, strategy_id: int,
-           account: str | None = None) -> tuple[TradingState, TradingState, TradingStateRow | None]:
-    """(strategy state, the stricter of the global and the account's state, the strategy's row) in one query."""
+           account: str | None = None) -> tuple[TradingState, TradingState, datetime | None]:
+    """(strategy state, the stricter of the global and the account's state, when the strategy was last
+    resumed) in one query."""
     scope = scope_for(strategy_id)
     wide = [GLOBAL] + ([account_scope(account)] if account else [])
-    rows = {r.scope: r for r in s.scalars(select(TradingStateRow).where(
-        TradingStateRow.user_id == user_id, TradingStateRow.scope.in_([scope, *wide])))}
+    rows = {r.scope: r for r in s.execute(_STATES, {"user": user_id, "scopes": [scope, *wide]})}
     def state(key: str) -> TradingState:
         return TradingState(rows[key].state) if key in rows else TradingState.ACTIVE
-    return state(scope), strictest(*(state(k) for k in wide)), rows.get(scope)
+    return state(scope), strictest(*(state(k) for k in wide)), rows[scope].resumed_at if scope in rows else None
 
 
 def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = "") -> dict:

@@ -110,8 +110,9 @@ def test_reconcile_adopts_an_order_placed_elsewhere_and_flags_a_position_mismatc
 class _LiveSimulatedBroker(SimulatedBroker):
     """The simulator reporting a live (non-paper) account, to exercise the live-trading gate."""
 
-    def account_values(self, account):
-        return replace(super().account_values(account), paper=False)
+    def account_state(self, account):  # account_values reads through it too
+        values, positions = super().account_state(account)
+        return replace(values, paper=False), positions
 
 
 def test_live_account_needs_live_mode_and_the_global_switch(app):

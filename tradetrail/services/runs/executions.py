@@ -90,13 +90,15 @@ def execute_locked(app: App, strategy: Strategy, *, trigger: str,
     return execute(ctx, STEPS if steps is None else steps, recorder)
 
 
+# Replays, backtests and their sessions' re-runs hold no lock; built once: every run asks
+_RUNNING = select(Execution).where(Execution.strategy_id == bindparam("strategy"), Execution.status == "running",
+                                   Execution.trigger.notin_(("replay", "backtest", "backtest-session")))
+
+
 def mark_interrupted(app: App, strategy_id: int) -> int:
     """Executions of the strategy still marked running while we hold its lock: their process ended."""
     with app.Session() as s:
-        rows = s.scalars(select(Execution).where(Execution.strategy_id == strategy_id,
-                                                 Execution.status == "running",
-                                                 Execution.trigger.notin_(("replay", "backtest", "backtest-session")))
-                          ).all()  # replays, backtests and their sessions' re-runs hold no lock
+        rows = s.scalars(_RUNNING, {"strategy": strategy_id}).all()
         for row in rows:
             row.status, row.finished_at = "failed", utcnow()
             row.error = "interrupted: the process running it ended before it finished"

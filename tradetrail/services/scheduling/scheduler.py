@@ -31,7 +31,7 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 
 from tradetrail.catalogue.calendars import calendar
 from tradetrail.db.models import ScheduleSlot, Strategy, StrategyVersion
@@ -53,6 +53,17 @@ def who() -> str:
     return f"{_HOST}:{os.getpid()}"
 
 
+# Per-slot statements built once (each scheduled execution runs them; building one costs more CPU than the
+# database takes to run it).
+_SS = ScheduleSlot.__table__
+_SLOT_ID = select(_SS.c.id).where(_SS.c.strategy_id == bindparam("strategy"), _SS.c.scheduled_for == bindparam("at"))
+_SLOT_AT = select(_SS.c.scheduled_for).where(_SS.c.id == bindparam("slot"))
+_LATER = select(func.max(_SS.c.scheduled_for)).where(_SS.c.strategy_id == bindparam("strategy"),
+                                                     _SS.c.scheduled_for > bindparam("at"))
+_CAS = (update(_SS).where(_SS.c.id == bindparam("cas_slot"), _SS.c.status == bindparam("cas_expected"))
+        .returning(_SS.c.id))
+
+
 def _claim(app, strategy_id: int, at: datetime, status: str, reason: str | None = None) -> int | None:
     """Insert the slot; return its id if we inserted it (we own it), None if someone else already did."""
     with app.engine.begin() as conn:
@@ -61,8 +72,7 @@ def _claim(app, strategy_id: int, at: datetime, status: str, reason: str | None 
             reason=reason), key=["strategy_id", "scheduled_for"])
         if not inserted:
             return None
-        return conn.execute(select(ScheduleSlot.id).where(ScheduleSlot.strategy_id == strategy_id,
-                                                          ScheduleSlot.scheduled_for == at)).scalar()
+        return conn.execute(_SLOT_ID, {"strategy": strategy_id, "at": at}).scalar()
 
 
 # A pass over 1,000 strategies spent ~0.6 s validating configurations (croniter checks every cron) and
@@ -195,12 +205,11 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None, now: datetime | 
 def _stale(app, strategy_id: int, slot_id: int, now: datetime) -> str | None:
     """Why a claimed slot must not start now (None if it may): it waited too long, or a later one exists."""
     grace = timedelta(seconds=app.settings.schedule_grace_s)
-    with app.Session() as s:
-        at = s.scalar(select(ScheduleSlot.scheduled_for).where(ScheduleSlot.id == slot_id))
+    with app.engine.connect() as conn:
+        at = conn.scalar(_SLOT_AT, {"slot": slot_id})
         if at is None:
             return None  # gone: the compare-and-set that follows finds nothing to run
-        later = s.scalar(select(func.max(ScheduleSlot.scheduled_for)).where(
-            ScheduleSlot.strategy_id == strategy_id, ScheduleSlot.scheduled_for > at))
+        later = conn.scalar(_LATER, {"strategy": strategy_id, "at": at})
     if later is not None:
         return (f"a later slot of this strategy ({later.isoformat()}) was claimed first: an older one never "
                 "runs after it")
@@ -278,7 +287,5 @@ def _set(app, slot_id: int, expected: str, **values) -> bool:
 
 
 def _cas(engine, slot_id: int, expected: str, **values) -> bool:
-    with engine.begin() as conn:
-        result = conn.execute(update(ScheduleSlot).where(ScheduleSlot.id == slot_id, ScheduleSlot.status == expected)
-                              .values(**values).returning(ScheduleSlot.id))
-        return result.first() is not None
+    with engine.begin() as conn:  # the SET clause is ``values``' columns
+        return conn.execute(_CAS, {"cas_slot": slot_id, "cas_expected": expected, **values}).first() is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tradetrail.catalogue.prompt_store import latest_template
@@ -43,9 +43,12 @@ def user_id_named(app, username: str) -> int:
         return get_user(s, username).id
 
 
+_VERSION = select(StrategyVersion).where(StrategyVersion.strategy_id == bindparam("strategy"),
+                                         StrategyVersion.version == bindparam("version"))  # built once: every run
+
+
 def current_version(session: Session, strategy: Strategy) -> StrategyVersion:
-    return session.scalar(select(StrategyVersion).where(StrategyVersion.strategy_id == strategy.id,
-                                                        StrategyVersion.version == strategy.current_version))
+    return session.scalar(_VERSION, {"strategy": strategy.id, "version": strategy.current_version})
 
 
 def check_runnable(session: Session, app, user_id: int, config: StrategyConfig) -> None:

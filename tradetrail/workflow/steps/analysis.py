@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 
+from sqlalchemy import insert
+
 from tradetrail.analyst.plugins import PluginError, plugin_analyst
 from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisResult
 from tradetrail.analyst.rules import RulesAnalyst
@@ -75,22 +77,23 @@ def plugin(ctx: RunContext):
         raise StepError(f"analyst plug-in: {exc}") from exc
 
 
+_INSERT = insert(Analysis.__table__)
+
+
 def _record(ctx: RunContext, request: AnalysisRequest, refs: dict, prompt_sha: str, analyst_name: str,
             model: str | None, result: AnalysisResult | None, error: AnalysisFailed | None) -> None:
-    row = Analysis(execution_id=ctx.execution_id, analyst=analyst_name, model=model,
-                   prompt_hash=request.prompt_hash, prompt_artifact=prompt_sha,
-                   templates={k: r.ref() for k, r in refs.items()},
-                   image_hashes=[i.sha256 for i in request.images], valid=result is not None)
+    row = dict(execution_id=ctx.execution_id, analyst=analyst_name, model=model, prompt_hash=request.prompt_hash,
+               prompt_artifact=prompt_sha, templates={k: r.ref() for k, r in refs.items()},
+               image_hashes=[i.sha256 for i in request.images], valid=result is not None, answer=None, error=None,
+               prompt_tokens=None, completion_tokens=None, latency_ms=None, cached=False)
     if result is not None:
-        row.answer = result.answer.model_dump(mode="json")
-        row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
-        row.latency_ms, row.attempts, row.cached = result.latency_ms, result.attempts, result.cached
+        row.update(answer=result.answer.model_dump(mode="json"), prompt_tokens=result.prompt_tokens,
+                   completion_tokens=result.completion_tokens, latency_ms=result.latency_ms, attempts=result.attempts,
+                   cached=result.cached)
     else:
-        row.error = str(error)
-        row.attempts = int(error.details.get("attempts", 1))
-    with ctx.app.Session() as s:
-        s.add(row)
-        s.commit()
+        row.update(error=str(error), attempts=int(error.details.get("attempts", 1)))
+    with ctx.app.engine.begin() as conn:  # a plain insert: the row is not read back
+        conn.execute(_INSERT, row)
 
 
 def analyze(ctx: RunContext) -> StepOutcome:

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from sqlalchemy import insert
+
 from tradetrail.db.models import Signal
 from tradetrail.trading.decisions import market_of, proposal_of, signal_decision
 from tradetrail.workflow.context import RunContext, StepOutcome
 
 PRIMARY = "daily"
+
+
+_INSERT = insert(Signal.__table__)
 
 
 def decide_signal(ctx: RunContext) -> StepOutcome:
@@ -25,13 +30,12 @@ def decide_signal(ctx: RunContext) -> StepOutcome:
                                         "weekly": higher.direction if higher else None})
     decision = signal_decision(ctx.config, answer, primary, higher, latest)
     ctx.signal = decision
-    with ctx.app.Session() as s:
-        s.add(Signal(execution_id=ctx.execution_id, strategy_id=ctx.strategy_id, symbol=ctx.contract.symbol,
-                     action=decision.action, confidence=decision.confidence, entry=decision.entry,
-                     stop_loss=decision.stop_loss, take_profit=decision.take_profit,
-                     reward_risk=_finite(decision.reward_risk), reasons=[asdict(r) for r in decision.rules],
-                     policy=asdict(policy)))
-        s.commit()
+    with ctx.app.engine.begin() as conn:  # a plain insert: the row is not read back
+        conn.execute(_INSERT, dict(execution_id=ctx.execution_id, strategy_id=ctx.strategy_id,
+                                   symbol=ctx.contract.symbol, action=decision.action, confidence=decision.confidence,
+                                   entry=decision.entry, stop_loss=decision.stop_loss,
+                                   take_profit=decision.take_profit, reward_risk=_finite(decision.reward_risk),
+                                   reasons=[asdict(r) for r in decision.rules], policy=asdict(policy)))
     return StepOutcome(output=decision.to_dict())
 
 

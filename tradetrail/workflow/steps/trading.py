@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time as time_
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.market_hours import session_close
@@ -201,6 +201,11 @@ def _exit(ctx: RunContext) -> StepOutcome:
     return StepOutcome(output=out)
 
 
+_O = Order.__table__
+_RUN_ORDERS = (select(_O.c.client_order_id, _O.c.leg, _O.c.state, _O.c.broker_order_id, _O.c.filled_quantity,
+                      _O.c.avg_fill_price).where(_O.c.execution_id == bindparam("execution")).order_by(_O.c.id))
+
+
 def track_order(ctx: RunContext) -> StepOutcome:
     """One sync with the broker for the orders this run sent. Orders still working are followed by later
     runs (risk_check syncs first) and by the periodic reconciliation; a run that sent nothing is skipped."""
@@ -211,7 +216,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
     app.broker.sync(ctx.account, ctx.as_of, (ctx.contract,))
     synced = sync_account(app, ctx.user_id, ctx.account)
     with app.Session() as s:
-        mine = s.scalars(select(Order).where(Order.execution_id == ctx.execution_id).order_by(Order.id)).all()
+        mine = s.execute(_RUN_ORDERS, {"execution": ctx.execution_id}).all()
         orders = [{"client_order_id": o.client_order_id, "leg": o.leg, "state": o.state,
                    "broker_order_id": o.broker_order_id, "filled": o.filled_quantity, "avg_price": o.avg_fill_price}
                   for o in mine]
@@ -222,11 +227,7 @@ def track_order(ctx: RunContext) -> StepOutcome:
 def update_portfolio(ctx: RunContext) -> StepOutcome:
     app = ctx.app
     ctx.step_input["account"] = ctx.account
-    now = portfolio.snapshot(app, ctx.user_id, ctx.account, ctx.as_of, "execution", ctx.execution_id)
-    close = session_close(ctx.as_of)
-    daily = False
-    if ctx.as_of >= close and not portfolio.has_snapshot(app, ctx.account, "daily", close):
-        portfolio.snapshot(app, ctx.user_id, ctx.account, close, "daily", now=now)  # as_of is at or after the close
-        daily = True
+    now, daily = portfolio.snapshot_run(app, ctx.user_id, ctx.account, ctx.as_of, ctx.execution_id,
+                                        session_close(ctx.as_of))
     ctx.step_meta["daily_snapshot"] = daily
     return StepOutcome(output=now)
