@@ -27,8 +27,8 @@ class Field:
 
 
 def schema_choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
-    """The values a ``Literal[...]`` or ``Literal[...] | None`` field of the schema allows: the form offers what the API accepts and
-    names no adapter of its own."""
+    """The values a ``Literal[...]`` or ``Literal[...] | None`` field of the schema allows: the form offers what
+    the API accepts and names no adapter of its own."""
     annotation = model.model_fields[name].annotation
     return tuple(value for arg in (annotation, *get_args(annotation)) for value in get_args(arg)
                  if isinstance(value, str))
