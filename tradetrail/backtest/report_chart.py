@@ -8,9 +8,6 @@ path simplification; trade marks are one scatter each for entries and exits.
 
 from __future__ import annotations
 
-import gc
-import io
-
 import matplotlib.dates as mdates
 import matplotlib.style
 import numpy as np
@@ -21,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, Formatter, MaxNLocator, NullLocator
 
 from tradetrail.backtest.report import drawdown_series
-from tradetrail.charts.render import _RENDER_LOCK, PNG_COMPRESS_LEVEL
+from tradetrail.charts.render import png_of
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 100
 EQUITY, HOLD, DRAWDOWN = "#1f77b4", "#8c8c8c", "#d62728"
@@ -72,20 +69,8 @@ def equity_chart_png(equity: pd.Series, closes: pd.Series, initial_cash: float,
         raise ValueError("equity_chart_png: closes must be finite and positive")
     hold = pd.Series(float(initial_cash) * close_values / close_values[0], index=equity.index)
     marks = _trade_marks(equity, trades or [])
-    with _RENDER_LOCK:
-        collect = gc.isenabled()
-        gc.disable()  # the figure's reference cycles die young: a gen-0 pass frees them (see charts.render)
-        try:
-            image = _rasterize(equity, hold, drawdown, drawdown_series(hold, initial_cash), float(initial_cash),
-                               marks)
-        finally:
-            if collect:
-                gc.enable()
-        if collect:
-            gc.collect(0)
-    out = io.BytesIO()
-    image.save(out, format="png", compress_level=PNG_COMPRESS_LEVEL)  # Pillow writes no time/software chunk
-    return out.getvalue()
+    return png_of(lambda: _rasterize(equity, hold, drawdown, drawdown_series(hold, initial_cash), float(initial_cash),
+                                     marks))
 
 
 def _trade_marks(equity: pd.Series, trades: list[dict]) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ import io
 import re
 import sys
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 
 import matplotlib
@@ -99,11 +100,17 @@ def render_chart(bars: pd.DataFrame, indicators: pd.DataFrame, *, title: str, ma
     """
     check_inputs(bars, indicators, max_bars)
     window, ind = bars.iloc[-max_bars:], indicators.iloc[-max_bars:]
+    return png_of(lambda: _rasterize(window, ind, title))
+
+
+def png_of(rasterize: Callable[[], PIL.Image.Image]) -> bytes:
+    """PNG bytes of the image ``rasterize`` draws, drawn under the process-wide render lock (rcParams and the
+    collector are shared) with the collector paused; the same bytes for the same image (no metadata)."""
     with _RENDER_LOCK:
         collect = gc.isenabled()
         gc.disable()
         try:
-            image = _rasterize(window, ind, title)
+            image = rasterize()
         finally:
             if collect:
                 gc.enable()
