@@ -162,7 +162,26 @@ def evaluate(action: str, entry: float | None, stop: float | None, target: float
     return _entry(entry, stop, target, inputs, limits, state, price, protective)
 
 
+ACCOUNT_NUMBERS = ("equity", "cash", "exposure", "position_qty", "day_start_equity", "commission_per_unit",
+                   "min_commission")
+
+
+def _unusable_account(inputs: RiskInputs) -> Denial | None:
+    """A denial when the account's numbers are no numbers (NaN or infinite from a broker's reply) or the
+    commission is negative: no cap can be checked against them, and a comparison with NaN never trips."""
+    bad = {name: getattr(inputs, name) for name in ACCOUNT_NUMBERS if not _finite(getattr(inputs, name))}
+    if inputs.commission_per_unit < 0 or inputs.min_commission < 0:
+        bad |= {"commission_per_unit": inputs.commission_per_unit, "min_commission": inputs.min_commission}
+    if not bad:
+        return None
+    return Denial("account_values", f"the account's values are not usable numbers ({', '.join(sorted(bad))}): "
+                  "no limit can be checked against them", {k: repr(v) for k, v in bad.items()})
+
+
 def _exit(inputs: RiskInputs, state: TradingState) -> RiskDecision:
+    if not _finite(inputs.position_qty):
+        d = _unusable_account(inputs)
+        return RiskDecision("exit", False, 0, f"{d.rule}: {d.detail}", (d,))
     if inputs.position_qty <= 0:
         return RiskDecision("none", False, 0, "SELL with no open position: nothing to close (no shorting)")
     if state == TradingState.HALTED:
@@ -189,6 +208,10 @@ def _entry(entry, stop, target, inputs: RiskInputs, limits: RiskLimits, state: T
 
     if state != TradingState.ACTIVE:
         deny("trading_state", f"trading is {state.value}: no new entries", state=state.value)
+    unusable = _unusable_account(inputs)
+    if unusable is not None:
+        denials.append(unusable)
+        return denied()
     if protective:
         finite = all(_finite(v) for v in (entry, stop, target))
         if not finite or entry <= 0 or stop <= 0 or not stop < entry < target:

@@ -55,3 +55,28 @@ def test_without_protection_a_buy_still_needs_confidence_and_confirmation():
     policy = SignalPolicy(min_confidence=60, require_confirmation=True)
     buy = Proposal("BUY", 10, 100.0, None, None)
     assert decide(buy, "BULLISH", None, policy, Market(100.0, 2.0), protective=False).action == "HOLD"
+
+
+@pytest.mark.parametrize("field", ["equity", "cash", "exposure", "day_start_equity", "commission_per_unit",
+                                   "min_commission", "position_qty"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("protective", [True, False])
+def test_an_entry_is_denied_not_raised_when_an_account_number_is_no_number(field, bad, protective):
+    import dataclasses
+
+    inputs = dataclasses.replace(ACCOUNT, **{field: bad})
+    limits = RiskLimits(sizing="fixed", quantity=10)
+    d = evaluate("BUY", 100.0, 90.0, 130.0, inputs, limits, EntryPrice.market(100.0, 2.0), protective=protective)
+    assert not d.approved and d.quantity == 0 and d.denials[-1].rule == "account_values", d
+    assert field in d.reason
+
+
+def test_a_negative_commission_is_denied_and_an_exit_of_no_number_is_refused():
+    import dataclasses
+
+    d = evaluate("BUY", 100.0, 90.0, 130.0, dataclasses.replace(ACCOUNT, commission_per_unit=-0.5),
+                 RiskLimits(), EntryPrice.limit(100.0))
+    assert not d.approved and "account_values" in d.reason
+    held = dataclasses.replace(ACCOUNT, position_qty=float("nan"))
+    out = evaluate("SELL", None, None, None, held, RiskLimits())
+    assert not out.approved and out.action == "exit" and "account_values" in out.reason
