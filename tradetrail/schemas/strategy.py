@@ -9,6 +9,7 @@ the few rules a JSON schema cannot state (a cron that never fires, a time zone t
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -150,6 +151,7 @@ class AnalystConfig(_Strict):
     def _few_params(cls, value: dict) -> dict:
         if len(value) > 50:
             raise ValueError("at most 50 params")
+        _check_json_values(value, "params")
         return value
 
     @model_validator(mode="after")
@@ -157,6 +159,21 @@ class AnalystConfig(_Strict):
         if self.kind == "plugin" and self.plugin is None:
             raise ValueError("analyst kind plugin needs analyst.plugin (package.module:ClassName)")
         return self
+
+
+def _check_json_values(value: Any, where: str, depth: int = 0) -> None:
+    """Plain JSON values only, the way they are stored: no NaN or infinity (stored as null, so the plug-in would
+    be built with something else than what was checked), nothing nested deeper than 5 levels."""
+    if depth > 5:
+        raise ValueError(f"{where}: nested deeper than 5 levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value!r} is not a JSON number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_values(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_values(item, f"{where}[{i}]", depth + 1)
 
 
 class ScheduleConfig(_Strict):

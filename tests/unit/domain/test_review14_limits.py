@@ -80,3 +80,15 @@ def test_a_negative_commission_is_denied_and_an_exit_of_no_number_is_refused():
     held = dataclasses.replace(ACCOUNT, position_qty=float("nan"))
     out = evaluate("SELL", None, None, None, held, RiskLimits())
     assert not out.approved and out.action == "exit" and "account_values" in out.reason
+
+
+@pytest.mark.parametrize("params", [{"fast": float("nan")}, {"fast": float("inf")}, {"a": [1, {"b": float("-inf")}]},
+                                    {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}])
+def test_plugin_params_that_json_cannot_hold_are_refused(params):
+    from pydantic import ValidationError
+
+    from tradetrail.schemas.strategy import StrategyConfig
+
+    with pytest.raises(ValidationError, match="params"):
+        StrategyConfig.model_validate({"symbol": "SPX", "analyst": {
+            "kind": "plugin", "plugin": "tradetrail.analyst.examples.sma_cross:SmaCross", "params": params}})
