@@ -4,30 +4,9 @@
 // class="chart-config">; the figure gets data-chart-ready (or data-chart-error) when drawn.
 (function () {
   "use strict";
-  var LWC = window.LightweightCharts;
-  var UP = "#26a69a", DOWN = "#ef5350", EQUITY = "#1e6fd9", HOLD = "#8a94a3";
-
-  function settings(figure) {
-    var node = figure.querySelector("script.chart-config");
-    return node ? JSON.parse(node.textContent) : {};
-  }
-
-  function load(url) {
-    return fetch(url, { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok) throw new Error(url + ": HTTP " + response.status);
-      return response.json();
-    });
-  }
-
-  function newChart(canvas) {
-    return LWC.createChart(canvas, {
-      autoSize: true,
-      layout: { attributionLogo: true, background: { color: "#ffffff" }, textColor: "#373c44" },
-      grid: { vertLines: { color: "#eef0f3" }, horzLines: { color: "#eef0f3" } },
-      rightPriceScale: { borderVisible: false },
-      timeScale: { borderVisible: false },
-    });
-  }
+  var base = window.tradetrailChartBase;  // chart_base.js
+  var LWC = base.LWC, settings = base.config, load = base.load, newChart = base.newChart, failed = base.failed;
+  var UP = base.UP, DOWN = base.DOWN, EQUITY = "#1e6fd9", HOLD = "#8a94a3";
 
   function points(dates, values) {
     var out = [];
@@ -93,14 +72,6 @@
   }
 
   var KINDS = { "backtest-equity": equity, "backtest-candles": candles };
-
-  function failed(figure, message) {
-    figure.setAttribute("data-chart-error", message);
-    var note = document.createElement("p");
-    note.className = "loss";
-    note.textContent = "The chart could not be drawn: " + message;
-    figure.appendChild(note);
-  }
 
   function init() {
     if (!LWC) return;

@@ -3,32 +3,10 @@
 // <script type="application/json" class="chart-config"> inside each <figure data-chart>.
 (function () {
   "use strict";
-  var LWC = window.LightweightCharts;
+  var base = window.tradetrailChartBase;  // chart_base.js
+  var LWC = base.LWC, config = base.config, newChart = base.newChart, failed = base.failed;
   var SHOWN_BARS = 150;
-  var UP = "#26a69a", DOWN = "#ef5350", COLORS = ["#1e6fd9", "#e67e22", "#8e44ad", "#16a085", "#c0392b"];
-
-  function config(figure) {
-    var node = figure.querySelector("script.chart-config");
-    return node ? JSON.parse(node.textContent) : {};
-  }
-
-  function newChart(canvas) {
-    return LWC.createChart(canvas, {
-      autoSize: true,
-      layout: { attributionLogo: true, background: { color: "#ffffff" }, textColor: "#373c44" },
-      grid: { vertLines: { color: "#eef0f3" }, horzLines: { color: "#eef0f3" } },
-      rightPriceScale: { borderVisible: false },
-      timeScale: { borderVisible: false },
-    });
-  }
-
-  function failed(figure, message) {
-    figure.setAttribute("data-chart-error", message);
-    var note = document.createElement("p");
-    note.className = "loss";
-    note.textContent = "The chart could not be drawn: " + message;
-    figure.appendChild(note);
-  }
+  var UP = base.UP, DOWN = base.DOWN, COLORS = ["#1e6fd9", "#e67e22", "#8e44ad", "#16a085", "#c0392b"];
 
   // the time of the last bar at or before t (markers must sit on a bar)
   function snap(times, t) {
@@ -41,10 +19,7 @@
   }
 
   function candles(figure, settings) {
-    return fetch(settings.bars_url, { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok) throw new Error("bars: HTTP " + response.status);
-      return response.json();
-    }).then(function (bars) {
+    return base.load(settings.bars_url, "bars").then(function (bars) {
       var chart = newChart(figure.querySelector(".chart-canvas"));
       var series = chart.addSeries(LWC.CandlestickSeries, {
         upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
