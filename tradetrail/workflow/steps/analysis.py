@@ -24,28 +24,52 @@ from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
 
-def _variables(ctx: RunContext) -> dict:
-    c = ctx.contract
-    return dict(strategy=ctx.strategy_name, description=ctx.config.description, symbol=c.symbol, name=c.name,
+def prompt_variables(strategy_name: str, description: str, contract, bars: dict, latest: dict,
+                     confirmation: dict) -> dict:
+    """The variables the prompt templates are rendered with, from what the earlier steps produced (a backtest
+    with the model analyst builds them for each session from the same inputs, so its prompts are the live ones)."""
+    c = contract
+    return dict(strategy=strategy_name, description=description, symbol=c.symbol, name=c.name,
                 exchange=c.exchange, currency=c.currency, timeframe="",
-                as_of=ctx.bars["daily"].index[-1].isoformat(),  # the data's time, not the clock's
-                timeframes=list(ctx.bars), close=ctx.latest["daily"].get("close"), indicators=ctx.latest,
-                confirmation={tf: conf.to_dict() for tf, conf in ctx.confirmation.items()},
-                bars={tf: len(b) for tf, b in ctx.bars.items()})
+                as_of=bars["daily"].index[-1].isoformat(),  # the data's time, not the clock's
+                timeframes=list(bars), close=latest["daily"].get("close"), indicators=latest,
+                confirmation={tf: conf.to_dict() for tf, conf in confirmation.items()},
+                bars={tf: len(b) for tf, b in bars.items()})
+
+
+def template_roles(names, timeframes) -> dict[str, str]:
+    """Which template each role renders: the system prompt and one per timeframe (``analyst.prompts``)."""
+    return {"system": names.system} | {tf: getattr(names, tf) for tf in timeframes}
+
+
+def render_prompts(refs: dict[str, TemplateRef], variables: dict, timeframes) -> tuple[str, dict[str, str]]:
+    """The system prompt and the per-timeframe prompts rendered from the templates ``refs``."""
+    system = render(refs["system"].body, variables)
+    per_tf = {tf: render(refs[tf].body, variables | {"timeframe": tf}) for tf in timeframes}
+    return system, per_tf
+
+
+def prompt_document(system: str, per_tf: dict[str, str]) -> tuple[bytes, str]:
+    """The prompts as stored (the ``prompt`` artifact) and their sha256: the prompt hash the answer cache keys on."""
+    doc = dumps({"system": system, "timeframes": per_tf}).encode()
+    return doc, hashlib.sha256(doc).hexdigest()
+
+
+def _variables(ctx: RunContext) -> dict:
+    return prompt_variables(ctx.strategy_name, ctx.config.description, ctx.contract, ctx.bars, ctx.latest,
+                            ctx.confirmation)
 
 
 def _prompts(ctx: RunContext) -> tuple[str, dict[str, str], dict[str, TemplateRef]]:
-    names = ctx.config.analyst.prompts
     variables = _variables(ctx)
     with ctx.app.Session() as s:
         if ctx.pinned_templates:  # a replay renders exactly the versions the original run used
             refs = {role: template_version(s, *ctx.pinned_templates[role]) for role in ("system", *ctx.bars)}
         else:
-            roles = {"system": names.system} | {tf: getattr(names, tf) for tf in ctx.bars}
+            roles = template_roles(ctx.config.analyst.prompts, ctx.bars)
             found = latest_templates(s, list(roles.values()), user_id=ctx.user_id)
             refs = {role: found[name] for role, name in roles.items()}
-    system = render(refs["system"].body, variables)
-    per_tf = {tf: render(refs[tf].body, variables | {"timeframe": tf}) for tf in ctx.bars}
+    system, per_tf = render_prompts(refs, variables, ctx.bars)
     return system, per_tf, refs
 
 
@@ -101,9 +125,8 @@ def analyze(ctx: RunContext) -> StepOutcome:
         system, per_tf, refs = _prompts(ctx)
     except PromptTemplateError as exc:
         raise StepError(f"prompt: {exc}") from exc
-    prompt_doc = {"system": system, "timeframes": per_tf}
-    prompt_hash = hashlib.sha256(dumps(prompt_doc).encode()).hexdigest()
-    prompt_sha = ctx.save_artifact("prompt", dumps(prompt_doc).encode(), "application/json")
+    prompt_doc, prompt_hash = prompt_document(system, per_tf)
+    prompt_sha = ctx.save_artifact("prompt", prompt_doc, "application/json")
     analyst = _choose(ctx)
     model = getattr(analyst, "model", None)
     images = [ctx.charts[tf] for tf in ctx.bars if tf in ctx.charts]

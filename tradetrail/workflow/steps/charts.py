@@ -10,12 +10,23 @@ from __future__ import annotations
 import time
 
 from tradetrail.analyst.port import ChartImage
-from tradetrail.charts.cache import chart_cache
+from tradetrail.charts.cache import CachedChart, ChartCache, chart_cache
 from tradetrail.workflow.context import RunContext, StepOutcome
 
 
 def artifact_url(sha256: str) -> str:
     return f"/api/artifacts/{sha256}"
+
+
+def chart_windows(charts) -> dict[str, int]:
+    """Bars shown per timeframe (``charts.daily_bars``, ``charts.weekly_bars``)."""
+    return {"daily": charts.daily_bars, "weekly": charts.weekly_bars}
+
+
+def draw_chart(symbol: str, timeframe: str, bars, indicators, charts, cache: ChartCache = chart_cache) -> CachedChart:
+    """The chart of one timeframe as the analyst sees it (a backtest with the model analyst draws each
+    session's through here, with a cache of its own so it does not push the live runs' charts out)."""
+    return cache.render(bars, indicators, title=f"{symbol} {timeframe}", max_bars=chart_windows(charts)[timeframe])
 
 
 def render_charts(ctx: RunContext) -> StepOutcome:
@@ -24,11 +35,10 @@ def render_charts(ctx: RunContext) -> StepOutcome:
     if not charts.enabled:
         return StepOutcome(output={"reason": "charts disabled in the strategy"}, status="skipped")
     out = {}
-    window = {"daily": charts.daily_bars, "weekly": charts.weekly_bars}
+    window = chart_windows(charts)
     for timeframe, bars in ctx.bars.items():
-        title = f"{ctx.contract.symbol} {timeframe}"
         t0 = time.perf_counter()
-        chart = chart_cache.render(bars, ctx.indicators[timeframe], title=title, max_bars=window[timeframe])
+        chart = draw_chart(ctx.contract.symbol, timeframe, bars, ctx.indicators[timeframe], charts)
         ms = round((time.perf_counter() - t0) * 1000, 3)
         digest = ctx.save_artifact(f"chart_{timeframe}", chart.png, "image/png")
         ctx.charts[timeframe] = ChartImage(timeframe=timeframe, png=chart.png, sha256=digest)
