@@ -11,6 +11,7 @@ import bisect
 import time as time_
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,17 @@ class Costs:
     initial_cash: float = 100_000.0
     commission_schedule: str = "fixed"
     slippage_bps: float = 5.0
+
+
+@runtime_checkable
+class PreparedAnalyst(Protocol):
+    """An analyst that answers the tested sessions from work done before the loop — the model analyst builds
+    each session's request, takes the cached answers and asks the model for the others — and says in the
+    report what it did (``report["analysis"]``). ``prepare`` may refuse with :class:`BacktestError`."""
+
+    def prepare(self, series: Series, rows: range, progress: Progress | None) -> None: ...
+
+    def report(self, series: Series) -> dict: ...
 
 
 @dataclass
@@ -63,10 +75,15 @@ def backtest(config: StrategyConfig, symbol: str, bars: pd.DataFrame, start: dat
     started = time_.perf_counter()
     window, first = tested_rows(bars, start, end, config.market_data.lookback_days)
     series = Series(config, symbol, window)
+    if isinstance(analyst, PreparedAnalyst):  # the sessions the loop will ask about: past the range's start and
+        ready = max(first, engine.warmup_rows(series, analyst))  # the warm-up, as engine.run counts them
+        analyst.prepare(series, range(ready, len(series)), progress)
     run = engine.run(series, analyst, first=first, execution_id=execution_id, initial_cash=costs.initial_cash,
                      commission_schedule=costs.commission_schedule, slippage_bps=costs.slippage_bps,
                      progress=progress)
     report = make_report(run, costs.initial_cash)
+    if isinstance(analyst, PreparedAnalyst):
+        report["analysis"] = analyst.report(series)
     report["duration_ms"] = round((time_.perf_counter() - started) * 1000, 3)
     return Outcome(run, report)
 

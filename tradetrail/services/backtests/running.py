@@ -21,19 +21,28 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import update
 
+from tradetrail.analyst.cache import SqlAnswerCache
 from tradetrail.analyst.plugins import PluginError, plugin_analyst
 from tradetrail.analyst.rules import RulesAnalyst
+from tradetrail.app_context import ConfigurationError
 from tradetrail.backtest.engine import BacktestError
 from tradetrail.backtest.report_chart import equity_chart_png
 from tradetrail.backtest.runner import Costs, backtest, session_dates
 from tradetrail.catalogue.symbols import resolve_symbol
 from tradetrail.db.backtest_models import Backtest
-from tradetrail.db.models import Execution, StrategyVersion
+from tradetrail.db.models import Execution, Strategy, StrategyVersion
 from tradetrail.db.types import utcnow
 from tradetrail.domain.bars import bars_to_json
 from tradetrail.domain.market_hours import EXCHANGE_TZ
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.schemas.strategy import StrategyConfig
+from tradetrail.services.backtests.model_analyst import (
+    DEFAULT_MAX_CALLS,
+    MAX_CALLS_LIMIT,
+    MODES,
+    LiveRequests,
+    ModelBacktestAnalyst,
+)
 from tradetrail.services.errors import InvalidBacktest, TooManyBacktests
 from tradetrail.services.strategies.configs import current_version, get_strategy, stored_config
 from tradetrail.workflow.jsonable import dumps
@@ -53,6 +62,8 @@ class BacktestRequest:
     end: date
     cash: float | None = None  # None: TRADETRAIL_SIM_INITIAL_CASH
     params: dict | None = None  # analyst params overriding the strategy's (a grid's combination)
+    analyst: str | None = None  # the model analyst's mode: "cached" (None: the default) or "model"
+    max_calls: int | None = None  # mode "model": the most model calls allowed (None: DEFAULT_MAX_CALLS)
 
 
 def _check(req: BacktestRequest, today: date) -> None:
@@ -62,6 +73,14 @@ def _check(req: BacktestRequest, today: date) -> None:
         raise InvalidBacktest(f"the range must lie between {EARLIEST} and today ({today}), got {req.start}..{req.end}")
     if req.cash is not None and not (0 < req.cash <= MAX_CASH):
         raise InvalidBacktest(f"cash must be a positive amount up to {MAX_CASH:g}, got {req.cash}")
+    if req.analyst is not None and req.analyst not in MODES:
+        raise InvalidBacktest(f"analyst must be one of {', '.join(MODES)}, got {req.analyst!r}")
+    if req.max_calls is not None:
+        if req.analyst != "model":
+            raise InvalidBacktest("max_calls bounds the model calls of --analyst model; it means nothing in cached "
+                                  "mode, which never calls the model")
+        if not 1 <= req.max_calls <= MAX_CALLS_LIMIT:
+            raise InvalidBacktest(f"max_calls must be between 1 and {MAX_CALLS_LIMIT}, got {req.max_calls}")
 
 
 def _config(strategy_config: StrategyConfig, params: dict | None) -> StrategyConfig:
@@ -75,10 +94,17 @@ def _config(strategy_config: StrategyConfig, params: dict | None) -> StrategyCon
         raise InvalidBacktest(f"the parameters {params} do not make a valid strategy: {exc}") from exc
 
 
+def is_model(app, config: StrategyConfig) -> bool:
+    """Whether a live run of ``config`` asks the model (analyst.kind llm, or auto with TRADETRAIL_LLM_BASE_URL)."""
+    kind = config.analyst.kind
+    return kind == "llm" or (kind == "auto" and app.settings.llm_configured)
+
+
 def analyst_for(app, config: StrategyConfig):
-    """The analyst a live run of ``config`` would ask, for a backtest: the rules or a plug-in. The model
-    analyst answers backtests from its answer cache only, which needs each session's prompts and charts:
-    not available yet, so it is refused with that reason rather than replaced by another analyst."""
+    """The analyst a live run of ``config`` would ask, when it is the rules or a plug-in (computed again for
+    any session). The model analyst is refused here with the reason rather than replaced by another analyst:
+    a backtest asks it through :mod:`model_analyst` (see :func:`backtest_analyst`), and re-running one session
+    of such a backtest is not available yet."""
     cfg = config.analyst
     kind = cfg.kind
     if kind == "auto":
@@ -91,8 +117,54 @@ def analyst_for(app, config: StrategyConfig):
         except PluginError as exc:
             raise InvalidBacktest(f"analyst plug-in: {exc}") from exc
     raise InvalidBacktest("this strategy's analyst is the model (analyst.kind llm, or auto with "
-                          "TRADETRAIL_LLM_BASE_URL set); backtests with the model analyst are not available yet: "
-                          "use analyst.kind rules or a plug-in")
+                          "TRADETRAIL_LLM_BASE_URL set); re-running one session of a backtest with the model analyst "
+                          "is not available yet (the backtest's report lists each session's answer source)")
+
+
+def model_name(app, config: StrategyConfig) -> str:
+    """The model a live run asks (``analyst.model``, else TRADETRAIL_LLM_MODEL): the first part of the cache key."""
+    return config.analyst.model or app.settings.llm_model
+
+
+def _check_analyst(app, config: StrategyConfig, mode: str | None, max_calls: int | None) -> None:
+    """Refuse what cannot run: a mode for an analyst that is not the model, the model without charts (a live run
+    fails there too), or mode model without a configured model."""
+    if not is_model(app, config):
+        if mode == "model" or max_calls is not None:
+            raise InvalidBacktest("--analyst model and --max-calls apply to a strategy whose analyst is the model; "
+                                  f"this one's is {config.analyst.kind!r}")
+        analyst_for(app, config)
+        return
+    if not config.charts.enabled:
+        raise InvalidBacktest("the model analyst needs the chart images, but charts are disabled in the strategy "
+                              "(a live run fails its analyze step there too)")
+    if mode == "model":
+        try:
+            app.llm_analyst(config.analyst.model)
+        except ConfigurationError as exc:
+            raise InvalidBacktest(f"--analyst model: {exc}") from exc
+
+
+def backtest_analyst(app, backtest_id: str, config: StrategyConfig, contract, params: dict,
+                     on_plan: Callable[[dict], None] | None = None):
+    """The analyst a backtest asks: the rules or the plug-in (:func:`analyst_for`), or the model's answers for
+    each session's live request (cached ones only, or the model too in mode ``model``)."""
+    if not is_model(app, config):
+        return analyst_for(app, config)
+    with app.Session() as s:
+        row = s.get(Backtest, backtest_id)
+        user_id, name = row.user_id, s.get(Strategy, row.strategy_id).name
+    mode = params.get("analyst") or "cached"
+
+    def planned(plan: dict) -> None:  # readers (the API) see the count before any call is made
+        with app.engine.begin() as conn:
+            conn.execute(update(Backtest).where(Backtest.id == backtest_id).values(params={**params, "plan": plan}))
+        if on_plan is not None:
+            on_plan(plan)
+    return ModelBacktestAnalyst(LiveRequests(app, user_id, name, config, contract), SqlAnswerCache(app.engine),
+                                model_name(app, config), mode=mode,
+                                max_calls=params.get("max_calls") or DEFAULT_MAX_CALLS,
+                                asker=lambda: app.llm_analyst(config.analyst.model), on_plan=planned)
 
 
 def check(app, user_id: int, req: BacktestRequest) -> None:
@@ -100,7 +172,7 @@ def check(app, user_id: int, req: BacktestRequest) -> None:
     _check(req, datetime.now(EXCHANGE_TZ).date())
     with app.Session() as s:
         version = current_version(s, get_strategy(s, user_id, req.name))
-        analyst_for(app, _config(stored_config(version.config), req.params))
+        _check_analyst(app, _config(stored_config(version.config), req.params), req.analyst, req.max_calls)
 
 
 def create(app, user_id: int, req: BacktestRequest, *, status: str = "running") -> str:
@@ -110,7 +182,11 @@ def create(app, user_id: int, req: BacktestRequest, *, status: str = "running") 
         strategy = get_strategy(s, user_id, req.name)
         version = current_version(s, strategy)
         config = _config(stored_config(version.config), req.params)
-        analyst_for(app, config)  # refuse now, not in the background
+        _check_analyst(app, config, req.analyst, req.max_calls)  # refuse now, not in the background
+        params = {"analyst_params": req.params or {}}
+        if is_model(app, config):  # how the model analyst answers (the plan is added once counted)
+            params |= {"analyst": req.analyst or "cached", "max_calls": req.max_calls if req.analyst == "model"
+                       else None}
         now = utcnow()
         as_of = datetime.combine(req.end, datetime.max.time(), tzinfo=EXCHANGE_TZ)
         backtest_id = str(uuid.uuid4())
@@ -120,7 +196,7 @@ def create(app, user_id: int, req: BacktestRequest, *, status: str = "running") 
         s.add(Backtest(id=backtest_id, user_id=user_id, strategy_id=strategy.id, strategy_version_id=version.id,
                        start=req.start, end=req.end,
                        initial_cash=req.cash if req.cash is not None else app.settings.sim_initial_cash,
-                       params={"analyst_params": req.params or {}}, status=status, done=0, total=0,
+                       params=params, status=status, done=0, total=0,
                        created_at=now))
         s.commit()
     return backtest_id
@@ -139,15 +215,17 @@ def _load(app, config: StrategyConfig, start: date, end: date):
     return source, contract, bars
 
 
-def execute(app, backtest_id: str, progress: Progress | None = None) -> dict:
+def execute(app, backtest_id: str, progress: Progress | None = None,
+            on_plan: Callable[[dict], None] | None = None) -> dict:
     """Run a created backtest to its end and record it; returns the report (raises InvalidBacktest when it
-    cannot run, after recording the failure)."""
+    cannot run, after recording the failure). With the model analyst, ``on_plan`` hears the sessions found in
+    the cache and the model calls to make before any is made."""
     started = time_.perf_counter()
     with app.Session() as s:
         row = s.get(Backtest, backtest_id)
         version = s.get(StrategyVersion, row.strategy_version_id)
         config = _config(stored_config(version.config), row.params.get("analyst_params"))
-        start, end, cash = row.start, row.end, row.initial_cash
+        start, end, cash, params = row.start, row.end, row.initial_cash, dict(row.params)
     with app.engine.begin() as conn:  # a queued backtest starts now
         conn.execute(update(Backtest).where(Backtest.id == backtest_id).values(status="running"))
     store = _ProgressWriter(app, backtest_id, progress)
@@ -156,8 +234,9 @@ def execute(app, backtest_id: str, progress: Progress | None = None) -> dict:
         source, contract, bars = _load(app, config, start, end)
         load_ms = (time_.perf_counter() - load_started) * 1000
         costs = Costs(cash, app.settings.sim_commission, app.settings.sim_slippage_bps)
-        outcome = backtest(config, contract.symbol, bars, start, end, analyst_for(app, config),
-                           execution_id=backtest_id, costs=costs, progress=store)
+        analyst = backtest_analyst(app, backtest_id, config, contract, params, on_plan)
+        outcome = backtest(config, contract.symbol, bars, start, end, analyst, execution_id=backtest_id, costs=costs,
+                           progress=store)
     except (BacktestError, InvalidBacktest, ValueError) as exc:
         _fail(app, backtest_id, str(exc), started, traceback.format_exc())
         raise InvalidBacktest(str(exc)) from exc
@@ -255,10 +334,11 @@ def _fail(app, backtest_id: str, message: str, started: float, trace: str) -> No
                               failed_step="backtest", error=message)
 
 
-def run_backtest(app, user_id: int, req: BacktestRequest, progress: Progress | None = None) -> tuple[str, dict]:
+def run_backtest(app, user_id: int, req: BacktestRequest, progress: Progress | None = None,
+                 on_plan: Callable[[dict], None] | None = None) -> tuple[str, dict]:
     """Create and run a backtest in the caller's thread (the command line)."""
     backtest_id = create(app, user_id, req)
-    return backtest_id, execute(app, backtest_id, progress)
+    return backtest_id, execute(app, backtest_id, progress, on_plan)
 
 
 _pool_lock = threading.Lock()
