@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tradetrail.cli.common import JsonOpt, UserOpt, _app, _emit, _fail, _user_id, console
+from tradetrail.cli.common import JsonOpt, UserOpt, _app, _emit, _fail, _user_id, console, err
 from tradetrail.cli.tables import print_table
 
 ROWS = (("total_return_pct", "total return %"), ("cagr_pct", "CAGR %"), ("max_drawdown_pct", "max drawdown %"),
@@ -54,7 +54,30 @@ def _print_report(data: dict) -> None:
         console.print(f"paused {report['paused']['date']}: {report['paused']['reason']}", highlight=False)
     if report.get("undecided_sessions"):
         console.print(f"{len(report['undecided_sessions'])} sessions the analyst could not decide", highlight=False)
+    if report.get("analysis"):
+        _print_analysis(report["analysis"])
     console.print(f"the decision behind each session: tradetrail lineage {data['id'][:8]}", highlight=False)
+
+
+def _print_analysis(a: dict) -> None:
+    """The model analyst's sessions: from the cache, asked, missing (cached mode) and failed, with dates."""
+    console.print(f"model {a['model']} ({a['mode']}): {a['asked']} sessions, {a['cached']} answered from the cache, "
+                  f"{a['answered_by_model']} by the model ({a['calls']} calls, {a['attempts']} attempts), "
+                  f"{a['missing']} without a cached answer, {a['failed']} failed", highlight=False, soft_wrap=True)
+    if a["missing"]:
+        more = f" … and {a['missing'] - len(a['missing_dates'])} more" if a["missing"] > len(a["missing_dates"]) else ""
+        console.print(f"without a cached answer (HOLD, never guessed): {', '.join(a['missing_dates'])}{more}; "
+                      "--analyst model --max-calls N asks the model for them", highlight=False, soft_wrap=True)
+    for f in a["failed_sessions"]:
+        console.print(f"failed {f['date']} (HOLD): {f['reason']}", highlight=False, soft_wrap=True)
+
+
+def _plan_line(plan: dict) -> str:
+    if plan["mode"] == "cached":
+        return (f"model {plan['model']}, cached answers only: {plan['cached']} of {plan['asked']} sessions cached, "
+                f"{plan['without_answer']} without an answer (HOLD, reported); no model call")
+    return (f"model {plan['model']}: {plan['cached']} of {plan['asked']} sessions cached, {plan['calls']} model calls "
+            f"to make (max {plan['max_calls']})")
 
 
 def _with_progress(run):
@@ -103,9 +126,19 @@ def backtest(name: str,
              = "sharpe",
              chart: Annotated[Path | None, typer.Option("--chart", help="write the equity and drawdown PNG "
                                                                         "here")] = None,
+             analyst: Annotated[str | None, typer.Option(
+                 "--analyst", metavar="cached|model",
+                 help="a strategy whose analyst is the model: cached (default) answers from the answer cache only, "
+                      "sessions without one reported; model also asks the model for those (counted and shown "
+                      "first) and caches every answer")] = None,
+             max_calls: Annotated[int | None, typer.Option(
+                 "--max-calls", help="--analyst model: refuse, asking nothing, when more sessions than this need a "
+                                     "model call (default 100, at most 2000)")] = None,
              as_json: JsonOpt = False, user: UserOpt = "demo") -> None:
     """Backtest strategy NAME over --from … --to on an account of its own (the user's books are not touched),
-    with the decision code of a live run; prints the report (--json: as JSON)."""
+    with the decision code of a live run; prints the report (--json: as JSON). With the model analyst, each
+    session's prompts and charts are built as a live run builds them and answered from the answer cache (or the
+    model, with --analyst model): the number of model calls is printed before any is made."""
     from tradetrail.services.backtests.queries import chart_png
     from tradetrail.services.backtests.running import BacktestRequest, run_backtest
     from tradetrail.services.errors import InvalidBacktest, NotFound
@@ -114,10 +147,17 @@ def backtest(name: str,
     application = _app()
     uid = _user_id(application, user)
     if param:
+        if analyst is not None or max_calls is not None:
+            _fail("--analyst and --max-calls apply to one backtest, not to a grid of --param values")
         return _grid(application, uid, name, first, last, cash, _parse_params(param), sort, as_json)
-    request = BacktestRequest(name, first, last, cash)
+    request = BacktestRequest(name, first, last, cash, analyst=analyst, max_calls=max_calls)
+    say = err if as_json else console  # --json: stdout holds the JSON alone
+
+    def planned(plan: dict) -> None:
+        say.print(_plan_line(plan), highlight=False, soft_wrap=True)
     try:
-        backtest_id, report = _with_progress(lambda progress: run_backtest(application, uid, request, progress))
+        backtest_id, report = _with_progress(lambda progress: run_backtest(application, uid, request, progress,
+                                                                           planned))
     except (InvalidBacktest, NotFound) as exc:
         _fail(str(exc))
     if chart is not None:

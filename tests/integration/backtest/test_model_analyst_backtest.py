@@ -5,12 +5,16 @@ live runs both ways, and reports a failed answer instead of guessing one."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
+from tests.support.api_client import api_user
+from tests.support.cli import tt
 from tests.support.llm_runs import llm_app, llm_strategy, run, step
 from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.backtest import engine, runner
@@ -198,3 +202,60 @@ def test_model_mode_without_a_configured_model_is_refused(app):
     _, report = run_backtest(app, user_id, BacktestRequest("llm", START, START))
     assert report["analysis"]["missing"] == 1
 
+
+def test_the_command_line_prints_the_calls_before_making_them_and_the_report_lists_the_sessions(
+        model_app, fake, uid, cli_env):
+    env = cli_env | {"TRADETRAIL_LLM_BASE_URL": fake.base_url, "TRADETRAIL_LLM_MODEL": "fake-vision",
+                     "TRADETRAIL_LLM_API_KEY": "sk-test", "TRADETRAIL_LLM_BACKOFF_S": "0"}
+    args = ("backtest", "llm", "--from", "2005-01-03", "--to", "2005-01-05")
+    refused = tt(env, *args, "--analyst", "model", "--max-calls", "2", check=False)
+    assert refused.returncode != 0 and "3 of the 3 sessions have no cached answer" in refused.stderr
+    assert "3 model calls to make (max 2)" in refused.stdout and fake.chat_requests == []
+
+    fake.enqueue(Behaviour.ok(HOLD), Behaviour.raw("not json"), Behaviour.ok(HOLD))
+    out = tt(env, *args, "--analyst", "model", "--max-calls", "3").stdout
+    assert out.index("3 model calls to make (max 3)") < out.index("buy and hold")
+    assert "2 by the model (3 calls, 3 attempts)" in out and "failed 2005-01-04 (HOLD)" in out
+    assert len(fake.chat_requests) == 3
+
+    done = tt(env, *args, "--json")  # cached mode by default: the plan on stderr, the JSON alone on stdout
+    analysis = json.loads(done.stdout)["report"]["analysis"]
+    assert analysis["cached"] == 2 and analysis["missing_dates"] == ["2005-01-04"] and analysis["calls"] == 0
+    assert "cached answers only: 2 of 3 sessions cached, 1 without an answer" in done.stderr
+    assert len(fake.chat_requests) == 3
+
+
+def test_the_api_takes_the_mode_and_the_calls_and_shows_the_plan_and_the_analysis(model_app, fake, uid):
+    alice = api_user(model_app, "demo")
+    body = {"strategy": "llm", "from": "2005-01-03", "to": "2005-01-04"}
+    refused = alice.post("/api/backtests", json=body | {"analyst": "model", "max_calls": 1})
+    assert refused.status_code == 202
+    failed = _wait(alice, refused.json()["id"])
+    assert failed["status"] == "failed" and "more than max_calls 1: nothing was asked" in failed["error"]
+    assert failed["params"]["plan"]["calls"] == 2 and fake.chat_requests == []
+
+    fake.enqueue(Behaviour.ok(HOLD), Behaviour.ok(HOLD))
+    asked = _wait(alice, alice.post("/api/backtests", json=body | {"analyst": "model", "max_calls": 2}).json()["id"])
+    assert asked["status"] == "succeeded", asked["error"]
+    assert asked["params"]["analyst"] == "model" and asked["params"]["plan"]["calls"] == 2
+    assert asked["report"]["analysis"]["answered_by_model"] == 2 and len(fake.chat_requests) == 2
+    cached = _wait(alice, alice.post("/api/backtests", json=body).json()["id"])
+    assert cached["report"]["analysis"]["cached"] == 2 and cached["params"]["plan"]["calls"] == 0
+    assert len(fake.chat_requests) == 2
+
+    for bad in ({"analyst": "guess"}, {"analyst": "model", "max_calls": 0}, {"analyst": "model", "max_calls": 2001},
+                {"analyst": "model", "max_calls": "5"}):
+        r = alice.post("/api/backtests", json=body | bad)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+    r = alice.post("/api/backtests", json=body | {"max_calls": 5})  # cached mode never calls the model
+    assert r.status_code == 422 and "max_calls bounds the model calls" in r.json()["error"]["message"]
+
+
+def _wait(user, backtest_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = user.get(f"/api/backtests/{backtest_id}").json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        assert time.monotonic() < deadline, "backtest did not finish"
+        time.sleep(0.1)

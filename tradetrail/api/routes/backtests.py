@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
@@ -15,6 +15,7 @@ from tradetrail.api.schemas import Page, page
 from tradetrail.schemas.inputs import _In
 from tradetrail.schemas.strategy import NAME_PATTERN
 from tradetrail.services.backtests import queries as svc
+from tradetrail.services.backtests.model_analyst import DEFAULT_MAX_CALLS, MAX_CALLS_LIMIT
 from tradetrail.services.backtests.running import MAX_CASH, BacktestRequest, start_backtest
 from tradetrail.services.backtests.sessions import rerun_session
 
@@ -37,6 +38,14 @@ class BacktestIn(_In):
         raise ValueError(f"must be a date written YYYY-MM-DD, got {str(value)[:40]!r}")
     cash: float | None = Field(default=None, gt=0, le=MAX_CASH, description="starting cash (default "
                                                                             "TRADETRAIL_SIM_INITIAL_CASH)")
+    analyst: Literal["cached", "model"] = Field(
+        default="cached", description="a strategy whose analyst is the model: cached answers only (sessions without "
+                                      "one are HOLD and listed in the report's analysis), or model: the sessions "
+                                      "without one are asked of the model (counted first: params.plan) and cached; "
+                                      "another analyst takes only cached")
+    max_calls: int | None = Field(default=None, ge=1, le=MAX_CALLS_LIMIT,
+                                  description=f"analyst model: the backtest fails, asking nothing, when more "
+                                              f"sessions need a model call (default {DEFAULT_MAX_CALLS})")
 
 
 class BacktestStarted(BaseModel):
@@ -70,8 +79,11 @@ class BacktestOut(BaseModel):
 
 @router.post("", response_model=BacktestStarted, status_code=202)
 def start(body: BacktestIn, app: AppDep, user: UserDep) -> dict:
-    """Starts the backtest in the background; follow it at ``status_url`` (``progress``, then ``report``)."""
-    backtest_id = start_backtest(app, user.user_id, BacktestRequest(body.strategy, body.start, body.end, body.cash))
+    """Starts the backtest in the background; follow it at ``status_url`` (``progress``, then ``report``). With the
+    model analyst, ``params.plan`` shows the sessions found in the cache and the model calls to make before any is
+    made, and ``report.analysis`` what was cached, asked, missing and failed."""
+    backtest_id = start_backtest(app, user.user_id, BacktestRequest(body.strategy, body.start, body.end, body.cash,
+                                                                    analyst=body.analyst, max_calls=body.max_calls))
     return {"id": backtest_id, "status_url": f"/api/backtests/{backtest_id}"}
 
 
