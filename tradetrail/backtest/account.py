@@ -19,6 +19,7 @@ from tradetrail.domain.stats import consecutive_losses
 from tradetrail.domain.trades import RoundTrip, after_fill
 
 _OPEN = frozenset(s.value for s in OPEN)
+_SUBMITTED, _FILLED = OrderState.SUBMITTED.value, OrderState.FILLED.value
 
 
 @dataclass
@@ -37,7 +38,7 @@ class BacktestOrder:
     placed: int  # the row of the session it was placed on (it works from the next bar)
     sized_price: float | None = None
     risk_per_unit: float | None = None
-    state: str = OrderState.SUBMITTED.value
+    state: str = _SUBMITTED
     fill_price: float | None = None
     commission: float = 0.0
     closed: int | None = None
@@ -77,9 +78,10 @@ class Account:
         for spec in specs:
             if spec.client_order_id in self._by_coid:  # as the broker would: never a second order for one id
                 raise ValueError(f"client order id {spec.client_order_id} is already registered")
-            entry = spec.leg.value == "entry"
-            order = BacktestOrder(spec.client_order_id, spec.parent_client_order_id, spec.leg.value, spec.side.value,
-                                  spec.order_type.value, spec.quantity, spec.limit_price, spec.stop_price, spec.tif,
+            leg = spec.leg._value_  # the member's value, as .value reads it (without the enum's descriptor)
+            entry = leg == "entry"
+            order = BacktestOrder(spec.client_order_id, spec.parent_client_order_id, leg, spec.side._value_,
+                                  spec.order_type._value_, spec.quantity, spec.limit_price, spec.stop_price, spec.tif,
                                   row, sized_price if entry else None, risk_per_unit if entry else None)
             self.orders.append(order)
             self._working.append(order)
@@ -90,10 +92,10 @@ class Account:
     def cancel(self, order: BacktestOrder, row: int, reason: str = "cancelled on request") -> None:
         """Cancel a working order and its working children (the simulator confirms at once)."""
         for o in [order] + [c for c in self._working if c.parent_client_order_id == order.client_order_id]:
-            if o.state == OrderState.SUBMITTED.value:
+            if o.state == _SUBMITTED:
                 o.move(OrderState.CANCELLED, reason if o is order else f"parent {reason}")
                 o.closed = row
-        self._working = [o for o in self._working if o.state == OrderState.SUBMITTED.value]
+        self._working = [o for o in self._working if o.state == _SUBMITTED]
 
     def process_bar(self, row: int, time: object, bar_open: float, high: float, low: float) -> bool:
         """Fill or expire what works on this bar; True when anything changed."""
@@ -101,7 +103,7 @@ class Account:
         if not working:
             return False
         filled = self._by_coid
-        events = bar_events(working, lambda coid: filled[coid].state == OrderState.FILLED.value, bar_open, high, low,
+        events = bar_events(working, lambda coid: filled[coid].state == _FILLED, bar_open, high, low,
                             self.slippage)
         for event in events:
             order = event.order
@@ -110,7 +112,7 @@ class Account:
             else:
                 order.move(OrderState.CANCELLED, event.reason)
                 order.closed = row
-        self._working = [o for o in self._working if o.state == OrderState.SUBMITTED.value]
+        self._working = [o for o in self._working if o.state == _SUBMITTED]
         return bool(events)
 
     def _fill(self, order: BacktestOrder, price: float, row: int, time: object) -> None:

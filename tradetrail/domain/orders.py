@@ -9,7 +9,9 @@ the broker provably does not have it. Nothing is ever resent from UNKNOWN.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException, localcontext
 from enum import StrEnum
 
 
@@ -47,9 +49,17 @@ class InvalidTransition(ValueError):
     """An order asked to move where the state machine does not allow."""
 
 
+_STATES = {s.value: s for s in OrderState}  # a state or its value -> the state (a StrEnum hashes as its value)
+
+
+def _order_state(value: OrderState | str) -> OrderState:
+    """``OrderState(value)`` without the enum lookup for a state or its value (anything else goes through it)."""
+    return (_STATES.get(value) if isinstance(value, str) else None) or OrderState(value)
+
+
 def check_transition(current: OrderState | str, new: OrderState | str) -> OrderState:
     """Return ``new`` if ``current → new`` is allowed (staying put is always allowed), else raise."""
-    cur, nxt = OrderState(current), OrderState(new)
+    cur, nxt = _order_state(current), _order_state(new)
     if cur == nxt or nxt in TRANSITIONS[cur]:
         return nxt
     raise InvalidTransition(f"order cannot go from {cur} to {nxt}")
@@ -73,15 +83,16 @@ class Leg(StrEnum):
     EXIT = "exit"
 
 
+_LEG_VALUES = {leg.value: leg.value for leg in Leg}  # a leg or its value -> its value
+_TICK_ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
+
+
 def to_tick(price: float, tick: float, direction: str) -> float:
     """``price`` on the ``tick`` grid: ``down``, ``up`` or ``nearest`` (decimal arithmetic: 1184.3008 → 1184.30).
 
     A price that is not a finite positive number, or whose grid value is not a finite float, raises
     ValueError (never a decimal signal): the caller refuses the level with that reason."""
-    import math
-    from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException, localcontext
-
-    mode = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[direction]
+    mode = _TICK_ROUNDING[direction]
     for name, value in (("price", price), ("tick", tick)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a finite positive number, got {value!r}")
@@ -102,7 +113,8 @@ def client_order_id(execution_id: str, leg: Leg | str) -> str:
     """Deterministic client order id (IBKR ``cOID``, ≤ 40 chars): the same execution and leg always give the
     same id, so a resend can never become a second order the broker would accept."""
     digest = hashlib.sha256(f"{execution_id}:{leg}".encode()).hexdigest()[:20]
-    return f"tt-{digest}-{Leg(leg).value}"
+    value = (_LEG_VALUES.get(leg) if isinstance(leg, str) else None) or Leg(leg).value
+    return f"tt-{digest}-{value}"
 
 
 @dataclass(frozen=True)

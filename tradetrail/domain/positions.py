@@ -6,7 +6,7 @@ Commissions are part of realized P&L when paid, so at any price p:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def apply_fill(pos: Position, side: str, quantity: float, price: float, commissi
         avg = pos.avg_cost  # reduced: the remaining units keep their cost
     else:
         avg = price  # flipped: the new side opened at this price
-    return replace(pos, quantity=new_q, avg_cost=avg, realized_pnl=pos.realized_pnl + realized), realized
+    return Position(new_q, avg, pos.realized_pnl + realized), realized
 
 
 def exposure(positions) -> float:

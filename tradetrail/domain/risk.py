@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 
 from tradetrail.domain.bounds import Bound, check_number
 from tradetrail.domain.trading_states import TradingState, strictest
@@ -111,6 +112,8 @@ class EntryPrice:
 
 
 def _finite(value: object) -> bool:
+    if type(value) is float:  # the common case, without the checks below
+        return math.isfinite(value)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -164,12 +167,14 @@ def evaluate(action: str, entry: float | None, stop: float | None, target: float
 
 ACCOUNT_NUMBERS = ("equity", "cash", "exposure", "position_qty", "day_start_equity", "commission_per_unit",
                    "min_commission")
+_account_numbers = attrgetter(*ACCOUNT_NUMBERS)
 
 
 def _unusable_account(inputs: RiskInputs) -> Denial | None:
     """A denial when the account's numbers are no numbers (NaN or infinite from a broker's reply) or the
     commission is negative: no cap can be checked against them, and a comparison with NaN never trips."""
-    bad = {name: getattr(inputs, name) for name in ACCOUNT_NUMBERS if not _finite(getattr(inputs, name))}
+    bad = {name: value for name, value in zip(ACCOUNT_NUMBERS, _account_numbers(inputs), strict=True)
+           if not _finite(value)}
     if inputs.commission_per_unit < 0 or inputs.min_commission < 0:
         bad |= {"commission_per_unit": inputs.commission_per_unit, "min_commission": inputs.min_commission}
     if not bad:

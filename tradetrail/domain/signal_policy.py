@@ -110,9 +110,9 @@ def reward_risk(p: Proposal) -> float | None:
 
 def _num(value: float | None) -> float | None:
     """A number fit for JSON: 8 significant digits, None when missing or not finite."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if type(value) is not float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
         return None
-    return float(f"{value:.8g}")
+    return float(f"{value:.8g}") if math.isfinite(value) else None
 
 
 def market_fit(p: Proposal, market: Market, policy: SignalPolicy, protective: bool = True) -> RuleResult:
@@ -121,12 +121,13 @@ def market_fit(p: Proposal, market: Market, policy: SignalPolicy, protective: bo
     close, atr, bound = market.close, market.atr, policy.max_entry_distance_atr
     numbers = {"close": _num(close), "atr": _num(atr), "entry": _num(p.entry), "stop_loss": _num(p.stop_loss),
                "take_profit": _num(p.take_profit), "max_entry_distance_atr": bound}
-    if _num(close) is None or _num(atr) is None or close <= 0 or atr <= 0:
+    if numbers["close"] is None or numbers["atr"] is None or close <= 0 or atr <= 0:
         return RuleResult("market_fit", False, f"no usable last close and ATR to check the levels against "
                                                f"(close {close}, ATR {atr})", numbers)
     if not protective:
         numbers["applied"] = "entry distance only (no protective orders)"
-    if None in ((_num(p.entry), _num(p.stop_loss), _num(p.take_profit)) if protective else (_num(p.entry),)):
+    levels = (numbers["entry"], numbers["stop_loss"], numbers["take_profit"]) if protective else (numbers["entry"],)
+    if None in levels:
         return RuleResult("market_fit", False, "the levels are missing or not finite" if protective else
                           "the entry is missing or not finite", numbers)
     distance = abs(p.entry - close) / atr

@@ -72,8 +72,8 @@ class SmaCross:
         return SeriesAnswers(actions=actions, result=result)
 
     def _result(self, close: float, fast: float, slow: float, prev_fast: float, prev_slow: float) -> AnalysisResult:
-        values = [float(v) for v in (close, fast, slow, prev_fast, prev_slow)]
-        if not all(math.isfinite(v) for v in values):
+        values = list(map(float, (close, fast, slow, prev_fast, prev_slow)))
+        if not all(map(math.isfinite, values)):
             raise AnalysisFailed(f"{self.name}: the close or an SMA is not a finite number", {"values": values})
         close, fast, slow, prev_fast, prev_slow = values
         f, s = f"SMA{self.fast}", f"SMA{self.slow}"
