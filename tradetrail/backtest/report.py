@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 SESSIONS_PER_YEAR = 252
+MONTHS = tuple(str(m) for m in range(1, 13))  # a year's row: every month, "1" .. "12"
 TRADE_KEYS = ("entry_date", "exit_date", "entry_price", "exit_price", "quantity", "pnl", "r_multiple",
               "commission", "holding_sessions")
 
@@ -100,9 +101,9 @@ def drawdown_details(dates: pd.DatetimeIndex, values: np.ndarray, initial: float
     return {
         "max_pct": float(-depth[trough] * 100.0),
         "max_value": float(peak[trough] - curve[trough]),
-        "peak_date": _iso(dates[top - 1]) if top > 0 else None,
-        "trough_date": _iso(dates[trough - 1]),
-        "recovery_date": _iso(dates[recovery - 1]) if recovery is not None else None,
+        "peak_date": _iso(dates, top - 1) if top > 0 else None,
+        "trough_date": _iso(dates, trough - 1),
+        "recovery_date": _iso(dates, recovery - 1) if recovery is not None else None,
         "length_sessions": (recovery if recovery is not None else len(curve) - 1) - top,
         "longest_sessions": _longest_under_water(depth < 0.0),
     }
@@ -135,10 +136,11 @@ def monthly_returns(dates: pd.DatetimeIndex, values: np.ndarray, initial: float)
     year_end = month_end[year_last]
     year_pct = (year_end / np.concatenate(([initial], year_end[:-1])) - 1.0) * 100.0
     rows, first = [], 0
+    month_keys, month_values = [str(m + 1) for m in (month_ids % 12).tolist()], month_pct.tolist()
     for y, last, pct in zip(years[year_last].tolist(), year_last.tolist(), year_pct.tolist(), strict=True):
-        months: dict[str, float | None] = {str(m): None for m in range(1, 13)}
+        months: dict[str, float | None] = dict.fromkeys(MONTHS)
         for k in range(first, last + 1):
-            months[str(int(month_ids[k] % 12) + 1)] = float(month_pct[k])
+            months[month_keys[k]] = month_values[k]
         rows.append({"year": int(y), "months": months, "year_pct": float(pct)})
         first = last + 1
     return rows
@@ -182,8 +184,8 @@ def _curve_stats(dates: pd.DatetimeIndex, values: np.ndarray, initial: float, dd
     curve = np.concatenate(([initial], values))
     returns = curve[1:] / curve[:-1] - 1.0  # daily, the first from the starting cash
     return {
-        "start": _iso(dates[0]),
-        "end": _iso(dates[-1]),
+        "start": _iso(dates, 0),
+        "end": _iso(dates, -1),
         "sessions": len(values),
         "initial_equity": float(initial),
         "final_equity": float(values[-1]),
@@ -232,6 +234,8 @@ def _first(equity: pd.Series) -> float:
 
 
 def _finite(value: object, i: int, key: str) -> float:
+    if type(value) is float and math.isfinite(value):  # the usual case, without the checks below
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
             or not math.isfinite(value):
         raise ValueError(f"build_report: trade {i} {key} must be a finite number, got {value!r}")
@@ -244,5 +248,7 @@ def _defined(value: float, scale: float = 1.0) -> float | None:
     return value * scale if math.isfinite(value) else None
 
 
-def _iso(day: pd.Timestamp) -> str:
-    return day.strftime("%Y-%m-%d")
+def _iso(dates: pd.DatetimeIndex, k: int) -> str:
+    """Session ``k``'s date as ``YYYY-MM-DD`` (what ``dates[k].strftime("%Y-%m-%d")`` gives for the tz-naive
+    dates of a curve, read from the array without building a Timestamp)."""
+    return str(dates.values[k].astype("datetime64[D]"))
