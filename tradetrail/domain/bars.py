@@ -31,7 +31,7 @@ def validate_bars(frame: pd.DataFrame, *, source: str = "bars") -> pd.DataFrame:
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
         raise BarsError(f"{source}: index must be a tz-aware DatetimeIndex")
     try:
-        out = frame.loc[:, list(COLUMNS)].astype("float64")
+        out = _as_floats(frame)
     except (ValueError, TypeError) as exc:
         raise BarsError(f"{source}: non-numeric value in the bars ({exc})") from None
     if len(out) == 0:
@@ -53,6 +53,16 @@ def validate_bars(frame: pd.DataFrame, *, source: str = "bars") -> pd.DataFrame:
                         "or a non-positive price, or negative volume)")
     out.index.name = "time"
     return out
+
+
+def _as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.loc[:, list(COLUMNS)].astype("float64")``: the same frame (values, columns, an index of its own
+    over the same stamps). Columns that are numpy numbers already (a Parquet or CSV read) are converted straight
+    from their arrays, without pandas' general selection and conversion (about half the time)."""
+    dtypes = frame.dtypes
+    if frame.columns.is_unique and all(isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "fiu" for c in COLUMNS):
+        return pd.DataFrame({c: frame[c].to_numpy(dtype=np.float64) for c in COLUMNS}, index=frame.index.view())
+    return frame.loc[:, list(COLUMNS)].astype("float64")
 
 
 def point_in_time(frame: pd.DataFrame, as_of: datetime) -> pd.DataFrame:

@@ -193,6 +193,9 @@ class IndicatorColumns(Mapping):
             self._values.update(self._indicator(name))
         return self._values[name]
 
+    def __contains__(self, name: object) -> bool:  # a configured column, computed or not (reading it computes it)
+        return name in self._known
+
     def __iter__(self):
         return iter(self._names)
 
@@ -203,9 +206,9 @@ class IndicatorColumns(Mapping):
         """Every column of the indicator ``name`` belongs to."""
         if len(self._bars) == 0:
             return {name: np.array([], dtype=np.float64)}
-        if self._inputs is None:
-            self._inputs = tuple(_column(self._bars, k) for k in ("high", "low", "close", "volume"))
-        h, lo, c, v = self._inputs
+        if self._inputs is None:  # the volume only when the OBV is read (no other indicator reads it)
+            self._inputs = tuple(_column(self._bars, k) for k in ("high", "low", "close"))
+        h, lo, c = self._inputs
         p = self._params
         if name.startswith("sma_"):
             out = {name: talib.SMA(c, timeperiod=int(name[4:]))}
@@ -226,7 +229,7 @@ class IndicatorColumns(Mapping):
             st = supertrend(h, lo, c, period=p.supertrend_period, multiplier=p.supertrend_multiplier)
             out = dict(zip(_SUPERTREND_COLUMNS, (st.line, st.direction, st.final_upper, st.final_lower), strict=True))
         elif name == "obv":
-            out = {name: talib.OBV(c, v)}
+            out = {name: talib.OBV(c, _column(self._bars, "volume"))}
         elif name in ("stoch_k", "stoch_d"):
             out = dict(zip(("stoch_k", "stoch_d"), talib.STOCH(
                 h, lo, c, fastk_period=p.stoch_k, slowk_period=p.stoch_smooth_k, slowk_matype=talib.MA_Type.SMA,

@@ -18,6 +18,7 @@ from tradetrail.analyst.port import AnalysisFailed, AnalysisRequest, AnalysisRes
 from tradetrail.analyst.schema import AnalystAnswer
 
 PERIODS = (2, 1000)
+ACTIONS = np.array(["", "BUY", "SELL", "HOLD"], dtype="<U4")  # a session's action by code
 
 
 def _period(label: str, value: object) -> int:
@@ -55,14 +56,15 @@ class SmaCross:
         """Every session's action in one pass ("" where fewer than :meth:`bars_needed` bars lead up to it)."""
         close = series.bars["close"].to_numpy(dtype=float)
         fast, slow = self._smas(close)
-        actions = np.full(len(close), "", dtype="<U4")
+        codes = np.zeros(len(close), dtype=np.intp)  # indices into ACTIONS: "" until decided
         if len(close) >= 2:
             now_f, now_s, prev_f, prev_s = fast[1:], slow[1:], fast[:-1], slow[:-1]
             known = np.isfinite(now_f) & np.isfinite(now_s) & np.isfinite(prev_f) & np.isfinite(prev_s)
-            known &= np.arange(1, len(close)) >= self.slow  # as analyze: not before slow + 1 bars
+            known[:self.slow - 1] = False  # as analyze: not before slow + 1 bars (row t is known[t - 1])
             buy = (now_f > now_s) & ~(prev_f > prev_s)
             sell = (now_f < now_s) & ~(prev_f < prev_s)
-            actions[1:] = np.where(known, np.where(buy, "BUY", np.where(sell, "SELL", "HOLD")), "")
+            codes[1:] = np.where(known, np.where(buy, 1, np.where(sell, 2, 3)), 0)
+        actions = ACTIONS[codes]
 
         def result(t: int) -> AnalysisResult:
             if t + 1 < self.bars_needed():
