@@ -47,8 +47,12 @@ def _lock_dir(database: str | None, home: str) -> Path:
 
 
 def _lock_file(app, name: str) -> Path:
-    folder = _lock_dir(app.engine.url.database, str(app.settings.home))
-    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.lock"
+    return _lock_path(app.engine.url.database, str(app.settings.home), name)
+
+
+@lru_cache(maxsize=4096)
+def _lock_path(database: str | None, home: str, name: str) -> Path:
+    return _lock_dir(database, home) / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.lock"
 
 
 @contextmanager
@@ -79,16 +83,20 @@ def process_lock(app, name: str, *, blocking: bool) -> Iterator[bool]:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
                     conn.commit()
             return
-        with open(_lock_file(app, name), "w") as fh:
+        # Opened without truncating: the file only names the lock (truncating it was a metadata write per lock).
+        fd = os.open(_lock_file(app, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
             try:
                 yield True
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
     finally:
         local.release()
 
