@@ -6,9 +6,11 @@ The key hashes exactly that, so a hit returns the bytes a fresh render would pro
 does not change the picture, such as another NaN payload, only costs a miss). A render costs ~110 ms of
 CPU under the GIL; a hit costs a hash of ~25 columns of 150 rows.
 
-The cache is bounded (entries and bytes, least recently used out first) and in-process; across processes
-the content-addressed artifact store already dedupes the stored bytes. Concurrent misses on one key wait
-for the first render instead of drawing it again (100 threads would otherwise queue 100 renders).
+The cache is bounded (entries and bytes, least recently used out first) and in-process. Behind it a run
+may name a second level shared by every process and kept across restarts (:class:`StoredRenders`: the
+workflow's is the ``chart_renders`` table and the artifact store), asked on a miss before drawing and told
+of every drawing. Concurrent misses on one key wait for the first render instead of drawing it again
+(100 threads would otherwise queue 100 renders).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -40,6 +43,20 @@ class CachedChart:
     png: bytes
     key: str
     hit: bool
+    stored: bool = False  # a hit found in the second level (drawn by another process or before a restart)
+
+    @property
+    def source(self) -> str:
+        """What the lineage says: ``hit`` (this process's cache), ``stored`` (the second level), ``miss``."""
+        return "stored" if self.stored else "hit" if self.hit else "miss"
+
+
+class StoredRenders(Protocol):
+    """A second level behind the in-process cache: the PNG drawn for a render key, if any process kept one."""
+
+    def find(self, key: str) -> bytes | None: ...
+
+    def keep(self, key: str, png: bytes) -> None: ...
 
 
 class ChartCache:
@@ -70,9 +87,9 @@ class ChartCache:
                 _, old = self._items.popitem(last=False)
                 self._size -= len(old)
 
-    def render(self, bars: pd.DataFrame, indicators: pd.DataFrame, *, title: str, max_bars: int = 150
-               ) -> CachedChart:
-        """The chart's PNG, from the cache when the same input was drawn before."""
+    def render(self, bars: pd.DataFrame, indicators: pd.DataFrame, *, title: str, max_bars: int = 150,
+               stored: StoredRenders | None = None) -> CachedChart:
+        """The chart's PNG, from the cache (or ``stored``) when the same input was drawn before."""
         check_inputs(bars, indicators, max_bars)  # invalid input fails exactly as an uncached render would
         key = render_key(bars, indicators, title=title, max_bars=max_bars)
         png = self._get(key)
@@ -83,14 +100,21 @@ class ChartCache:
                 png = self._get(key)
                 if png is None:
                     try:
-                        png = render_chart(bars, indicators, title=title, max_bars=max_bars)
+                        kept = stored.find(key) if stored is not None else None
+                        png = kept if kept is not None else render_chart(bars, indicators, title=title,
+                                                                         max_bars=max_bars)
                         self._put(key, png)
+                        if kept is None and stored is not None:
+                            stored.keep(key, png)
                     finally:
                         with self._lock:
                             self._pending.pop(key, None)
                     with self._lock:
-                        self.misses += 1
-                    return CachedChart(png, key, hit=False)
+                        if kept is None:
+                            self.misses += 1
+                        else:
+                            self.hits += 1
+                    return CachedChart(png, key, hit=kept is not None, stored=kept is not None)
         with self._lock:
             self.hits += 1
         return CachedChart(png, key, hit=True)

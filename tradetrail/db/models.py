@@ -174,6 +174,16 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ChartRender(Base):
+    """A drawn chart by its render key (the digest of everything the render reads): processes and restarts
+    share a drawing instead of each drawing it again. The PNG is the artifact named by ``sha256``."""
+
+    __tablename__ = "chart_renders"
+    render_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Analysis(Base):
     """What the analyst was asked and answered for one execution (valid or not)."""
 

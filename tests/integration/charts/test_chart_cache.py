@@ -13,10 +13,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import delete
 
 from tests.support.helpers import demo
 from tradetrail.charts.cache import ChartCache, chart_cache, render_key
 from tradetrail.charts.render import render_chart
+from tradetrail.db.models import ChartRender
 from tradetrail.domain.bars import bars_to_json, resample_weekly
 from tradetrail.domain.indicators import IndicatorParams, compute_indicators
 from tradetrail.marketdata.sample import load_sample_daily
@@ -134,7 +136,7 @@ def _charts(app, user_id: int, name: str) -> tuple[dict, dict]:
 
 def test_strategies_on_one_market_share_renders_and_lineage_says_so(app):
     user_id, _ = demo(app)
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d"):
         _same_market(app, user_id, name)
     chart_cache.clear()
     bars_memo.clear()
@@ -147,7 +149,56 @@ def test_strategies_on_one_market_share_renders_and_lineage_says_so(app):
         assert out_b[tf]["sha256"] == out_a[tf]["sha256"] and out_b[tf]["render_key"] == out_a[tf]["render_key"]
         png, content_type = app.artifacts.load(out_b[tf]["sha256"])
         assert content_type == "image/png" and len(png) == out_b[tf]["bytes"]
+    chart_cache.clear()  # as a process that drew nothing yet: finds the drawings kept by render key
+    bars_memo.clear()
+    out_c, art_c = _charts(app, user_id, "c")
+    assert {out_c[tf]["cache"] for tf in ("daily", "weekly")} == {"stored"} and art_c == art_a
+    with app.engine.begin() as conn:
+        conn.execute(delete(ChartRender))
     chart_cache.clear()
     bars_memo.clear()
-    out_c, art_c = _charts(app, user_id, "c")  # drawn afresh: the very same bytes
-    assert {out_c[tf]["cache"] for tf in ("daily", "weekly")} == {"miss"} and art_c == art_a
+    out_d, art_d = _charts(app, user_id, "d")  # drawn afresh: the very same bytes
+    assert {out_d[tf]["cache"] for tf in ("daily", "weekly")} == {"miss"} and art_d == art_a
+
+
+def test_a_kept_drawing_whose_bytes_are_gone_or_damaged_is_drawn_again(app):
+    user_id, _ = demo(app)
+    for name in ("a", "b", "c"):
+        _same_market(app, user_id, name)
+    chart_cache.clear()
+    bars_memo.clear()
+    out_a, _ = _charts(app, user_id, "a")
+    daily_sha = out_a["daily"]["sha256"]
+    path = app.artifacts.store._path(daily_sha)
+    path.write_bytes(b"not the chart")  # damaged: its bytes no longer hash to its name
+    path_weekly = app.artifacts.store._path(out_a["weekly"]["sha256"])
+    path_weekly.unlink()  # gone
+    chart_cache.clear()
+    out_b, art_b = _charts(app, user_id, "b")
+    assert (out_b["daily"]["cache"], out_b["weekly"]["cache"]) == ("miss", "miss")
+    assert out_b["daily"]["sha256"] == daily_sha and path_weekly.exists()  # drawn again: the same picture
+    png, _ = app.artifacts.load(out_b["weekly"]["sha256"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_second_level_is_asked_on_a_miss_and_told_of_every_drawing(daily, indicators):
+    class Kept:
+        def __init__(self):
+            self.rows: dict[str, bytes] = {}
+            self.asked: list[str] = []
+
+        def find(self, key):
+            self.asked.append(key)
+            return self.rows.get(key)
+
+        def keep(self, key, png):
+            self.rows[key] = png
+
+    kept = Kept()
+    first = ChartCache().render(daily, indicators, title="SPX daily", max_bars=90, stored=kept)
+    assert first.source == "miss" and kept.rows == {first.key: first.png} and kept.asked == [first.key]
+    other = ChartCache()  # another process: nothing drawn in it yet
+    second = other.render(daily, indicators, title="SPX daily", max_bars=90, stored=kept)
+    assert (second.source, second.png) == ("stored", first.png) and (other.hits, other.misses) == (1, 0)
+    third = other.render(daily, indicators, title="SPX daily", max_bars=90, stored=kept)
+    assert third.source == "hit" and kept.asked == [first.key, first.key]  # in memory: not asked again
