@@ -29,7 +29,7 @@ from tradetrail.services.runs.executions import run_strategy
 from tradetrail.settings import Settings
 
 
-def main(count: int, groups: int, backend: str, profile: bool) -> dict:
+def main(count: int, groups: int, backend: str, profile: bool, dump: str | None = None) -> dict:
     model, url = start_model(0.0)
     try:
         with bench_app(backend, settings=lambda home, db: Settings(home=home, database_url=db, llm_base_url=url,
@@ -45,7 +45,7 @@ def main(count: int, groups: int, backend: str, profile: bool) -> dict:
                 summary = run_strategy(app, user, name)
                 if summary.status != "succeeded":
                     raise SystemExit(f"the warm-up run failed: {summary.failed_step}: {summary.error}")
-            prof = cProfile.Profile() if profile else None
+            prof = cProfile.Profile(time.process_time) if profile else None
             per_run, statuses = [], {}
             for user, name in names[groups:]:
                 t0 = time.process_time()
@@ -64,6 +64,8 @@ def main(count: int, groups: int, backend: str, profile: bool) -> dict:
             f"median per execution; {statuses}; load average {os.getloadavg()[0]:.2f}")
     if prof:
         out["calls"] = pstats.Stats(prof).total_calls / count
+        if dump:
+            prof.dump_stats(dump)
         line += f"; {out['calls']:,.0f} Python function calls per execution (profiled: CPU figures inflated)"
     print(line)
     if set(statuses) != {"succeeded"}:
@@ -77,5 +79,6 @@ if __name__ == "__main__":
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", action="store_true", help="count function calls (slows every run)")
+    parser.add_argument("--dump", help="with --profile: write the cProfile statistics to this file")
     a = parser.parse_args()
-    main(a.count, a.groups, a.backend, a.profile)
+    main(a.count, a.groups, a.backend, a.profile, a.dump)
