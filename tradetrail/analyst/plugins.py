@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import keyword
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from tradetrail.analyst.schema import AnalystAnswer
 
 REF_MAX = 200
 NAME_MAX = 32  # the analyses table's analyst column
+_EVERY_FIELD = frozenset(f.name for f in fields(AnalysisResult))
 
 
 class PluginError(ValueError):
@@ -125,12 +126,15 @@ class PluginAnalyst:
                                  "dict", {"plugin": self.ref})
         label = result.extra.get("label")
         extra = {**result.extra, "label": f"plug-in {self.ref}" + (f": {str(label)[:200]}" if label else "")}
-        latency = result.latency_ms if isinstance(result.latency_ms, int | float) else None
+        latency = result.latency_ms if isinstance(result.latency_ms, (int, float)) else None  # a tuple: faster than |
         raw = result.raw if isinstance(result.raw, str) else None
         # What the trail says about who answered comes from us, not from the plug-in: never a model, never cached.
-        return replace(result, answer=valid, analyst=self.name, model=None, cached=False, prompt_tokens=None,
-                       completion_tokens=None, attempts=1, latency_ms=latency, raw=raw and raw[:100_000],
-                       extra=extra)
+        checked = {"answer": valid, "analyst": self.name, "model": None, "cached": False, "prompt_tokens": None,
+                   "completion_tokens": None, "attempts": 1, "latency_ms": latency, "raw": raw and raw[:100_000],
+                   "extra": extra}
+        if _EVERY_FIELD.issubset(checked) and type(result) is AnalysisResult:  # what replace() builds, directly
+            return AnalysisResult(**checked)
+        return replace(result, **checked)
 
 
 class SeriesPluginAnalyst(PluginAnalyst):

@@ -45,7 +45,7 @@ class BacktestOrder:
     reason: str = ""
 
     def move(self, new: OrderState, reason: str = "") -> None:
-        self.state = check_transition(self.state, new).value
+        self.state = check_transition(self.state, new)._value_
         self.reason = reason or self.reason
 
 

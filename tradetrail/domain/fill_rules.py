@@ -92,6 +92,8 @@ def bar_events(working: Sequence[WorkingOrder], parent_filled: Callable[[str], b
             events.append(BarEvent("cancel", order, reason=EXPIRED))
             expired_now.add(order.client_order_id)
     children = [o for o in working if o.parent_client_order_id is not None]
+    if not children:  # nothing below applies
+        return events
     for order in children:
         if order.parent_client_order_id in expired_now:
             events.append(BarEvent("cancel", order, reason=PARENT_EXPIRED))

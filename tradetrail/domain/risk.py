@@ -173,8 +173,10 @@ _account_numbers = attrgetter(*ACCOUNT_NUMBERS)
 def _unusable_account(inputs: RiskInputs) -> Denial | None:
     """A denial when the account's numbers are no numbers (NaN or infinite from a broker's reply) or the
     commission is negative: no cap can be checked against them, and a comparison with NaN never trips."""
-    bad = {name: value for name, value in zip(ACCOUNT_NUMBERS, _account_numbers(inputs), strict=True)
-           if not _finite(value)}
+    values = _account_numbers(inputs)
+    if all(map(_finite, values)) and inputs.commission_per_unit >= 0 and inputs.min_commission >= 0:
+        return None  # the usual case, without building the details below
+    bad = {name: value for name, value in zip(ACCOUNT_NUMBERS, values, strict=True) if not _finite(value)}
     if inputs.commission_per_unit < 0 or inputs.min_commission < 0:
         bad |= {"commission_per_unit": inputs.commission_per_unit, "min_commission": inputs.min_commission}
     if not bad:
