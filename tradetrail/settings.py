@@ -21,6 +21,17 @@ RUNS_QUEUE = "tradetrail"
 CONTROL_QUEUE = "tradetrail.control"
 
 
+# The adapter names a setting or a strategy may give, as types (validation and the OpenAPI enums need them
+# here, below everything). The composition root's registries (``runtime/registries.py``) map each name to its
+# factory and a test keeps both lists equal; a new adapter is one name here and one entry there.
+BrokerName = Literal["simulated", "ibkr_web"]
+MarketDataName = Literal["sample", "files", "ibkr"]
+ArtifactStoreName = Literal["local", "s3"]
+SIMULATED: BrokerName = "simulated"  # where a replay-clock strategy trades: a replayed market trades nowhere else
+GATEWAY_BROKERS: frozenset[str] = frozenset({"ibkr_web"})  # adapters that talk through the one IBKR gateway
+GATEWAY_MARKET_DATA: frozenset[str] = frozenset({"ibkr"})
+
+
 class Settings(BaseSettings):
     """Process-wide configuration (read once; tests build their own instances)."""
 
@@ -30,7 +41,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
     artifacts_dir: Path | None = Field(default=None, description="local artifact folder; default home/artifacts")
 
-    artifact_store: Literal["local", "s3"] = "local"
+    artifact_store: ArtifactStoreName = "local"
     s3_endpoint: str | None = Field(default=None, description="e.g. http://127.0.0.1:8333; empty means AWS")
     s3_bucket: str = Field(default="tradetrail", min_length=3, max_length=63)
     s3_prefix: str = "artifacts/"
@@ -38,7 +49,7 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
 
-    market_data: Literal["sample", "files", "ibkr"] = "sample"
+    market_data: MarketDataName = "sample"
     market_data_dir: Path | None = Field(default=None, description="folder for the 'files' market data")
 
     llm_base_url: str | None = None
@@ -62,8 +73,8 @@ class Settings(BaseSettings):
                                        "younger than this; older ones are cancelled with the reason")
 
     # --- IBKR Client Portal Web API (issue #4; README "IBKR (Client Portal Web API)") -------------------
-    broker: Literal["simulated", "ibkr_web"] = Field(
-        default="simulated", description="the default broker; a strategy may name another (its `broker` field)")
+    broker: BrokerName = Field(
+        default=SIMULATED, description="the default broker; a strategy may name another (its `broker` field)")
     ibkr_url: str = Field(default="https://localhost:5000/v1/api", description="CP Gateway (or OAuth) REST base URL")
     ibkr_account: str | None = Field(default=None, description="account id; default: the first one IBKR lists")
     ibkr_verify_tls: str = Field(default="true", description="true, false, or the path of a CA bundle")
@@ -238,7 +249,7 @@ class Settings(BaseSettings):
         if self.embedded_processes > 1 and ":memory:" in self.resolved_database_url:
             raise ValueError("embedded_processes > 1 needs a database file or server: an in-memory SQLite "
                              "database is private to each process")
-        ibkr = self.broker == "ibkr_web" or self.market_data == "ibkr"
+        ibkr = self.broker in GATEWAY_BROKERS or self.market_data in GATEWAY_MARKET_DATA
         if ibkr and self.executor == "celery" and self.processes_sharing_gateway > 5:
             raise ValueError(f"worker_concurrency {self.worker_concurrency} is too many for one IBKR gateway: "
                              "it serves at most 5 history requests at once, so at most 4 worker processes "

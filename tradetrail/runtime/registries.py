@@ -7,7 +7,7 @@ from tradetrail.analyst.port import Analyst
 from tradetrail.app_context import App, ConfigurationError, Factories
 from tradetrail.broker.port import Broker
 from tradetrail.marketdata.port import MarketData, MarketDataError
-from tradetrail.settings import Settings
+from tradetrail.settings import GATEWAY_BROKERS, GATEWAY_MARKET_DATA, Settings
 from tradetrail.trading.locks import process_lock
 
 
@@ -85,8 +85,6 @@ def _s3_store(settings: Settings):
 ARTIFACT_STORES = {"local": _local_store, "s3": _s3_store}
 
 
-GATEWAY_BROKERS = frozenset({"ibkr_web"})  # adapters that talk through the one IBKR gateway session
-GATEWAY_MARKET_DATA = frozenset({"ibkr"})
 
 
 def uses_gateway_session(broker: str | None, market_data: str | None) -> bool:
@@ -101,7 +99,7 @@ def market_data_is_live(name: str) -> bool:
 
 def make_broker(app: App, name: str) -> Broker:
     if name not in BROKERS:
-        raise ConfigurationError(f"unknown broker {name!r} (simulated or ibkr_web)")
+        raise ConfigurationError(f"unknown broker {name!r} ({' or '.join(BROKERS)})")
     return BROKERS[name](app)
 
 

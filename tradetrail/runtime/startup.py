@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from tradetrail.db.models import User
 from tradetrail.db.trading_models import TradingAccount
+from tradetrail.runtime.registries import BROKERS
 from tradetrail.trading.reconcile import reconcile_account
 from tradetrail.trading.trading_accounts import shared_account
 
 log = logging.getLogger(__name__)
-KNOWN_BROKERS = ("simulated", "ibkr_web")
 
 
 def reconcile_all(app) -> dict[str, dict]:
@@ -45,14 +45,14 @@ def reconcile_all(app) -> dict[str, dict]:
         if account is not None:
             done.add((user_id, app.broker.name, account))
     for broker in sorted({b for _, b, _ in registered} - {app.broker.name}):
-        if broker not in KNOWN_BROKERS:
+        if broker not in BROKERS:
             continue
         for user_id in sorted({u for u, b, _ in registered if b == broker}):
             account = run(f"{names[user_id]}@{broker}", broker, user_id, None)
             if account is not None:
                 done.add((user_id, broker, account))
     for user_id, broker, account in registered:
-        if (user_id, broker, account) not in done and broker in KNOWN_BROKERS:
+        if (user_id, broker, account) not in done and broker in BROKERS:
             run(f"{names[user_id]}@{broker}:{account}", broker, user_id, account)
     return reports
 

@@ -24,6 +24,7 @@ from tradetrail.domain.market_hours import EXCHANGE_TZ_NAME
 from tradetrail.domain.risk import LIMIT_BOUNDS, SIZINGS, RiskLimits
 from tradetrail.domain.signal_policy import POLICY_BOUNDS, SignalPolicy
 from tradetrail.schemas.domain_fields import bounded
+from tradetrail.settings import SIMULATED, BrokerName, MarketDataName
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9.\-_ ]*[A-Za-z0-9.\-_][A-Za-z0-9.\-_ ]*$"  # not blank: spaces around are trimmed
@@ -80,7 +81,7 @@ RiskLimitsField = bounded(
 
 
 class MarketDataConfig(_Strict):
-    source: Literal["sample", "files", "ibkr"] | None = Field(
+    source: MarketDataName | None = Field(
         default=None, description="market data adapter; empty means the global TRADETRAIL_MARKET_DATA")
     lookback_days: int = Field(default=1500, ge=60, le=10000, description="daily bars fetched per run")
     min_daily_bars: int = Field(default=252, ge=1, le=10000,
@@ -236,7 +237,7 @@ class StrategyConfig(_Strict):
                              description="free text; control characters other than newline, carriage return and tab "
                                          "are refused")
     mode: Literal["paper", "live"] = "paper"
-    broker: Literal["simulated", "ibkr_web"] | None = Field(
+    broker: BrokerName | None = Field(
         default=None, description="the broker this strategy trades at; empty means the global TRADETRAIL_BROKER, "
                                   "or the simulator for a replay-clock strategy (market_data.replay_start), which "
                                   "trades on a simulated account of its own and cannot trade anywhere else")
@@ -273,7 +274,7 @@ class StrategyConfig(_Strict):
     def replay_broker_problem(self) -> str | None:
         """Why this strategy cannot trade at the broker it names (a replayed market trades only at the
         simulator), or None. Checked when the strategy is saved and again when a stored version runs."""
-        if self.market_data.replay_start is None or self.broker in (None, "simulated"):
+        if self.market_data.replay_start is None or self.broker in (None, SIMULATED):
             return None
         return (f"a replay-clock strategy (market_data.replay_start) trades on a simulated account of its own; it "
                 f"cannot trade at {self.broker} (leave broker empty or set it to simulated)")
@@ -283,7 +284,7 @@ class StrategyConfig(_Strict):
         (a replayed market can be traded nowhere else), else ``default`` (TRADETRAIL_BROKER)."""
         if self.broker:
             return self.broker
-        return "simulated" if self.market_data.replay_start is not None else default
+        return SIMULATED if self.market_data.replay_start is not None else default
 
     def to_json(self) -> dict:
         return self.model_dump(mode="json")

@@ -22,6 +22,7 @@ from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
 from tradetrail.domain.trades import RoundTrip, after_fill
 from tradetrail.services.errors import InvalidBacktest
+from tradetrail.settings import SIMULATED
 
 FILLED, WORKING = "FILLED", "SUBMITTED"
 
@@ -114,7 +115,7 @@ def seed(s, books: Books, *, user_id: int, strategy_id: int, account: str, contr
     s.add_all(sims)
     s.flush()
     for o, sim in zip(seeded, sims, strict=True):
-        row = Order(user_id=user_id, strategy_id=strategy_id, execution_id=None, broker="simulated", account=account,
+        row = Order(user_id=user_id, strategy_id=strategy_id, execution_id=None, broker=SIMULATED, account=account,
                     client_order_id=sim.client_order_id, parent_client_order_id=sim.parent_client_order_id,
                     leg=o["leg"], symbol=symbol, conid=contract.conid, source=source, side=o["side"],
                     order_type=o["order_type"], quantity=o["quantity"], limit_price=o["limit_price"],
