@@ -16,6 +16,7 @@ from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
 from tests.support.api_client import api_user
 from tests.support.cli import tt
 from tests.support.llm_runs import llm_app, llm_strategy, run, step
+from tests.support.web_http import sign_in, web_client
 from tradetrail.analyst.rules import RulesAnalyst
 from tradetrail.backtest import engine, runner
 from tradetrail.backtest.series import Series
@@ -259,3 +260,38 @@ def _wait(user, backtest_id: str, timeout: float = 120) -> dict:
             return body
         assert time.monotonic() < deadline, "backtest did not finish"
         time.sleep(0.1)
+
+
+def test_the_web_form_takes_the_mode_and_the_page_shows_the_analysis_the_api_reports(model_app, fake, uid):
+    alice = api_user(model_app, "demo")  # the demo user with the tests' password
+    client = web_client(model_app)
+    csrf = sign_in(client)
+    form = {"strategy": "llm", "from": "2005-01-03", "to": "2005-01-04", "csrf_token": csrf}
+    for bad, field, words in (({"analyst": "model", "max_calls": "0"}, "max_calls", "whole number"),
+                              ({"analyst": "model", "max_calls": "many"}, "max_calls", "whole number"),
+                              ({"max_calls": "5"}, "max_calls", "only when asking the model"),
+                              ({"analyst": "guess"}, "analyst", "cached answers only")):
+        answer = client.post("/backtests", data=form | bad)
+        assert answer.status_code == 422 and f'data-error-for="{field}"' in answer.text and words in answer.text
+    assert fake.chat_requests == []
+
+    fake.enqueue(Behaviour.ok(HOLD), Behaviour.ok(HOLD))
+    answer = client.post("/backtests", data=form | {"analyst": "model", "max_calls": "2"})
+    assert answer.status_code == 303, answer.text
+    backtest_id = answer.headers["location"].rsplit("/", 1)[1]
+    api = _wait(alice, backtest_id)
+    assert api["status"] == "succeeded" and api["params"]["analyst"] == "model" and len(fake.chat_requests) == 2
+    analysis = api["report"]["analysis"]
+    page = client.get(f"/backtests/{backtest_id}").text
+    assert 'data-testid="backtest-analysis"' in page and "asking the model" in page
+    for key in ("asked", "cached", "answered_by_model", "missing", "failed"):
+        assert f'<dd data-field="{key}">{analysis[key]}</dd>' in page, key
+    assert f'<dd data-field="calls">{analysis["calls"]} of at most 2</dd>' in page
+
+    empty = _wait(alice, client.post("/backtests", data={
+        **form, "from": "2005-02-01", "to": "2005-02-03"}).headers["location"].rsplit("/", 1)[1])
+    missing = empty["report"]["analysis"]
+    assert missing["mode"] == "cached" and missing["missing"] == 3 and len(fake.chat_requests) == 2
+    page = client.get(f"/backtests/{empty['id']}").text
+    assert "cached answers only" in page and '<dd data-field="missing">3</dd>' in page
+    assert ", ".join(missing["missing_dates"]) in page

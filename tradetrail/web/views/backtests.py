@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from tradetrail.services.backtests import curves
 from tradetrail.services.backtests.queries import get_backtest, list_backtests
-from tradetrail.services.backtests.running import MAX_CASH, BacktestRequest, start_backtest
+from tradetrail.services.backtests.running import MAX_CALLS_LIMIT, MAX_CASH, BacktestRequest, start_backtest
 from tradetrail.services.backtests.sessions import rerun_session, trade_sessions
 from tradetrail.services.errors import InvalidBacktest, NotFound, TooManyBacktests
 from tradetrail.services.strategies.names import strategy_names
@@ -29,7 +29,7 @@ from tradetrail.web.templating import render, render_text
 router = page_router()
 PAGE = 50
 BacktestId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
-FIELDS = ("strategy", "from", "to", "cash")
+FIELDS = ("strategy", "from", "to", "cash", "analyst", "max_calls")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # as the API reads them: no week dates or compact forms
 
 # (report key, label, decimals, unit): the rows of "stats beside buy and hold"
@@ -86,9 +86,21 @@ def _parse(values: dict[str, str]) -> tuple[BacktestRequest | None, dict[str, st
             cash = math.nan
         if not (math.isfinite(cash) and 0 < cash <= MAX_CASH):
             errors["cash"] = f"a positive amount up to {MAX_CASH:g}, or empty for the default"
+    mode = values["analyst"] or "cached"
+    if mode not in ("cached", "model"):
+        errors["analyst"] = "cached answers only, or ask the model"
+    max_calls = None
+    if values["max_calls"]:
+        if mode != "model":
+            errors["max_calls"] = "only when asking the model"
+        elif not values["max_calls"].isdigit() or not 1 <= int(values["max_calls"]) <= MAX_CALLS_LIMIT:
+            errors["max_calls"] = f"a whole number from 1 to {MAX_CALLS_LIMIT}, or empty for the default"
+        else:
+            max_calls = int(values["max_calls"])
     if errors:
         return None, errors
-    return BacktestRequest(strategy, days["from"], days["to"], cash), {}
+    return BacktestRequest(strategy, days["from"], days["to"], cash, analyst="model" if mode == "model" else None,
+                           max_calls=max_calls), {}
 
 
 def _list_page(request: Request, user, *, offset: int = 0, values: dict[str, str] | None = None,
