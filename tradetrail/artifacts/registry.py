@@ -1,6 +1,8 @@
 """Artifacts with their metadata: bytes go to the store, (hash, content type, size) to the ``artifacts`` table.
 
-Both writes are idempotent, so saving the same chart twice costs one hash and one existence check.
+Both writes are idempotent, so saving the same chart twice costs one hash and one existence check. The
+hashes already registered by this process are remembered up to ``KNOWN_MAX`` (then forgotten at once and
+learnt again): a server running for months saves a new prompt every run, and the memory must stay bounded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from tradetrail.db.upsert import insert_ignore
 
 
 class ArtifactRegistry:
+    KNOWN_MAX = 20_000  # ~2 MB of hashes
+
     def __init__(self, store: ArtifactStore, engine: Engine):
         self.store = store
         self.engine = engine
@@ -26,6 +30,8 @@ class ArtifactRegistry:
                 insert_ignore(conn, Artifact.__table__, dict(sha256=digest, content_type=content_type,
                                                              size=len(data), created_at=utcnow()),
                               key=["sha256"])
+            if len(self._known) >= self.KNOWN_MAX:
+                self._known.clear()
             self._known.add(digest)
         return digest
 

@@ -168,3 +168,13 @@ def test_registry_load_of_unknown_or_invalid_hash(app: App) -> None:
         app.artifacts.load(hashlib.sha256(b"bytes without a row").hexdigest())
     with pytest.raises(ValueError, match="not a sha256 hex digest"):
         app.artifacts.load("../etc/passwd")
+
+
+def test_the_registered_hashes_a_process_remembers_stay_bounded_and_saving_stays_correct(app: App) -> None:
+    registry = ArtifactRegistry(LocalArtifactStore(app.settings.resolved_artifacts_dir), app.engine)
+    registry.KNOWN_MAX = 5
+    digests = [registry.save(f"prompt {i}".encode(), "text/plain") for i in range(12)]
+    assert len(registry._known) <= 5
+    again = [registry.save(f"prompt {i}".encode(), "text/plain") for i in range(12)]  # forgotten ones: no harm
+    assert again == digests and len(registry._known) <= 5
+    assert sorted(h for h, _, _ in artifact_rows(app)) == sorted(digests)
