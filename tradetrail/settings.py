@@ -164,6 +164,28 @@ class Settings(BaseSettings):
         default=60, gt=0, le=3600, description="how often executions left running by a dead process are marked "
                                                "failed (embedded dispatcher and Celery beat)")
 
+    # --- Observability (issue #15; docs/running.md "Metrics, logs and health") ---------------------------
+    metrics: Literal["off", "token", "open"] = Field(
+        default="token", description="/metrics: off (404), token (an API token or a signed-in session, like the "
+                                     "API) or open (anyone who reaches the port: bind it to a private network)")
+    metrics_dir: Path | None = Field(
+        default=None, description="where processes write their metric values when several record (Celery "
+                                  "workers, embedded helper processes); default home/metrics; "
+                                  "PROMETHEUS_MULTIPROC_DIR, when set, wins")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, with the execution id and step")
+    health_missed_ticks: int = Field(
+        default=3, ge=1, le=100, description="/health: the dispatcher (Celery beat's dispatch, or the embedded "
+                                             "dispatcher's pass) is down after this many intervals without one "
+                                             "(at least 30 s)")
+    health_overdue_s: float = Field(
+        default=120, gt=0, description="/health: a schedule slot due this long and not claimed is overdue")
+    health_running_max_s: float = Field(
+        default=1800, gt=0, description="/health: an execution running longer than this is stuck")
+    worker_heartbeat_s: float = Field(
+        default=10, ge=1, le=300, description="how often a runs worker stamps its liveness in Redis")
+    # --- end of the observability block -------------------------------------------------------------------
+
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_commission: Literal["fixed", "tiered", "none"] = "fixed"
     sim_slippage_bps: float = Field(default=5.0, ge=0, le=500)

@@ -2,8 +2,9 @@
 the web UI's pages beside it (``tradetrail/web``).
 
 Routes call the same services as the CLI and hold no business logic. Everything but ``/health`` and login
-needs an API token or a browser session (see ``api/security.py``). Every request passes ``api/limits.py``
-first (body size, JSON depth, NUL characters), and every API error has one shape (``api/errors.py``). Every
+needs an API token or a browser session (see ``api/security.py``); ``/metrics`` as ``TRADETRAIL_METRICS``
+says. Every request passes ``api/limits.py`` first (body size, JSON depth, NUL characters), and every API
+error has one shape (``api/errors.py``). Every
 response carries a strict Content-Security-Policy (``web/headers.py``); ``/docs`` serves Swagger UI from the
 package's own static files, so nothing is loaded from the internet.
 """
@@ -21,8 +22,11 @@ from tradetrail import __version__
 from tradetrail.api import errors
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.limits import RequestLimits
-from tradetrail.api.routes import artifacts, auth, backtests, lineage, prompts, strategies, symbols, trading
+from tradetrail.api.routes import artifacts, auth, backtests, lineage, metrics, prompts, strategies, symbols, trading
+from tradetrail.api.routes.notifications import router as notifications_router
 from tradetrail.app_context import App
+from tradetrail.observability import logs as log_format
+from tradetrail.observability import multiprocess
 from tradetrail.runtime.health import health_report
 from tradetrail.runtime.startup import PeriodicReconciler, reconcile_all
 from tradetrail.services.scheduling.embedded import EmbeddedService
@@ -41,6 +45,10 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     async def lifespan(api: FastAPI):
         reconciler = scheduler = keeper = None
         if background:
+            # Before anything records or starts a process: uvicorn has set its logging up by now, and the
+            # helper processes started below inherit the metrics folder from this process's environment.
+            log_format.configure(application.settings)
+            multiprocess.prepare(application.settings, clean=True)
             keeper = start_session_keeper(application)  # IBKR keep-alive tickle; None for the simulator
             reports = await run_in_threadpool(reconcile_all, application)
             log.info("start-up reconciliation: %s", {k: bool(v.get("position_mismatches")) for k, v in reports.items()})
@@ -85,7 +93,8 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
         return status(app, user_id=user.user_id)
 
     for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
-                   artifacts.router, trading.router, backtests.router, system):
+                   artifacts.router, trading.router, backtests.router, system, metrics.router):
         api.include_router(router)
+    api.include_router(notifications_router)
     install_web(api)  # the pages, /docs and /static (none of them in the OpenAPI document)
     return api

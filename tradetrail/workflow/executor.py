@@ -9,6 +9,10 @@ If the lineage itself cannot be written (the database is locked or gone, the art
 payload), the run stops there too: the execution is recorded failed with that reason when the database
 still takes it, and :class:`ExecutionNotRecorded` is raised when it does not, so no caller mistakes an
 unrecorded run for a recorded one.
+
+Each step's duration goes to the step histogram and each finished execution to the executions counter
+(``observability/metrics.py``: memory or a mapped file, no SQL); the execution id and the running step are
+set in context variables, so every log line written meanwhile carries them (``TRADETRAIL_LOG_FORMAT=json``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 
 from tradetrail.db.failure_text import one_line
 from tradetrail.db.types import utcnow
+from tradetrail.observability.logs import EXECUTION_ID, STEP
+from tradetrail.observability.metrics import execution_finished, observe_step
 from tradetrail.workflow.context import RunContext, StepError, StepOutcome
 from tradetrail.workflow.recorder import LineageRecorder
 
@@ -56,10 +62,19 @@ class _RecordFailed(Exception):
 def execute(ctx: RunContext, steps: Sequence[tuple[str, Step]], recorder: LineageRecorder) -> RunSummary:
     """Run ``steps`` in order for ``ctx``; record each; finish the execution row."""
     t_run = ctx.started_perf = time.perf_counter()
+    token = EXECUTION_ID.set(ctx.execution_id)
     try:
-        return _run(ctx, steps, recorder, t_run)
-    except _RecordFailed as lost:
-        return _lineage_lost(ctx, recorder, lost, t_run)
+        try:
+            summary = _run(ctx, steps, recorder, t_run)
+        except _RecordFailed as lost:
+            summary = _lineage_lost(ctx, recorder, lost, t_run)
+    except ExecutionNotRecorded:
+        execution_finished("failed", (time.perf_counter() - t_run))
+        raise
+    finally:
+        EXECUTION_ID.reset(token)
+    execution_finished(summary.status, summary.duration_ms / 1000)
+    return summary
 
 
 def _run(ctx: RunContext, steps: Sequence[tuple[str, Step]], recorder: LineageRecorder, t_run: float) -> RunSummary:
@@ -69,6 +84,7 @@ def _run(ctx: RunContext, steps: Sequence[tuple[str, Step]], recorder: LineageRe
         started_at = utcnow()
         t0 = time.perf_counter()
         trace = None
+        step_token = STEP.set(name)
         try:
             outcome = step(ctx)
             step_status, output, step_error = outcome.status, outcome.output, None
@@ -82,6 +98,7 @@ def _run(ctx: RunContext, steps: Sequence[tuple[str, Step]], recorder: LineageRe
             step_status, output, step_error = "failed", {}, f"{type(exc).__name__}: {exc}"
             trace = tb.format_exc()
         duration_ms = (time.perf_counter() - t0) * 1000
+        observe_step(name, duration_ms / 1000)
         try:
             recorder.record_step(execution_id=ctx.execution_id, number=number, name=name, status=step_status,
                                  input=ctx.step_input, output=output, meta=ctx.step_meta,
@@ -89,6 +106,8 @@ def _run(ctx: RunContext, steps: Sequence[tuple[str, Step]], recorder: LineageRe
                                  started_at=started_at, duration_ms=duration_ms)
         except Exception as exc:  # noqa: BLE001 - the run cannot go on unrecorded
             raise _RecordFailed(name, exc) from exc
+        finally:
+            STEP.reset(step_token)
         if step_status == "failed":
             status, failed_step, error = "failed", name, step_error
             log.warning("execution %s failed at %s: %s", ctx.execution_id, name, step_error)

@@ -38,6 +38,7 @@ from tradetrail.db.models import ScheduleSlot, Strategy, StrategyVersion
 from tradetrail.db.types import utcnow
 from tradetrail.db.upsert import insert_ignore
 from tradetrail.domain.schedule import ScheduleError, due_between, fire_times
+from tradetrail.observability.metrics import scheduler_lag
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.trading.locks import strategy_lock
 from tradetrail.workflow.memo import Memo
@@ -183,11 +184,14 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None, now: datetime | 
             _set(app, slot_id, "claimed", status="skipped",
                  reason=f"strategy {strategy.name!r} is already running: runs never overlap")
             return "skipped"
-        stale = _stale(app, strategy.id, slot_id, now or utcnow())
+        started = now or utcnow()
+        stale, due_at = _stale(app, strategy.id, slot_id, started)
         if stale:
             return "skipped" if _set(app, slot_id, "claimed", status="skipped", reason=stale) else "taken"
         if not _set(app, slot_id, "claimed", status="running", claimed_by=who()):  # now: who runs it
             return "taken"
+        if due_at is not None:  # read by _stale already: the lag costs no query
+            scheduler_lag((started - due_at).total_seconds(), app.settings.executor)
         try:
             summary = execute_locked(app, strategy, trigger="schedule", steps=steps,
                                      on_start=lambda eid: _set(app, slot_id, "running", execution_id=eid))
@@ -202,20 +206,22 @@ def run_slot(app, strategy: Strategy, slot_id: int, steps=None, now: datetime | 
     return summary.status
 
 
-def _stale(app, strategy_id: int, slot_id: int, now: datetime) -> str | None:
-    """Why a claimed slot must not start now (None if it may): it waited too long, or a later one exists."""
+def _stale(app, strategy_id: int, slot_id: int, now: datetime) -> tuple[str | None, datetime | None]:
+    """Why a claimed slot must not start now (None if it may): it waited too long, or a later one exists;
+    and the slot's due time (None if the slot is gone)."""
     grace = timedelta(seconds=app.settings.schedule_grace_s)
     with app.engine.connect() as conn:
         at = conn.scalar(_SLOT_AT, {"slot": slot_id})
         if at is None:
-            return None  # gone: the compare-and-set that follows finds nothing to run
+            return None, None  # gone: the compare-and-set that follows finds nothing to run
         later = conn.scalar(_LATER, {"strategy": strategy_id, "at": at})
     if later is not None:
         return (f"a later slot of this strategy ({later.isoformat()}) was claimed first: an older one never "
-                "runs after it")
+                "runs after it"), at
     if now - at > grace:
-        return f"not started until {now - at} after its time, more than the grace window of {grace}: not run late"
-    return None
+        return (f"not started until {now - at} after its time, more than the grace window of {grace}: "
+                "not run late"), at
+    return None, at
 
 
 def run_claimed_slot(app, slot_id: int) -> str:
