@@ -88,6 +88,7 @@ class EmbeddedScheduler:
         self.steps = self.gate.steps(STEPS)
         self._stop = threading.Event()
         self._passes = 0
+        self.last_pass: float | None = None  # time.time() of the last pass that completed (for /health)
         self._queued: dict[Future, int] = {}  # claimed here and not yet finished -> slot id
         self._queued_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
@@ -142,6 +143,7 @@ class EmbeddedScheduler:
         while not self._stop.is_set():
             try:
                 report = self.tick()
+                self.last_pass = time.time()
                 if report["claimed"] or report["skipped"] or report["errors"]:
                     log.info("dispatcher: %s", report)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
@@ -198,10 +200,13 @@ class EmbeddedService:
         stopping.join()
 
     def status(self) -> dict:
-        """``ok`` unless this dispatcher stopped or a helper is down (one still starting is not down)."""
+        """``ok`` unless this dispatcher stopped or a helper is down (one still starting is not down);
+        ``last_pass_age_s``: seconds since this dispatcher last completed a pass (``/health`` judges it)."""
         alive = self.scheduler.running
+        last = self.scheduler.last_pass
         ready, starting = self.helpers.ready(), self.helpers.starting()
         return {"ok": alive and ready + starting == self.helpers.count, "running": alive,
                 "processes": 1 + ready, "starting": starting, "processes_configured": 1 + self.helpers.count,
                 "helper_pids": self.helpers.pids(), "helper_restarts": self.helpers.restarts,
-                "pending_here": self.scheduler.pending}
+                "pending_here": self.scheduler.pending,
+                "last_pass_age_s": None if last is None else round(time.time() - last, 3)}

@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 
+from tradetrail.observability.multiprocess import mark_dead
 from tradetrail.runtime.registries import uses_gateway_session
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.settings import Settings
@@ -43,6 +44,9 @@ def helper_main(settings: Settings, parent_pid: int, log_level: str, ready) -> N
     """The body of one helper process (spawned: nothing is inherited but ``settings``)."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s run-process {os.getpid()} %(levelname)s "
                                                 "%(name)s: %(message)s")
+    from tradetrail.observability import logs, multiprocess
+
+    logs.configure(settings)  # the metrics folder came with the environment the serving process set
     from tradetrail.runtime.build import build_app
     from tradetrail.services.scheduling.embedded import EmbeddedScheduler
 
@@ -59,6 +63,7 @@ def helper_main(settings: Settings, parent_pid: int, log_level: str, ready) -> N
             break
     scheduler.stop()
     app.engine.dispose()
+    multiprocess.mark_dead()
 
 
 class _Helper:
@@ -97,6 +102,7 @@ class RunProcesses:
                 continue
             helper.proc.join(0)
             log.error("run process %s ended unexpectedly (exit code %s)", helper.proc.pid, helper.proc.exitcode)
+            mark_dead(helper.proc.pid)
             if time.monotonic() - helper.started_at >= RESTART_AFTER_S and not self._stopping:
                 self._helpers[i] = self._spawn(i)
                 self.restarts += 1
