@@ -25,7 +25,15 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_init, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE, Settings, get_settings
 
@@ -80,6 +88,51 @@ def _own_connections_in_each_pool_process(**_) -> None:
     from tradetrail.db.session import dispose_all
 
     dispose_all(close=False)  # already done by the fork hook; repeated here for any pool that forks otherwise
+
+
+@worker_init.connect
+def _metrics_folder_before_the_pool_forks(**_) -> None:
+    from tradetrail.observability import multiprocess
+
+    multiprocess.prepare(get_settings(), clean=False)  # the pool's processes inherit it; serve cleans
+
+
+@worker_process_shutdown.connect
+def _metrics_of_an_ended_pool_process(**_) -> None:
+    from tradetrail.observability import multiprocess
+
+    multiprocess.mark_dead()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _log_format(logger=None, **_) -> None:
+    from tradetrail.observability import logs
+
+    if logger is not None:
+        logs.configure(get_settings(), logger)
+
+
+_heartbeat = None
+
+
+@worker_ready.connect
+def _heartbeat_of_a_runs_worker(sender=None, **_) -> None:
+    """A worker consuming the runs queue stamps its liveness in Redis (``/health``: is anyone taking runs?)."""
+    global _heartbeat
+    from tradetrail.observability.heartbeats import WorkerHeartbeat
+
+    queues = sorted(q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", ()) or ())
+    if RUNS_QUEUE not in queues:
+        return
+    s = get_settings()
+    _heartbeat = WorkerHeartbeat(s.redis_url, sender.hostname, queues, s.worker_heartbeat_s).start()
+
+
+@worker_shutdown.connect
+def _heartbeat_ends(**_) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
 
 
 celery_app = make_celery(get_settings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from tradetrail.db.types import utcnow
+from tradetrail.observability.heartbeats import stamp_dispatch
 from tradetrail.services.scheduling.scheduler import dispatch, run_claimed_slot, start_failed
 from tradetrail.services.scheduling.sweep import sweep_interrupted
 from tradetrail.worker.celery_app import RUNS_QUEUE, celery_app
@@ -28,7 +29,12 @@ def application():
 
 @celery_app.task(name="tradetrail.dispatch")
 def dispatch_task() -> dict:
-    return dispatch(application(), utcnow(),
+    app = application()
+    try:  # beat ticked: /health tells a stopped beat (or control worker) by this stamp's age
+        stamp_dispatch(app.settings.redis_url)
+    except Exception as exc:  # noqa: BLE001 - Redis is how this task arrived; never skip a pass for a stamp
+        log.warning("dispatch heartbeat not stamped: %s", exc)
+    return dispatch(app, utcnow(),
                     lambda strategy, slot_id: run_slot_task.apply_async(args=[slot_id], queue=RUNS_QUEUE))
 
 
