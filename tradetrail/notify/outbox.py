@@ -1,0 +1,76 @@
+"""Writing events to the outbox, inside the caller's transaction: one INSERT per event, no query.
+
+The engine (trading/, workflow/) calls these where the thing reported is committed, so an event exists
+exactly when its cause does. Texts are short and human; ``link`` is the page that explains the event
+(relative: the sender puts ``TRADETRAIL_NOTIFY_BASE_URL`` in front).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, bindparam, insert, literal, select
+from sqlalchemy.orm import Session
+
+from tradetrail.db.models import Execution, Strategy
+from tradetrail.db.notify_models import NotifyEvent
+from tradetrail.db.types import utcnow
+
+# Every kind a channel may subscribe to (``--events``); "*" means all of them.
+KINDS = ("execution_failed", "signal", "risk_denied", "order_sent", "order_filled", "order_cancelled",
+         "order_rejected", "order_unknown", "position_closed", "trading_state", "broker_unhealthy",
+         "reconcile_mismatch", "daily_summary")
+ORDER_KINDS = {"SUBMITTED": "order_sent", "FILLED": "order_filled", "CANCELLED": "order_cancelled",
+               "REJECTED": "order_rejected", "UNKNOWN": "order_unknown"}
+MAX_TEXT = 1500
+
+
+def event(s: Session, user_id: int, kind: str, text: str, link: str, dedupe_key: str | None = None) -> None:
+    """Add one event to the session's unit of work (written by its next flush, committed with it)."""
+    s.add(NotifyEvent(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300], dedupe_key=dedupe_key,
+                      fanned_out=False, created_at=utcnow()))
+
+
+_T = NotifyEvent.__table__
+_INSERT = insert(_T)
+
+
+def event_conn(conn, user_id: int, kind: str, text: str, link: str) -> None:
+    """:func:`event` on a Core connection inside its transaction."""
+    conn.execute(_INSERT, dict(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300],
+                               fanned_out=False, created_at=utcnow()))
+
+
+def order_event(s: Session, order, state: str, detail: str) -> None:
+    """An order reached a state a trader hears about (sent, filled, cancelled, rejected, unknown)."""
+    kind = ORDER_KINDS.get(state)
+    if kind is None:
+        return
+    verb = {"order_sent": "sent", "order_filled": "FILLED", "order_cancelled": "cancelled",
+            "order_rejected": "REJECTED", "order_unknown": "of UNKNOWN fate (reconciliation will ask the broker)"}[kind]
+    qty = f"{order.quantity:g}"
+    price = f" @ {order.avg_fill_price:g}" if kind == "order_filled" and order.avg_fill_price else ""
+    text = f"Order {verb}: {order.side} {qty} {order.symbol}{price} ({order.leg}, {order.account})"
+    if detail and kind != "order_filled":
+        text += f": {detail}"
+    event(s, order.user_id, kind, text, f"/orders/{order.id}")
+
+
+def position_closed(s: Session, user_id: int, symbol: str, account: str, pnl: float, r: float | None) -> None:
+    r_text = "" if r is None else f", {r:+.2f} R"
+    event(s, user_id, "position_closed", f"Position closed: {symbol} on {account}, P&L {pnl:+.2f}{r_text}",
+          "/portfolio")
+
+
+# An execution's failure, with its user and strategy name read by the INSERT itself (no query before it).
+_E, _S = Execution.__table__, Strategy.__table__
+_FAILED = insert(_T).from_select(
+    ["user_id", "kind", "text", "link", "fanned_out", "created_at"],
+    select(_E.c.user_id, literal("execution_failed"),
+           literal("Execution failed: strategy ") + _S.c.name + bindparam("tail"), bindparam("link"),
+           literal(False, Boolean), bindparam("now", type_=NotifyEvent.created_at.type))
+    .select_from(_E.join(_S, _S.c.id == _E.c.strategy_id)).where(_E.c.id == bindparam("execution")))
+
+
+def execution_failed(conn, execution_id: str, failed_step: str | None, error: str | None) -> None:
+    tail = f" at step {failed_step or '?'}: {(error or 'no error recorded')[:1000]}"
+    conn.execute(_FAILED, {"execution": execution_id, "tail": tail, "link": f"/executions/{execution_id}",
+                           "now": utcnow()})

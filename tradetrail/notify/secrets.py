@@ -1,0 +1,76 @@
+"""Channel URLs hold secrets (bot tokens, webhook paths, mail passwords): stored encrypted with Fernet under
+``TRADETRAIL_NOTIFY_KEY``, shown only as scheme and host.
+
+Without a key nothing is stored: adding a channel fails with :class:`NotifyKeyMissing` saying how to make
+one. A key that cannot decrypt a stored channel (it was changed) fails that channel's deliveries with a
+clear error, never a plaintext fallback.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+
+KEY_HELP = ("set TRADETRAIL_NOTIFY_KEY to a Fernet key, e.g. the output of "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`")
+MAX_URL = 2000
+
+
+class NotifyKeyMissing(RuntimeError):
+    """No usable key: channels cannot be stored or read."""
+
+
+class ChannelUnreadable(RuntimeError):
+    """A stored channel does not decrypt with the current key (the key was changed)."""
+
+
+def vault(key: str | None) -> Fernet:
+    if not key:
+        raise NotifyKeyMissing(f"notification channels are stored encrypted and no key is configured: {KEY_HELP}")
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise NotifyKeyMissing(f"TRADETRAIL_NOTIFY_KEY is not a Fernet key (32 url-safe base64 bytes): "
+                               f"{KEY_HELP}") from None
+
+
+def encrypt(key: str | None, url: str) -> str:
+    return vault(key).encrypt(url.encode()).decode()
+
+
+def decrypt(key: str | None, token: str) -> str:
+    try:
+        return vault(key).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise ChannelUnreadable("this channel was stored under another TRADETRAIL_NOTIFY_KEY: remove it and add "
+                                "it again") from None
+
+
+def redact(url: str) -> str:
+    """Scheme and host only, e.g. ``json://127.0.0.1:…``: no user, password, port, path or query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "(unreadable URL)"
+    scheme = parts.scheme or "?"
+    return f"{scheme}://{host}:…" if host else f"{scheme}://…"
+
+
+def secret_parts(url: str) -> list[str]:
+    """Every piece of ``url`` that may be secret, longest first, for scrubbing text that might echo it."""
+    try:
+        parts = urlsplit(url)
+        pieces = [url, parts.netloc, parts.password or "", parts.username or "", parts.path, parts.query]
+        pieces += [p for p in parts.path.split("/") if len(p) >= 4]
+        pieces += [v.split("=", 1)[-1] for v in parts.query.split("&") if len(v.split("=", 1)[-1]) >= 4]
+    except ValueError:
+        pieces = [url]
+    return sorted({p for p in pieces if p and len(p) >= 4}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    for piece in secret_parts(url):
+        text = text.replace(piece, "…")
+    return text
