@@ -11,7 +11,7 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,6 +30,9 @@ ArtifactStoreName = Literal["local", "s3"]
 SIMULATED: BrokerName = "simulated"  # where a replay-clock strategy trades: a replayed market trades nowhere else
 GATEWAY_BROKERS: frozenset[str] = frozenset({"ibkr_web"})  # adapters that talk through the one IBKR gateway
 GATEWAY_MARKET_DATA: frozenset[str] = frozenset({"ibkr"})
+# How the model analyst asks a server for JSON (tradetrail/analyst/response_format.py); auto falls back in order.
+LlmResponseFormat = Literal["auto", "json_schema", "json_object", "prompt"]
+LLM_RESPONSE_FORMATS: tuple[str, ...] = get_args(LlmResponseFormat)
 
 
 class Settings(BaseSettings):
@@ -58,6 +61,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
     llm_max_attempts: int = Field(default=3, ge=1, le=3)
     llm_backoff_s: float = Field(default=1.0, ge=0, le=30)
+    # How the model analyst asks for JSON (issue #15, docs/running.md "Model servers and response_format"): one
+    # mode for every model, or per model as ``model=mode`` pairs, comma-separated (``*=mode`` for the others).
+    llm_response_format: str = Field(
+        default="auto", description="auto, json_schema, json_object or prompt; or per model, e.g. "
+                                    "'llava:13b=json_object,*=auto'")
     analyst_plugins: Annotated[list[str], NoDecode] = Field(
         default=["tradetrail.analyst.examples"],
         description="the modules whose analyst plug-ins a strategy may name (analyst kind plugin): dotted module "
@@ -120,6 +128,12 @@ class Settings(BaseSettings):
         if low in ("false", "0", "no"):
             return False
         return self.ibkr_verify_tls
+
+    # One IBKR pacing budget across processes (issue #15; docs/ibkr.md "One budget across processes").
+    ibkr_budget: Literal["auto", "redis", "process"] = Field(
+        default="auto", description="auto: one budget in Redis (TRADETRAIL_REDIS_URL) shared by every process when "
+                                    "the executor is celery, else this process's own; redis: always in Redis; "
+                                    "process: each process keeps to a fixed share (unsafe with several workers)")
     # --- end of the IBKR block ------------------------------------------------------------------------------
 
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
@@ -164,6 +178,25 @@ class Settings(BaseSettings):
         default=60, gt=0, le=3600, description="how often executions left running by a dead process are marked "
                                                "failed (embedded dispatcher and Celery beat)")
 
+    # --- notifications (issue #15; docs/notifications.md) ------------------------------------------------
+    notify_key: SecretStr | None = Field(
+        default=None, description="Fernet key channel URLs are encrypted with (Fernet.generate_key()); without it "
+                                  "no channel can be added or read")
+    notify_base_url: str | None = Field(
+        default=None, description="what links in messages start with (default http://HOST:PORT of serve)")
+    notify_enabled: bool = Field(default=True, description="serve (or beat's task) delivers notifications")
+    notify_interval_s: float = Field(default=2.0, gt=0, le=300, description="how often the sender looks for work")
+    notify_lease_s: float = Field(default=120.0, ge=1, le=3600, description="a claimed delivery whose sender died "
+                                                                            "is sent again after this")
+    notify_timeout_s: float = Field(default=15.0, gt=0, le=120, description="per delivery attempt")
+    notify_max_attempts: int = Field(default=8, ge=1, le=50, description="attempts before a delivery is failed")
+    notify_backoff_s: float = Field(default=5.0, ge=0, le=3600, description="wait after the first failed attempt; "
+                                                                            "doubles after each, to an hour at most")
+    notify_retention_days: float = Field(default=30, gt=0, le=3650, description="delivered, failed and undeliverable "
+                                                                               "events older than this are pruned")
+    notify_daily_summary: bool = Field(default=True, description="a summary per user after the 16:00 close")
+    # --- end of the notifications block ------------------------------------------------------------------
+
     # --- Observability (issue #15; docs/running.md "Metrics, logs and health") ---------------------------
     metrics: Literal["off", "token", "open"] = Field(
         default="token", description="/metrics: off (404), token (an API token or a signed-in session, like the "
@@ -177,7 +210,7 @@ class Settings(BaseSettings):
     health_missed_ticks: int = Field(
         default=3, ge=1, le=100, description="/health: the dispatcher (Celery beat's dispatch, or the embedded "
                                              "dispatcher's pass) is down after this many intervals without one "
-                                             "(at least 30 s)")
+                                             "(at least 10 s)")
     health_overdue_s: float = Field(
         default=120, gt=0, description="/health: a schedule slot due this long and not claimed is overdue")
     health_running_max_s: float = Field(
@@ -238,6 +271,17 @@ class Settings(BaseSettings):
         """The addresses whose forwarded headers ``serve`` believes (empty: none)."""
         return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
+    @field_validator("llm_response_format")
+    @classmethod
+    def _response_format(cls, value: str) -> str:
+        response_formats(value)
+        return value
+
+    def llm_response_format_for(self, model: str) -> LlmResponseFormat:
+        """The response_format mode set for ``model`` (``auto`` unless the setting forces one)."""
+        modes = response_formats(self.llm_response_format)
+        return modes.get(model, modes.get("*", "auto"))
+
     @field_validator("llm_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -281,6 +325,22 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.llm_base_url is not None
+
+
+def response_formats(value: str) -> dict[str, LlmResponseFormat]:
+    """``TRADETRAIL_LLM_RESPONSE_FORMAT`` as {model or "*": mode}: a lone mode is every model's."""
+    out: dict[str, LlmResponseFormat] = {}
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        model, _, mode = entry.rpartition("=")
+        model, mode = model.strip() or "*", mode.strip()
+        if mode not in LLM_RESPONSE_FORMATS:
+            raise ValueError(f"{mode!r} is not a response_format mode ({', '.join(LLM_RESPONSE_FORMATS)})")
+        if model in out:
+            raise ValueError(f"response_format given twice for {'every model' if model == '*' else model!r}")
+        out[model] = mode  # type: ignore[assignment]
+    return out
 
 
 def worker_queues(value: str) -> str:

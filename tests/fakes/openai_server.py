@@ -2,6 +2,10 @@
 
 It validates requests the way a strict server would (400 with an OpenAI-style error body), records every
 request for assertions, and answers from a queue of scripted behaviours (a valid BUY answer when empty).
+
+Which ``response_format`` it takes is set per server (``accepts``): by default only a strict json_schema, as
+before; a server that refuses json_schema, refuses json_object too, or ignores the field entirely
+(``accepts=ANY_FORMAT``) is one argument away. A refusal is a 400 naming ``response_format``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +25,10 @@ from typing import Any
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DATA_URL_PREFIX = "data:image/png;base64,"
 RF = "response_format"
+NO_FORMAT = "none"  # the request has no response_format
+ANY_FORMAT = ("*",)  # accepts=ANY_FORMAT: the server ignores response_format, whatever it says
+ONLY_JSON_OBJECT = ("json_object", NO_FORMAT)  # refuses json_schema (e.g. an older llama.cpp or LM Studio)
+NO_JSON_MODES = (NO_FORMAT,)  # refuses json_schema and json_object
 
 VALID_BUY: dict[str, Any] = {
     "action": "BUY",
@@ -139,8 +148,27 @@ def _check_image(part: dict[str, Any], where: str) -> None:
         raise RequestInvalid(f"{where}: invalid image detail", "messages")
 
 
-def validate_chat_request(body: Any) -> None:
-    """Raise RequestInvalid for what a strict OpenAI-compatible server refuses."""
+def _check_format(body: dict[str, Any], messages: list[Any], accepts: Collection[str], refusal_param: bool) -> None:
+    """Refuse a response_format type this server does not take, the way vLLM/llama.cpp-style servers do."""
+    fmt = body.get("response_format")
+    kind = NO_FORMAT if fmt is None else fmt.get("type") if isinstance(fmt, dict) else "?"
+    if kind in accepts:
+        texts = [m["content"] if isinstance(m["content"], str) else
+                 " ".join(p.get("text", "") for p in m["content"] if p.get("type") == "text") for m in messages]
+        if kind == "json_object" and "json" not in " ".join(texts).lower():  # the texts, not the images' base64
+            # OpenAI's own rule: JSON mode needs the word JSON somewhere in the messages
+            raise RequestInvalid("'messages' must contain the word 'json' in some form, to use 'response_format' "
+                                 "of type 'json_object'.", "messages")
+        return
+    if kind == NO_FORMAT:
+        raise RequestInvalid("this model needs a structured-output request", RF if refusal_param else None)
+    raise RequestInvalid(f"response_format of type {kind!r} is not supported by this model",
+                         RF if refusal_param else None)
+
+
+def validate_chat_request(body: Any, accepts: Collection[str] = ("json_schema",), refusal_param: bool = True) -> None:
+    """Raise RequestInvalid for what a strict OpenAI-compatible server refuses (``accepts``: the
+    response_format types it takes, ``none`` for none at all; ANY_FORMAT: it ignores the field)."""
     if not isinstance(body, dict):
         raise RequestInvalid("request body must be a JSON object")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -165,7 +193,13 @@ def validate_chat_request(body: Any) -> None:
                 _check_image(part, where)
                 continue
             raise RequestInvalid(f"{where}: unsupported content part", "messages")
+    if accepts == ANY_FORMAT:
+        return
     fmt = body.get("response_format")
+    if tuple(accepts) != ("json_schema",):
+        _check_format(body, messages, accepts, refusal_param)
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            return  # an accepted json_object or no response_format: nothing more to check
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
         raise RequestInvalid("response_format must be of type json_schema", "response_format")
     spec = fmt.get("json_schema")
@@ -245,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, error_body(f"unknown path {self.path}", "invalid_request_error"))
             return
         try:
-            validate_chat_request(body)
+            validate_chat_request(body, self.server.fake.accepts, self.server.fake.refusal_param)
         except RequestInvalid as err:
             self._send_json(400, error_body(str(err), "invalid_request_error", err.param))
             return
@@ -278,9 +312,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAIServer:
-    """``with FakeOpenAIServer() as srv:`` gives ``srv.base_url``; script it with ``srv.enqueue(...)``."""
+    """``with FakeOpenAIServer() as srv:`` gives ``srv.base_url``; script it with ``srv.enqueue(...)``.
 
-    def __init__(self) -> None:
+    ``accepts``: the response_format types taken (``none``: no response_format; ANY_FORMAT: ignored);
+    ``refusal_param``: whether a refusal's error names ``response_format`` in its ``param`` (else only its
+    message does, as some servers write it)."""
+
+    def __init__(self, accepts: Collection[str] = ("json_schema",), refusal_param: bool = True) -> None:
+        self.accepts = tuple(accepts)
+        self.refusal_param = refusal_param
         self._lock = threading.Lock()
         self._queue: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
