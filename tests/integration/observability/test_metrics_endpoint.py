@@ -6,12 +6,12 @@ import re
 
 from fastapi.testclient import TestClient
 
+from tests.support.api_client import api_user
+from tests.support.helpers import demo
 from tradetrail.runtime.build import build_app
 from tradetrail.server.app import create_app
 from tradetrail.services.runs.executions import run_strategy
 from tradetrail.settings import Settings
-from tests.support.api_client import api_user
-from tests.support.helpers import demo
 
 
 def _value(text: str, name: str, **labels) -> float:
