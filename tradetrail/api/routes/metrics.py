@@ -18,10 +18,7 @@ from tradetrail.observability.collectors import Exposition
 router = APIRouter(tags=["system"])
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"},
-                       401: {"description": "TRADETRAIL_METRICS=token and no token or session"},
-                       404: {"description": "TRADETRAIL_METRICS=off"}})
+@router.get("/metrics", response_class=Response, include_in_schema=False)  # beside /api, like the pages
 def metrics(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
             session: str | None = Depends(cookie_scheme)) -> Response:
     """Executions by status, step durations, scheduler lag, orders by state, broker health, IBKR requests,
