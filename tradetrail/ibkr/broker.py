@@ -77,7 +77,8 @@ class IbkrWebBroker:
         status = self._status()
         if not (status.get("authenticated") and status.get("connected")) and not status.get("competing"):
             try:
-                self.session.reopen("health check: brokerage session not authenticated")
+                self.session.reopen("health check: brokerage session not authenticated",
+                                    seen_epoch=self.session.sent_epoch)
                 status = self._status()
             except NotAuthenticated as exc:
                 status = {**status, "message": str(exc)}
@@ -300,8 +301,8 @@ class IbkrWebBroker:
             if self._live and self._live[1] == self.session.epoch and time.monotonic() - self._live[0] < fresh:
                 return self._live[2]
             self._iserver_accounts()
-            epoch = self.session.epoch
-            for _ in range(2):
+            epoch, reads = self.session.epoch, 0
+            for _ in range(3):  # twice, and once more if the session was reopened while we read
                 started, wall = time.monotonic(), utcnow()
                 data = self.session.get("iserver/account/orders")
                 if not isinstance(data, dict):
@@ -309,9 +310,16 @@ class IbkrWebBroker:
                 orders = data.get("orders") or []
                 if not isinstance(orders, list):
                     raise BadReply(f"IBKR live orders: 'orders' is not a list: {str(orders)[:200]}")
+                now_epoch = self.session.epoch
+                if now_epoch != epoch:  # reopened (here or in another process) while we read: a new session
+                    epoch = now_epoch
+                    self._live_reads[epoch] = 0
                 reads = self._live_reads[epoch] = self._live_reads.get(epoch, 0) + 1
                 if orders or reads >= 2:
                     break
+            if not orders and reads < 2:
+                raise IbkrError("IBKR live orders: the brokerage session was reopened during every read; an "
+                                "empty first read of a session proves nothing")
             self._live = (started, epoch, [o for o in orders if isinstance(o, dict)], wall)
             return self._live[2]
 

@@ -8,6 +8,9 @@ Why a wrapper rather than ibind's high-level calls alone:
   JSON body (a duplicate client order id, ``reply id not found``), so non-2xx answers raise
   :class:`IbkrHttpError` with both.
 - ibind's Tickler only tickles; ours also reopens the brokerage session and records what it saw.
+- The pacing budget and the session epoch are the gateway's, not one process's: in the Celery mode they live
+  in Redis (``redis_budget.py``), so a reopen by one process is seen by all before their next request, and a
+  process that met a 401 after another already reopened the session asks again instead of reopening twice.
 ibind does the rest: the requests session, TLS options, OAuth 1.0a signing and the live session token.
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 from ibind import ExternalBrokerError, IbkrClient
 
+from tradetrail.ibkr import metrics
 from tradetrail.ibkr.errors import (
     BadReply,
     GatewayUnavailable,
@@ -30,7 +34,7 @@ from tradetrail.ibkr.errors import (
     RateLimited,
     Unreachable,
 )
-from tradetrail.ibkr.pacing import RateLimiter, endpoint_of
+from tradetrail.ibkr.pacing import endpoint_of, make_limiter
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +69,32 @@ def _now() -> str:
 
 
 class IbkrSession:
-    """One per process (per App): the client, the rate limiter and what we know of the session."""
+    """One per process (per App): the client, the pacing budget (this process's, or the one all processes
+    share in Redis) and what we know of the session."""
 
     def __init__(self, settings):
         self.settings = settings
         self.url = settings.ibkr_oauth_rest_url if settings.ibkr_oauth else settings.ibkr_url
-        self.limiter = RateLimiter(settings.ibkr_pacing_scale, share=settings.processes_sharing_gateway)
+        self.limiter = make_limiter(settings)
         self._client: _Client | None = None
         self._build_lock = threading.Lock()
         self._reopen_lock = threading.Lock()
-        self.epoch = 0  # increases whenever the brokerage session is (re)opened: per-session quirks reset
+        self._sent = threading.local()  # the epoch this thread's last request was sent in
         self.info: dict[str, Any] = {"last_tickle": None, "last_tickle_error": None, "sso_expires_ms": None,
-                                     "reopened": 0, "last_reopen": None, "last_reopen_error": None}
+                                     "reopened": 0, "last_reopen": None, "last_reopen_error": None,
+                                     "reopened_elsewhere": 0}
         self._question_pending_until = 0.0
+
+    @property
+    def epoch(self) -> int:
+        """Increases whenever the brokerage session is (re)opened, by this process or (shared budget) any
+        other: state valid for one brokerage session only is keyed by it."""
+        return self.limiter.epoch()
+
+    @property
+    def sent_epoch(self) -> int | None:
+        """The epoch this thread's last request was sent in (None before any)."""
+        return getattr(self._sent, "epoch", None)
 
     # -- the ibind client --------------------------------------------------------------------------------
     def client(self) -> _Client:
@@ -119,12 +136,15 @@ class IbkrSession:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                with self.limiter.slot(endpoint):
+                with self.limiter.slot(endpoint) as epoch:
+                    self._sent.epoch = sent = epoch
+                    metrics.REQUESTS.labels(endpoint).inc()
                     result = self.client().request(method, path, params=params, json=body, log=False)
                 self.limiter.succeeded()
                 return result.data
             except IbkrHttpError as exc:
                 if exc.status == 429:
+                    metrics.RATE_LIMITED.labels(endpoint).inc()
                     backoff = self.limiter.penalize(endpoint, exc.retry_after)
                     if last or backoff > MAX_429_WAIT_S:
                         raise RateLimited(f"IBKR rate limit (429) on {method} /{path}; holding requests back "
@@ -136,7 +156,7 @@ class IbkrSession:
                         raise NotAuthenticated(f"IBKR {method} /{path}: not authenticated ({exc.status} "
                                                f"{exc.error_text or 'unauthorized'}); log in to the gateway "
                                                "(or check the OAuth settings)") from None
-                    self.reopen(f"{exc.status} on {method} /{path}")
+                    self.reopen(f"{exc.status} on {method} /{path}", seen_epoch=sent)
                     continue
                 if exc.status == 503:
                     if last:
@@ -162,10 +182,17 @@ class IbkrSession:
             raise BadReply(f"IBKR auth status: unexpected answer {str(data)[:200]}")
         return data
 
-    def reopen(self, why: str) -> dict:
+    def reopen(self, why: str, seen_epoch: int | None = None) -> dict:
         """``ssodh/init``: open (again) the brokerage session behind ``/iserver``; with OAuth, first a new
-        live session token. Serialised: concurrent callers wait for one reopen."""
-        with self._reopen_lock:
+        live session token. Serialised across threads and (shared budget) processes: concurrent callers wait
+        for one reopen. ``seen_epoch``: the epoch in which the caller saw the session gone; if the session
+        was reopened since (by another thread or process), nothing is sent and the caller asks again."""
+        with self._reopen_lock, self.limiter.reopen_guard():
+            if seen_epoch is not None and (current := self.limiter.epoch()) != seen_epoch:
+                log.info("IBKR brokerage session: already reopened elsewhere (epoch %d, was %d); not again (%s)",
+                         current, seen_epoch, why)
+                self.info["reopened_elsewhere"] += 1
+                return {}
             log.warning("IBKR brokerage session: reopening (%s)", why)
             try:
                 if self.settings.ibkr_oauth:
@@ -179,7 +206,7 @@ class IbkrSession:
             except IbkrError as exc:
                 self.info["last_reopen_error"] = str(exc)
                 raise
-            self.epoch += 1
+            self.limiter.bump_epoch()
             self.info.update(reopened=self.info["reopened"] + 1, last_reopen=_now(), last_reopen_error=None,
                              reopen_reason=why)
             return data if isinstance(data, dict) else {}
@@ -195,7 +222,7 @@ class IbkrSession:
         self.info.update(last_tickle=_now(), last_tickle_error=None,
                          sso_expires_ms=data.get("ssoExpires") if isinstance(data, dict) else None)
         if status and not status.get("authenticated"):
-            self.reopen("tickle: brokerage session not authenticated")
+            self.reopen("tickle: brokerage session not authenticated", seen_epoch=self.sent_epoch)
         return data
 
     def hold_for_question(self, seconds: float = 30.0) -> None:
@@ -212,8 +239,8 @@ class IbkrSession:
     def describe(self) -> dict:
         """What the session looks like, for status pages; never a secret."""
         return {"url": self.url, "oauth": self.settings.ibkr_oauth, "tls_verify": self.settings.ibkr_tls
-                if isinstance(self.settings.ibkr_tls, bool) else "CA bundle", "epoch": self.epoch, **self.info,
-                "pacing": self.limiter.report()}
+                if isinstance(self.settings.ibkr_tls, bool) else "CA bundle", "epoch": self.limiter.last_epoch,
+                **self.info, "pacing": self.limiter.report()}
 
 
 def _connection_reason(exc: Exception) -> str:

@@ -39,6 +39,11 @@ class RateLimited(IbkrError):
     """IBKR answered 429; requests are held back until the back-off ends."""
 
 
+class BudgetUnavailable(RateLimited):
+    """The pacing budget shared by every process (in Redis) cannot be consulted: the request is held back
+    (not sent), as after a 429, rather than sent on a budget of this process alone."""
+
+
 class GatewayUnavailable(IbkrError):
     """IBKR answered 503 (backend resetting or unavailable)."""
 

@@ -1,14 +1,23 @@
-"""One rate limiter per process for every IBKR request, honouring the documented limits.
+"""IBKR's documented limits, and the in-process rate limiter that keeps to them.
 
 CP Gateway: about 10 requests/s in all; ``/iserver/account/orders``, ``/iserver/account/trades``,
-``/portfolio/accounts`` and P&L at most once per 5 s; ``/tickle`` once per second; at most 5 history
-requests at once. A 429 holds every request back (Retry-After when given, else an exponential back-off
-from 5 s) and is recorded; nothing is sent again before the back-off ends, so IBKR is never hammered.
-``scale`` shrinks the intervals for tests against a fake gateway; it is 1 in production. ``share``: how
-many processes of ours use the gateway at once (a Celery worker's processes and the serving one); each
-keeps to its share of the budget (intervals that many times longer, fewer history requests at once).
-Each process still keeps its own clock, so two may call a once-per-5-s endpoint close together, and a
-429 holds back only the process that got it.
+``/portfolio/accounts`` and P&L at most once per 5 s; ``/tickle`` once per second, snapshots 10/s, and the
+other per-endpoint limits IBKR lists (``INTERVALS``); at most 5 history requests at once. A 429 holds every
+request back (Retry-After when given, else an exponential back-off from 5 s) and is recorded; nothing is sent
+again before the back-off ends, so IBKR is never hammered. ``scale`` shrinks the intervals for tests against a
+fake gateway; it is 1 in production.
+
+Two budgets keep to these limits (:func:`make_limiter` picks one):
+- :class:`RateLimiter` here, in this process's memory: right when one process talks to the gateway (the
+  embedded mode, where helper processes leave IBKR strategies to the serving one). ``share`` divides the
+  budget statically between processes that cannot see each other (the old Celery behaviour, kept for
+  ``TRADETRAIL_IBKR_BUDGET=process``): each keeps its own clock, so two may still call a once-per-5-s endpoint
+  close together, and a 429 holds back only the process that got it.
+- :class:`tradetrail.ibkr.redis_budget.RedisBudget`: one budget in Redis for every process of a deployment
+  (the Celery mode), with the 429 back-off and the session epoch shared too.
+
+Both also keep the brokerage session's *epoch* (how many times it was reopened): state that is valid for
+one brokerage session only (IBKR's pre-flight calls, the empty first read of live orders) is keyed by it.
 """
 
 from __future__ import annotations
@@ -21,13 +30,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from tradetrail.ibkr import metrics
+
 log = logging.getLogger(__name__)
 
 GLOBAL_RATE = 10.0
+# Seconds between two calls of one pacing class (IBKR's "Pacing Limitations", shared/reference/ibkr-apis.md 2.1).
 INTERVALS = {"live_orders": 5.0, "trades": 5.0, "portfolio_accounts": 5.0, "pnl": 5.0, "tickle": 1.0,
-             "sso_validate": 60.0}
+             "sso_validate": 60.0, "snapshot": 0.1, "scanner_run": 1.0, "scanner_params": 900.0,
+             "pa_performance": 900.0, "pa_summary": 900.0, "pa_transactions": 900.0, "fyi": 1.0}
 HISTORY_CONCURRENCY = 5
 BACKOFF_START_S, BACKOFF_MAX_S = 5.0, 600.0
+MAX_WAIT_S = 60.0  # a request that would wait longer than this for its turn fails instead (shared budget)
 
 
 def endpoint_of(method: str, path: str) -> str:
@@ -43,14 +57,45 @@ def endpoint_of(method: str, path: str) -> str:
         return "pnl"
     if p.startswith("iserver/marketdata/history"):
         return "history"
+    if p.startswith("iserver/marketdata/snapshot"):
+        return "snapshot"
     if p == "tickle":
         return "tickle"
     if p.startswith("sso/validate"):
         return "sso_validate"
+    if p.startswith("iserver/scanner/run"):
+        return "scanner_run"
+    if p.startswith("iserver/scanner/params"):
+        return "scanner_params"
+    for kind in ("performance", "summary", "transactions"):
+        if p.startswith(f"pa/{kind}"):
+            return f"pa_{kind}"
+    if p.startswith("fyi/"):
+        return "fyi"
     return "other"
 
 
+def backoff_for(strike: int, retry_after: float | None, scale: float) -> float:
+    """A 429's back-off: the gateway's Retry-After when given, else 5 s doubling per strike in a row (≤ 600 s)."""
+    if retry_after is not None and retry_after >= 0:
+        return retry_after
+    return min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (strike - 1)) * scale
+
+
+def make_limiter(settings):
+    """The budget this process keeps to: in Redis when ``TRADETRAIL_IBKR_BUDGET`` says so (``auto``: whenever
+    the executor is Celery), else this process's own."""
+    if settings.ibkr_budget == "redis" or (settings.ibkr_budget == "auto" and settings.executor == "celery"):
+        from tradetrail.ibkr.redis_budget import RedisBudget
+
+        return RedisBudget.for_settings(settings)
+    share = settings.processes_sharing_gateway if settings.ibkr_budget == "process" else 1
+    return RateLimiter(settings.ibkr_pacing_scale, share=share)
+
+
 class RateLimiter:
+    shared = False
+
     def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, share: int = 1):
         self.scale, self._clock, self._sleep, self.share = scale, clock, sleep, share
@@ -61,6 +106,8 @@ class RateLimiter:
         self._blocked_until = 0.0
         self._strikes = 0
         self._history = threading.BoundedSemaphore(max(1, HISTORY_CONCURRENCY // share))
+        self._reopen = threading.Lock()
+        self._epoch = 0
         self.events: deque[dict] = deque(maxlen=50)
         self.requests = 0
         self.waited_s = 0.0
@@ -85,17 +132,19 @@ class RateLimiter:
                 self._next[endpoint] = max(self._next.get(endpoint, 0.0), now + INTERVALS[endpoint] * self._spacing)
 
     @contextmanager
-    def slot(self, endpoint: str) -> Iterator[None]:
-        """Wait until ``endpoint`` may be called, and hold a history slot while a history request runs."""
+    def slot(self, endpoint: str) -> Iterator[int]:
+        """Wait until ``endpoint`` may be called, and hold a history slot while a history request runs.
+        Yields the session epoch the request is sent in."""
         if endpoint == "history":
             self._history.acquire()
         try:
             wait = self._reserve(endpoint)
             if wait > 0:
                 self.waited_s += wait
+                metrics.PACING_WAIT.labels(endpoint).inc(wait)
                 self._sleep(wait)
                 self._started(endpoint)
-            yield
+            yield self._epoch
         finally:
             if endpoint == "history":
                 self._history.release()
@@ -104,8 +153,7 @@ class RateLimiter:
         """A 429: hold every request back; return the back-off in seconds (recorded in ``events``)."""
         with self._lock:
             self._strikes += 1
-            backoff = retry_after if retry_after is not None and retry_after >= 0 else \
-                min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (self._strikes - 1)) * self.scale
+            backoff = backoff_for(self._strikes, retry_after, self.scale)
             self._blocked_until = max(self._blocked_until, self._clock() + backoff)
             self.events.append({"at": datetime.now(UTC).isoformat(), "endpoint": endpoint, "status": 429,
                                 "backoff_s": round(backoff, 3), "strike": self._strikes})
@@ -118,7 +166,26 @@ class RateLimiter:
             with self._lock:
                 self._strikes = 0
 
+    # -- the brokerage session's epoch ---------------------------------------------------------------------
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def last_epoch(self) -> int:
+        """The epoch last seen, without asking anyone (for status pages)."""
+        return self._epoch
+
+    def bump_epoch(self) -> int:
+        with self._lock:
+            self._epoch += 1
+            return self._epoch
+
+    @contextmanager
+    def reopen_guard(self) -> Iterator[None]:
+        """One reopen at a time (threads of this process)."""
+        with self._reopen:
+            yield
+
     def report(self) -> dict:
-        return {"requests": self.requests, "waited_s": round(self.waited_s, 3), "scale": self.scale,
-                "processes_sharing": self.share,
-                "rate_limited": list(self.events)}
+        return {"budget": "process", "requests": self.requests, "waited_s": round(self.waited_s, 3),
+                "scale": self.scale, "processes_sharing": self.share, "rate_limited": list(self.events)}
