@@ -16,8 +16,9 @@ import empyrical
 import numpy as np
 import pandas as pd
 
+from tradetrail.domain.bars import strictly_ascending
+
 SESSIONS_PER_YEAR = 252
-NAT = np.iinfo(np.int64).min  # a missing date among the integer stamps
 MONTHS = tuple(str(m) for m in range(1, 13))  # a year's row: every month, "1" .. "12"
 TRADE_KEYS = ("entry_date", "exit_date", "entry_price", "exit_price", "quantity", "pnl", "r_multiple",
               "commission", "holding_sessions")
@@ -209,7 +210,7 @@ def _check_curve(equity: pd.Series, initial_cash: float) -> tuple[pd.DatetimeInd
     index = equity.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is not None:
         raise ValueError("backtest report: equity needs a tz-naive DatetimeIndex of session dates")
-    if not _strictly_ascending(index) and (not index.is_monotonic_increasing or not index.is_unique):
+    if not strictly_ascending(index) and (not index.is_monotonic_increasing or not index.is_unique):
         raise ValueError("backtest report: equity's dates must be unique and ascending")
     values = equity.to_numpy(dtype=np.float64)
     if not (np.isfinite(values).all() and (values > 0.0).all()):
@@ -220,13 +221,6 @@ def _check_curve(equity: pd.Series, initial_cash: float) -> tuple[pd.DatetimeInd
     if not (math.isfinite(initial) and initial > 0.0):
         raise ValueError(f"backtest report: initial_cash must be finite and positive, got {initial_cash!r}")
     return index, values, initial
-
-
-def _strictly_ascending(index: pd.DatetimeIndex) -> bool:
-    """Each date after the one before (so unique and ascending), read from the integer stamps without building
-    pandas' index engine; False also where it cannot tell (a missing date), for the general check."""
-    stamps = index.asi8
-    return bool(stamps[0] != NAT and (stamps[1:] > stamps[:-1]).all())
 
 
 def _check_aligned(series: pd.Series, equity: pd.Series, name: str) -> np.ndarray:
