@@ -134,20 +134,37 @@ def schedule_preview(name: str, user: UserOpt = "demo", as_json: JsonOpt = False
 
 
 def runs(strategy: Annotated[str, typer.Option("--strategy", help="strategy name")], user: UserOpt = "demo",
-         as_json: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
-    """Recent executions of a strategy, newest first, with their scheduled slot if any."""
+         as_json: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+         lost: Annotated[bool, typer.Option("--lost", help="only the slots skipped or lost (with --json: "
+                                                          "those instead of the executions)")] = False) -> None:
+    """Recent executions of a strategy, newest first, with their scheduled slot if any; then its schedule
+    slots that were skipped or lost (never run, or lost with their worker), with the reason."""
     from tradetrail.services.runs.lineage import recent
+    from tradetrail.services.scheduling.slots import lost_slots
 
     application = _app()
     uid = _user_id(application, user)
     try:
-        rows = recent(application, uid, strategy=strategy, limit=limit)
+        rows = [] if lost else recent(application, uid, strategy=strategy, limit=limit)
+        slots = lost_slots(application, uid, strategy=strategy, limit=limit)
     except NotFound as exc:
         _fail(str(exc))
+
+    def render_slots(slots: list[dict]) -> None:
+        if not slots:
+            console.print(f"no slot of {strategy} was skipped or lost", highlight=False)
+            return
+        print_table(f"slots of {strategy} skipped or lost, latest first", ["due", "status", "reason"],
+                    [[when(s["scheduled_for"]), s["status"], s["reason"] or ""] for s in slots])
+
     def render(rows: list[dict]) -> None:
         ids = short_ids(r["id"] for r in rows)
         print_table(f"runs of {strategy}, newest first", ["id", "status", "trigger", "started", "as of", "failed step"],
                     [[ids[r["id"]], r["status"], r["trigger"], when(r["started_at"]), when(r["as_of"]),
                       r["failed_step"] or ""] for r in rows])
+        render_slots(slots)
 
-    _emit(rows, as_json, render)
+    if lost:
+        _emit(slots, as_json, render_slots)
+    else:
+        _emit(rows, as_json, render)  # --json: the executions, as before

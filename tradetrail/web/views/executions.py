@@ -1,5 +1,5 @@
-"""Executions: the filtered list, the lineage viewer (one card per recorded step, live over SSE while the
-run is going), replay with its comparison, and "run now"."""
+"""Executions: the filtered list (and the schedule slots skipped or lost beside it), the lineage viewer (one
+card per recorded step, live over SSE while the run is going), replay with its comparison, and "run now"."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tradetrail.services.runs import lineage
 from tradetrail.services.runs import search as execution_search
 from tradetrail.services.runs.executions import AlreadyRunning, get_execution, replay_execution
 from tradetrail.services.runs.run_now import Busy, start_run
+from tradetrail.services.scheduling.slots import lost_slots
 from tradetrail.services.strategies.names import strategy_names
 from tradetrail.web.lineage_view import StepExtras, step_template
 from tradetrail.web.routing import page_router
@@ -24,6 +25,7 @@ from tradetrail.web.templating import render, render_text
 
 router = page_router()
 PAGE = 50
+LOST_SLOTS = 20
 POLL_S = 0.5  # how often a live viewer's stream looks for new steps
 HEARTBEAT_S = 15.0
 MAX_STREAM_S = 300.0  # then the browser reconnects by itself (Last-Event-ID: no step is sent twice)
@@ -62,11 +64,13 @@ def executions(request: Request, user: PageUser,
                "started_from": _date(started_from, "from"), "started_to": _date(started_to, "to")}
     rows = execution_search.search(app, user.user_id, **filters, limit=PAGE + 1, offset=offset)
     names = sorted(strategy_names(app, user.user_id).values())
+    # schedule slots that never became a run (skipped, lost): not executions, so listed beside them
+    lost = lost_slots(app, user.user_id, strategy=strategy if strategy in names else None, limit=LOST_SLOTS)
     query = {"strategy": strategy or "", "status": status or "", "trigger": trigger or "",
              "from": started_from or "", "to": started_to or ""}
     return render(request, "executions.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset, page=PAGE,
                   query=query, strategies=names, statuses=execution_search.STATUSES,
-                  triggers=execution_search.TRIGGERS)
+                  triggers=execution_search.TRIGGERS, lost_slots=lost)
 
 
 def _context(app, user_id: int, execution_id: str) -> dict:
