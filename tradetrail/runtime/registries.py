@@ -119,7 +119,8 @@ def make_llm_analyst(app: App, model: str) -> Analyst:
 
     inner = OpenAICompatAnalyst(base_url=s.llm_base_url, model=model,
                                 api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
-                                timeout_s=s.llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_s=s.llm_backoff_s)
+                                timeout_s=s.llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_s=s.llm_backoff_s,
+                                response_format=s.llm_response_format_for(model))
     return CachingAnalyst(inner, SqlAnswerCache(app.engine), model=model)
 
 

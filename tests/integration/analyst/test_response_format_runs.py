@@ -134,3 +134,22 @@ def test_a_replay_finds_a_fallback_answer_and_fails_without_any(app, servers, re
     found = only.analyze(request_)
     assert found.extra["response_format"] == "json_object" and found.answer.action == "BUY"
     assert found.extra["label"] == "model m (response_format json_object, cached)"
+
+
+def test_the_setting_forces_a_models_mode_in_a_real_run(settings):
+    """TRADETRAIL_LLM_RESPONSE_FORMAT reaches the analyst the composition root builds: a forced json_object is
+    asked once, without the json_schema refusal first."""
+    from tradetrail.runtime.build import build_app
+    from tradetrail.settings import Settings
+
+    with FakeOpenAIServer(accepts=ONLY_JSON_OBJECT) as fake:
+        forced = Settings(home=settings.home, database_url=settings.database_url, llm_base_url=fake.base_url,
+                          llm_api_key="sk-test", llm_model="fake-vision", llm_timeout_s=5.0, llm_backoff_s=0.01,
+                          llm_response_format="fake-vision=json_object,*=auto")
+        app = build_app(forced, migrate=False)
+        uid = llm_strategy(app)
+        fake.enqueue(Behaviour.ok(GOOD_BUY))
+        execution = run(app, uid)
+        assert execution["status"] == "succeeded", execution["error"]
+        assert step(execution, "analyze")["output"]["label"] == "model fake-vision (response_format json_object)"
+        assert _formats(fake) == ["json_object"]
