@@ -65,12 +65,12 @@ _E, _S = Execution.__table__, Strategy.__table__
 _FAILED = insert(_T).from_select(
     ["user_id", "kind", "text", "link", "fanned_out", "created_at"],
     select(_E.c.user_id, literal("execution_failed"),
-           literal("Execution failed: strategy ") + _S.c.name + bindparam("tail"), bindparam("link"),
+           literal("Execution of strategy ") + _S.c.name + bindparam("tail"), bindparam("link"),
            literal(False, Boolean), bindparam("now", type_=NotifyEvent.created_at.type))
     .select_from(_E.join(_S, _S.c.id == _E.c.strategy_id)).where(_E.c.id == bindparam("execution")))
 
 
 def execution_failed(conn, execution_id: str, failed_step: str | None, error: str | None) -> None:
-    tail = f" at step {failed_step or '?'}: {(error or 'no error recorded')[:1000]}"
+    tail = f" failed at step {failed_step or '?'}: {(error or 'no error recorded')[:1000]}"
     conn.execute(_FAILED, {"execution": execution_id, "tail": tail, "link": f"/executions/{execution_id}",
                            "now": utcnow()})

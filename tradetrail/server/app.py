@@ -23,6 +23,7 @@ from tradetrail.api import errors
 from tradetrail.api.deps import AppDep, UserDep
 from tradetrail.api.limits import RequestLimits
 from tradetrail.api.routes import artifacts, auth, backtests, lineage, metrics, prompts, strategies, symbols, trading
+from tradetrail.api.routes.notifications import router as notifications_router
 from tradetrail.app_context import App
 from tradetrail.observability import logs as log_format
 from tradetrail.observability import multiprocess
@@ -94,5 +95,6 @@ def create_app(application: App, *, background: bool = True) -> FastAPI:
     for router in (auth.router, symbols.router, strategies.router, prompts.router, lineage.router,
                    artifacts.router, trading.router, backtests.router, system, metrics.router):
         api.include_router(router)
+    api.include_router(notifications_router)
     install_web(api)  # the pages, /docs and /static (none of them in the OpenAPI document)
     return api

@@ -16,6 +16,7 @@ from tradetrail.domain.orders import InvalidTransition, OrderState, check_transi
 from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
 from tradetrail.domain.trades import RoundTrip, after_fill
+from tradetrail.notify import outbox
 
 
 def move(s: Session, order: Order, new: OrderState | str, detail: str = "") -> None:
@@ -24,6 +25,8 @@ def move(s: Session, order: Order, new: OrderState | str, detail: str = "") -> N
     if new == order.state and not detail:
         return
     s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=new.value, detail=detail))
+    if new.value != order.state:
+        outbox.order_event(s, order, new.value, detail)  # same transaction as the move
     order.state = new.value
 
 
@@ -96,6 +99,7 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
                          detail=f"CORRECTION: the broker filled an order we held as {order.state}; {detail}"))
         order.reason = f"corrected from {order.state}: the broker filled it"
         order.state = target.value
+        outbox.order_event(s, order, target.value, "corrected: the broker filled it")
     deviation = fill_deviation(order, fill.price)
     if deviation is not None:
         s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=order.state,
@@ -128,7 +132,10 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
         s.add(row)
     row.quantity, row.entry_price, row.entry_at, row.pnl = trade.quantity, trade.entry_price, trade.entry_at, trade.pnl
     row.risk_per_unit, row.exit_price, row.exit_at = trade.risk_per_unit, trade.exit_price, trade.exit_at
+    was_open = row.status != "closed"
     row.r_multiple, row.status = trade.r_multiple, trade.status
+    if trade.status == "closed" and was_open:
+        outbox.position_closed(s, order.user_id, order.symbol, order.account, trade.pnl, trade.r_multiple)
 
 
 _F = Fill.__table__

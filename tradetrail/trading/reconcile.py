@@ -23,6 +23,7 @@ from tradetrail.domain.orders import OPEN, InvalidTransition, OrderState
 from tradetrail.domain.risk import TradingState
 from tradetrail.domain.trading_states import after_mismatch, allows
 from tradetrail.marketdata.port import MarketDataError
+from tradetrail.notify import outbox
 from tradetrail.trading.books import fill_deviation, last_fill_time, move, record_fill
 from tradetrail.trading.locks import process_lock, submission_lock
 from tradetrail.trading.orders import send_locked
@@ -52,6 +53,7 @@ def _apply_status(s, order: Order, bo: BrokerOrder, notes: list[str]) -> None:
         s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=bo.status,
                          detail=f"CORRECTION: the broker reports {bo.status} ({exc})"))
         order.state, order.reason = bo.status, f"corrected from {order.state}: {bo.reason or bo.status}"
+        outbox.order_event(s, order, bo.status, f"corrected: the broker reports {bo.status}")
         notes.append(f"{order.client_order_id}: corrected to {bo.status} as the broker reports")
 
 
@@ -251,6 +253,9 @@ def _reduce(s, user_id: int, scope: str, reason: str) -> None:
         row = TradingStateRow(user_id=user_id, scope=scope, state=TradingState.REDUCING.value)
         s.add(row)
     if after_mismatch(row.state) == TradingState.REDUCING:
+        if row.state != TradingState.REDUCING.value:
+            outbox.event(s, user_id, "trading_state", f"Trading state: {scope} is now REDUCING (exits only): {reason}",
+                         "/portfolio")
         row.state, row.reason, row.changed_at = TradingState.REDUCING.value, reason, utcnow()
 
 
@@ -289,8 +294,10 @@ def reconcile_account(app, user_id: int, account: str) -> dict:
     mismatches = _position_mismatches(app, account)
     if mismatches:  # our books and the broker's differ: no new entries there until a person has looked
         with app.Session() as s:
-            _reduce(s, user_id, account_scope(account), "positions differ from the broker's: " + ", ".join(
-                f"{m['symbol']} ours {m['ours']:g} broker {m['broker']:g}" for m in mismatches))
+            differ = ", ".join(f"{m['symbol']} ours {m['ours']:g} broker {m['broker']:g}" for m in mismatches)
+            _reduce(s, user_id, account_scope(account), "positions differ from the broker's: " + differ)
+            outbox.event(s, user_id, "reconcile_mismatch", f"Reconciliation of {account}: positions differ from "
+                         f"the broker's: {differ}", "/broker")
             s.commit()
     report = {"account": account, "adopted": first["adopted"] + second["adopted"],
               "fills": first["fills"] + second["fills"], "resent": resent, "notes": notes + second["notes"],

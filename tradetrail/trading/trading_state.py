@@ -17,6 +17,7 @@ from tradetrail.db.trading_models import TradingStateRow
 from tradetrail.db.types import utcnow
 from tradetrail.domain.risk import TradingState
 from tradetrail.domain.trading_states import strictest
+from tradetrail.notify import outbox
 
 GLOBAL = "global"
 
@@ -58,8 +59,11 @@ def set_state(app, user_id: int, scope: str, state: TradingState, reason: str = 
         row = s.scalar(select(TradingStateRow).where(TradingStateRow.user_id == user_id,
                                                      TradingStateRow.scope == scope))
         if row is None:
-            row = TradingStateRow(user_id=user_id, scope=scope, state=state.value)
+            row = TradingStateRow(user_id=user_id, scope=scope, state=TradingState.ACTIVE.value)
             s.add(row)
+        if row.state != state.value:
+            outbox.event(s, user_id, "trading_state", f"Trading state: {scope} is now {state.value}"
+                         + (f": {reason}" if reason else ""), "/portfolio")
         row.state, row.reason, row.changed_at = state.value, reason, utcnow()
         if state == TradingState.ACTIVE:
             row.resumed_at = row.changed_at

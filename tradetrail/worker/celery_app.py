@@ -70,7 +70,10 @@ def make_celery(settings: Settings) -> Celery:
             "dispatch-minute": {"task": "tradetrail.dispatch", "schedule": crontab(),
                                 "options": {**control, "expires": dispatch_expires}},
             "sweep": {"task": "tradetrail.sweep", "schedule": settings.sweep_interval_s,
-                      "options": {**control, "expires": max(60.0, settings.sweep_interval_s)}}},
+                      "options": {**control, "expires": max(60.0, settings.sweep_interval_s)}},
+            # notifications go on the runs queue: a slow receiver must never hold up the dispatcher
+            "notify": {"task": "tradetrail.notify", "schedule": settings.notify_interval_s,
+                       "options": {"queue": RUNS_QUEUE, "expires": max(60.0, 2 * settings.notify_interval_s)}}},
         worker_hijack_root_logger=False,
     )
     return app

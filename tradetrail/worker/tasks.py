@@ -54,6 +54,22 @@ def run_slot_task(self, slot_id: int) -> str:
         raise self.retry(exc=exc, countdown=retry_in, max_retries=None) from exc
 
 
+@celery_app.task(name="tradetrail.notify")
+def notify_task() -> dict:
+    """Deliver due notifications (beat sends this every TRADETRAIL_NOTIFY_INTERVAL_S; on the runs queue, so a
+    slow receiver never delays the dispatcher). Concurrent ones are safe: each delivery is claimed with a lease."""
+    from tradetrail.services.notifications.sender import prune, run_once
+    from tradetrail.services.notifications.watch import raise_periodic_events
+
+    app = application()
+    if not app.settings.notify_enabled:
+        return {}
+    raise_periodic_events(app)
+    report = run_once(app, budget_s=30.0)
+    report["pruned"] = prune(app)
+    return report
+
+
 @celery_app.task(name="tradetrail.sweep")
 def sweep_task() -> list[str]:
     """Executions left running by a dead process (a worker's lock is held while it runs, so live ones stay)."""

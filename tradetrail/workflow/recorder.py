@@ -19,6 +19,7 @@ from tradetrail.artifacts.registry import ArtifactRegistry
 from tradetrail.db.account_models import ArtifactRef
 from tradetrail.db.models import Execution, LineageStep
 from tradetrail.db.upsert import insert_ignore_many
+from tradetrail.notify import outbox
 from tradetrail.workflow.jsonable import dumps, to_jsonable
 
 SPILL_BYTES = 16_384
@@ -72,3 +73,5 @@ class LineageRecorder:
             conn.execute(update(Execution).where(Execution.id == execution_id).values(
                 status=status, finished_at=finished_at, duration_ms=round(duration_ms, 3),
                 failed_step=failed_step, error=error))
+            if status == "failed":  # the notification is committed with the failure it reports
+                outbox.execution_failed(conn, execution_id, failed_step, error)

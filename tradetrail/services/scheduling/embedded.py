@@ -172,9 +172,11 @@ class EmbeddedService:
     WATCH_S = 5.0
 
     def __init__(self, app):
+        from tradetrail.services.notifications.sender import NotificationSender
         from tradetrail.services.scheduling.run_processes import RunProcesses
 
         self.scheduler = EmbeddedScheduler(app)
+        self.notifier = NotificationSender(app) if app.settings.notify_enabled else None  # this process only
         self.helpers = RunProcesses(app.settings, app.settings.embedded_processes - 1)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="watch-run-processes", daemon=True)
@@ -182,6 +184,8 @@ class EmbeddedService:
     def start(self) -> None:
         self.helpers.start()
         self.scheduler.start()
+        if self.notifier is not None:
+            self.notifier.start()
         if self.helpers.count:
             self._watcher.start()
 
@@ -197,6 +201,8 @@ class EmbeddedService:
         stopping = threading.Thread(target=self.helpers.stop, name="stop-run-processes")
         stopping.start()  # they finish their runs while this process finishes its own
         self.scheduler.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         stopping.join()
 
     def status(self) -> dict:

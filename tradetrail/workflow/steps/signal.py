@@ -10,6 +10,7 @@ from dataclasses import asdict
 from sqlalchemy import insert
 
 from tradetrail.db.models import Signal
+from tradetrail.notify import outbox
 from tradetrail.trading.decisions import market_of, proposal_of, signal_decision
 from tradetrail.workflow.context import RunContext, StepOutcome
 
@@ -36,7 +37,17 @@ def decide_signal(ctx: RunContext) -> StepOutcome:
                                    entry=decision.entry, stop_loss=decision.stop_loss,
                                    take_profit=decision.take_profit, reward_risk=_finite(decision.reward_risk),
                                    reasons=[asdict(r) for r in decision.rules], policy=asdict(policy)))
+        if decision.action in ("BUY", "SELL"):  # with the signal row, in its transaction
+            outbox.event_conn(conn, ctx.user_id, "signal", _signal_text(ctx, decision),
+                              f"/executions/{ctx.execution_id}")
     return StepOutcome(output=decision.to_dict())
+
+
+def _signal_text(ctx: RunContext, d) -> str:
+    levels = ", ".join(f"{name} {value:g}" for name, value in (("entry", d.entry), ("stop", d.stop_loss),
+                                                                ("target", d.take_profit)) if value is not None)
+    return f"Signal {d.action} {ctx.contract.symbol} (strategy {ctx.strategy_name}, confidence " \
+           f"{d.confidence if d.confidence is not None else '?'})" + (f": {levels}" if levels else "")
 
 
 def _finite(value: float | None) -> float | None:

@@ -23,6 +23,7 @@ from tradetrail.db.trading_models import Order, Position
 from tradetrail.domain.market_hours import session_close
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, client_order_id
 from tradetrail.domain.risk import RiskDecision, TradingState
+from tradetrail.notify import outbox
 from tradetrail.trading import portfolio
 from tradetrail.trading.decisions import EntryPlan, entry_orders, entry_plan, exit_orders, risk_decision
 from tradetrail.trading.locks import submission_lock
@@ -52,7 +53,25 @@ def risk_check(ctx: RunContext) -> StepOutcome:
                           limits=ctx.config.risk, inputs=inputs, **info)
     ctx.risk = risk_decision(ctx.config, sig, plan, inputs)
     ctx.step_meta["synced"] = synced
+    if not ctx.risk.approved and ctx.risk.action != "none":
+        _notify_denial(ctx, ctx.risk)
     return StepOutcome(output=ctx.risk.to_dict())
+
+
+PAUSES = {"consecutive_losses", "daily_loss_limit"}  # the gate pausing the strategy: a trading state to hear of
+
+
+def _notify_denial(ctx: RunContext, decision: RiskDecision) -> None:
+    """One outbox row for a denied BUY or SELL (its own small transaction: a denial writes nothing else)."""
+    rules = {d.rule for d in decision.denials}
+    numbers = "; ".join(f"{d.rule}: {d.detail}" for d in decision.denials) or decision.reason
+    if rules & PAUSES:
+        kind, text = "trading_state", f"Strategy {ctx.strategy_name} paused by the risk gate: {numbers}"
+    else:
+        kind = "risk_denied"
+        text = f"Risk gate denied {ctx.signal.action} {ctx.contract.symbol} (strategy {ctx.strategy_name}): {numbers}"
+    with ctx.app.engine.begin() as conn:
+        outbox.event_conn(conn, ctx.user_id, kind, text, f"/executions/{ctx.execution_id}")
 
 
 def _live_guard(ctx: RunContext) -> None:

@@ -1,0 +1,1 @@
+"""Notifications: channels (add, list, test, remove) and the sender that delivers the outbox."""
