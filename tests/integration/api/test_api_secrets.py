@@ -1,5 +1,6 @@
-"""Planted secrets (the model's API key, the IBKR OAuth secret, S3 keys, a password) never appear in any
-response, log line, lineage row or stored artifact — even when the model's error message echoes the key."""
+"""Planted secrets (the model's API key, the IBKR OAuth secret, S3 keys, a password, a notification channel's
+URL and the key channels are encrypted with) never appear in any response, log line, lineage row or stored
+artifact — even when the model's error message echoes the key, and while notifications are delivered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAIServer
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.api_client import api_user
 from tests.support.helpers import demo
 from tradetrail.db.models import Base
@@ -21,7 +23,10 @@ IBKR_SECRET = "PLANTED-ibkr-oauth-secret-55aa"
 IBKR_TOKEN = "PLANTED-ibkr-oauth-token-66bb"
 S3_SECRET = "PLANTED-s3-secret-77cc"
 PASSWORD = "PLANTED-password-88dd"
-SECRETS = (LLM_KEY, IBKR_SECRET, IBKR_TOKEN, S3_SECRET, PASSWORD)
+NOTIFY_TOKEN = "PLANTED-notify-token-99ee"
+NOTIFY_PASSWORD = "PLANTED-notify-pass-aa11"
+NOTIFY_KEY = "bX9QeH2cW0lVd3pTTk1hYkQ4cUZ6eG9ZUmJ0SmVLc1A="  # a Fernet key (32 bytes, url-safe base64)
+SECRETS = (LLM_KEY, IBKR_SECRET, IBKR_TOKEN, S3_SECRET, PASSWORD, NOTIFY_TOKEN, NOTIFY_PASSWORD, NOTIFY_KEY)
 BUY = {"action": "BUY", "confidence": 80, "trend": "bullish", "entry": 1202.0, "stop_loss": 1170.0,
        "take_profit": 1270.0, "key_factors": ["trend"], "reasoning": "Uptrend."}
 
@@ -48,8 +53,17 @@ def _wait(user, execution_id: str) -> dict:
         time.sleep(0.1)
 
 
-def test_planted_secrets_never_leave_the_settings(settings, fake, caplog):
+@pytest.fixture
+def hook():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def test_planted_secrets_never_leave_the_settings(settings, fake, hook, caplog):
+    from tradetrail.services.notifications.sender import run_once
+
     configured = Settings(home=settings.home, database_url=settings.database_url, llm_base_url=fake.base_url,
+                          notify_key=NOTIFY_KEY,
                           llm_api_key=LLM_KEY, llm_model="fake-vision", llm_timeout_s=2.0, llm_backoff_s=0.01,
                           ibkr_oauth_access_token_secret=IBKR_SECRET, ibkr_oauth_access_token=IBKR_TOKEN,
                           s3_secret_key=S3_SECRET)
@@ -64,6 +78,10 @@ def test_planted_secrets_never_leave_the_settings(settings, fake, caplog):
         responses.append(f"{r.status_code} {dict(r.headers)} {r.text}")
         return r
 
+    # a notification channel whose URL holds secrets (a login and a token in the path), for every event
+    channel = keep(alice.post("/api/notifications", json={
+        "url": f"json://bot:{NOTIFY_PASSWORD}@127.0.0.1:{hook.port}/hooks/{NOTIFY_TOKEN}"}))
+    assert channel.status_code == 201, channel.text
     # one good analysis, then a model error that echoes the key back (as real providers do, partly)
     fake.enqueue(Behaviour.ok(BUY))
     good = _wait(alice, keep(alice.post("/api/strategies/demo/run")).json()["execution_id"])
@@ -74,6 +92,19 @@ def test_planted_secrets_never_leave_the_settings(settings, fake, caplog):
     bad = _wait(alice, keep(alice.post("/api/strategies/demo/run")).json()["execution_id"])
     assert bad["status"] == "failed" and bad["failed_step"] == "analyze"
     assert "401" in bad["error"] or "Incorrect API key" in bad["error"]
+
+    # the runs' notifications delivered through the channel (its secrets used, never shown), a test, a failure
+    assert run_once(app)["delivered"] >= 3
+    assert {r.path for r in hook.acknowledged()} == {f"/hooks/{NOTIFY_TOKEN}"}
+    assert keep(alice.post(f"/api/notifications/{channel.json()['id']}/test")).json()["ok"] is True
+    hook.fail_next(1)
+    with app.engine.begin() as conn:
+        from tradetrail.notify import outbox
+
+        outbox.event_conn(conn, alice_id(app), "signal", "one more", "/")
+    assert run_once(app)["retrying"] + run_once(app)["delivered"] >= 1
+    keep(alice.get("/api/notifications"))
+    keep(alice.post("/api/notifications", json={"url": f"nosuch://{NOTIFY_TOKEN}x@host/{NOTIFY_PASSWORD}x"}))
 
     # logins, right and wrong, with the password in the body
     login = keep(alice.client.post("/api/auth/login", json={"username": "demo", "password": PASSWORD}))
@@ -108,3 +139,10 @@ def test_planted_secrets_never_leave_the_settings(settings, fake, caplog):
     stored = b"".join(p.read_bytes() for p in configured.resolved_artifacts_dir.rglob("*") if p.is_file())
     assert stored  # the prompts, answers and charts were stored
     _assert_clean("a stored artifact", stored.decode("latin-1"))
+
+
+def alice_id(app) -> int:
+    from tradetrail.db.models import User
+
+    with app.Session() as s:
+        return s.scalar(select(User.id).where(User.username == "demo"))
