@@ -1,5 +1,6 @@
-"""``/settings``: API tokens (create — the token is shown once, on the answer to the form — and revoke) and
-the password (the current one first; a new password ends every browser session, this one too)."""
+"""``/settings``: API tokens (create — the token is shown once, on the answer to the form — and revoke), the
+password (the current one first; a new password ends every browser session, this one too), and notification
+channels (add, test, remove; a channel's URL is never shown again, only its scheme and host)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tradetrail.services.accounts import users as accounts
+from tradetrail.services.notifications import channels as notify
 from tradetrail.web.routing import page_router
 from tradetrail.web.session import ChangingUser, Form, PageUser
 from tradetrail.web.templating import render
@@ -18,10 +20,13 @@ TokenId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 def _page(request: Request, user, *, new_token: dict | None = None, errors: dict | None = None,
-          status: int = 200) -> Response:
+          status: int = 200, tested: dict | None = None) -> Response:
+    app = request.app.state.app
     return render(request, "settings.html", status_code=status,
-                  tokens=accounts.list_tokens(request.app.state.app, user.user_id), new_token=new_token,
-                  errors=errors or {}, min_password=accounts.MIN_PASSWORD)
+                  tokens=accounts.list_tokens(app, user.user_id), new_token=new_token,
+                  errors=errors or {}, min_password=accounts.MIN_PASSWORD,
+                  channels=notify.list_channels(app, user.user_id), event_kinds=notify.KINDS, tested=tested,
+                  notify_key_set=app.settings.notify_key is not None)
 
 
 @router.get("/settings")
@@ -65,3 +70,29 @@ def change_password(request: Request, user: ChangingUser, form: Form) -> Respons
     except accounts.AccountError as exc:
         return _page(request, user, errors={"new_password": str(exc)}, status=422)
     return RedirectResponse("/login?next=/settings", status_code=303)
+
+
+@router.post("/settings/notifications")
+def add_channel(request: Request, user: ChangingUser, form: Form) -> Response:
+    """The URL goes in encrypted; the page shows it only as scheme and host from now on."""
+    events = form.get("events", "").strip()  # comma-separated kinds; empty: all
+    try:
+        notify.add_channel(request.app.state.app, user.user_id, form.get("url", ""), events or None)
+    except (notify.ChannelError, notify.NotifyKeyMissing) as exc:
+        return _page(request, user, errors={"channel_url": str(exc)}, status=422)
+    return RedirectResponse("/settings#notifications-title", status_code=303)
+
+
+@router.post("/settings/notifications/{channel_id}/test")
+def test_channel(request: Request, channel_id: TokenId, user: ChangingUser) -> Response:
+    try:
+        result = notify.test_channel(request.app.state.app, user.user_id, channel_id)  # NotFound for another's
+    except (notify.NotifyKeyMissing, notify.ChannelUnreadable) as exc:
+        result = {"id": channel_id, "ok": False, "error": str(exc)}
+    return _page(request, user, tested=result)
+
+
+@router.post("/settings/notifications/{channel_id}/remove")
+def remove_channel(request: Request, channel_id: TokenId, user: ChangingUser) -> Response:
+    notify.remove_channel(request.app.state.app, user.user_id, channel_id)
+    return RedirectResponse("/settings#notifications-title", status_code=303)
