@@ -1,4 +1,5 @@
-"""/health in distributed mode counts both Celery queues: a control backlog means nobody dispatches."""
+"""/health in distributed mode counts both Celery queues (a control backlog means nobody dispatches) and is not
+ok while no live worker consumes the runs queue, whatever the counts."""
 
 from __future__ import annotations
 
@@ -20,4 +21,6 @@ def test_health_reports_the_runs_and_the_control_backlog(settings: Settings) -> 
         queue = health_report(app)["checks"]["worker_queue"]
     finally:
         client.flushdb()
-    assert queue == {"ok": True, "mode": "celery", "pending": 2, "control_pending": 3}
+    assert (queue["mode"], queue["pending"], queue["control_pending"]) == ("celery", 2, 3)
+    assert queue["ok"] is False and queue["workers"] == []  # nothing runs here: no worker heartbeat
+    assert queue["reason"].startswith("no live worker consumes the runs queue")
