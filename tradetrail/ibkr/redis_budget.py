@@ -4,9 +4,11 @@ Each Celery pool process, the serving process and a command-line run talk to the
 are the gateway's (per username), not per process. Every request therefore books its start in Redis with one
 atomic Lua script, on Redis's clock (``TIME``), so processes on several hosts agree:
 
-- *global rate and per-endpoint intervals*: a virtual schedule (GCRA, a token bucket holding one token): the
-  script returns how long to wait and books ``start + 1/rate`` for the next request of any kind and
-  ``start + interval`` for the next one of the same pacing class (``pacing.INTERVALS``);
+- *global rate and per-endpoint intervals*: a schedule of bookings. A request's earliest start is the one
+  its pacing class allows (``start + interval`` after the class's last booking, ``pacing.INTERVALS``); from
+  there it takes the first time at least ``1/rate`` away from every other booking, so at most 10 start
+  in any second, and a request booked seconds ahead (the next live-orders read) leaves the time before it
+  to the others. The script returns how long to wait;
 - *429*: the back-off (Retry-After, else 5 s doubling per strike in a row) holds back every process, and the
   strikes are counted in Redis; the last 50 are kept for status pages;
 - *history*: at most 5 requests at once across processes, as leases in a sorted set that expire on their own
@@ -56,30 +58,41 @@ local function f(x) return string.format('%.6f', x) end
 local function put(key, at) redis.call('SET', key, f(at), 'PX', math.max(1, math.ceil((at - now) * 1000)) + 1000) end
 """
 
-# KEYS: next-any, next-of-class, blocked-until, strikes, epoch. ARGV: spacing s, class interval s (0: none),
-# most wait s. Returns {booked 1|0, wait s, epoch, strikes, back-off still running s}; nothing is booked when
-# the wait would exceed the most.
+# KEYS: the bookings of every class (sorted set: member -> start), next-of-class, blocked-until, strikes, epoch.
+# ARGV: spacing s, class interval s (0: none), most wait s, member. The earliest start allowed by the class's
+# interval and a running back-off, then the earliest time from there at least ``spacing`` away from every
+# other booking: requests booked far ahead (a once-per-5-s class) do not hold back the others, which fill the
+# gaps. Returns {booked 1|0, wait s, epoch, strikes, back-off still running s}; nothing is booked when the
+# wait would exceed the most.
 ACQUIRE = _NOW + """
 local spacing, interval, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
-local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), blocked)
-if interval > 0 then start = math.max(start, tonumber(redis.call('GET', KEYS[2]) or '0')) end
+local t = math.max(now, blocked)
+if interval > 0 then t = math.max(t, tonumber(redis.call('GET', KEYS[2]) or '0')) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. f(now - spacing))
+local near = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. f(t - spacing), '+inf', 'WITHSCORES')
+for i = 2, #near, 2 do
+  local b = tonumber(near[i])
+  if b >= t + spacing then break end
+  if b > t - spacing then t = b + spacing end
+end
 local epoch = redis.call('GET', KEYS[5]) or '0'
 local strikes = redis.call('GET', KEYS[4]) or '0'
 local held = f(math.max(0, blocked - now))
-if start - now > most then return {0, f(start - now), epoch, strikes, held} end
-put(KEYS[1], start + spacing)
-if interval > 0 then put(KEYS[2], start + interval) end
-return {1, f(start - now), epoch, strikes, held}
+if t - now > most then return {0, f(t - now), epoch, strikes, held} end
+redis.call('ZADD', KEYS[1], f(t), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil((most + spacing) * 1000) + 1000)
+if interval > 0 then put(KEYS[2], t + interval) end
+return {1, f(t - now), epoch, strikes, held}
 """
 
-# After a wait (a sleep can overshoot): count the intervals from the real start. KEYS/ARGV as ACQUIRE's first two.
+# After a wait (a sleep can overshoot): the booking moves to the real start and the class's interval counts
+# from there. KEYS/ARGV as ACQUIRE's (first two of each, and the member).
 STARTED = _NOW + """
-local function later(key, at)
-  if at > tonumber(redis.call('GET', key) or '0') then put(key, at) end
+redis.call('ZADD', KEYS[1], 'XX', 'GT', f(now), ARGV[3])
+if tonumber(ARGV[2]) > 0 and now + tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  put(KEYS[2], now + tonumber(ARGV[2]))
 end
-later(KEYS[1], now + tonumber(ARGV[1]))
-if tonumber(ARGV[2]) > 0 then later(KEYS[2], now + tonumber(ARGV[2])) end
 return 1
 """
 
@@ -187,16 +200,13 @@ class RedisBudget:
                     log.warning("IBKR budget: could not release a history lease (%s); it expires in %.0f s",
                                 exc, self.lease_s)
 
-    def _keys(self, endpoint: str) -> tuple[list[str], float]:
-        interval = INTERVALS.get(endpoint, 0.0) * self.scale
-        return [self.key("next:any"), self.key(f"next:{endpoint}")], interval
-
     def _book(self, endpoint: str) -> int:
-        pair, interval = self._keys(endpoint)
+        interval = INTERVALS.get(endpoint, 0.0) * self.scale
+        pair = [self.key("bookings"), self.key(f"next:{endpoint}")]
         keys = [*pair, self.key("blocked"), self.key("strikes"), self.key("epoch")]
-        spacing = self.scale / GLOBAL_RATE
-        booked, wait, epoch, strikes, held = self._run(
-            "booking a request", lambda: self._acquire(keys=keys, args=[spacing, interval, self.max_wait_s]))
+        spacing, member = self.scale / GLOBAL_RATE, f"{os.getpid()}:{uuid.uuid4().hex}"
+        booked, wait, epoch, strikes, held = self._run("booking a request", lambda: self._acquire(
+            keys=keys, args=[spacing, interval, self.max_wait_s, member]))
         wait, held, epoch = float(wait), float(held), int(epoch)
         self._strikes_seen, self._last_epoch = int(strikes), epoch
         if not booked:
@@ -210,7 +220,7 @@ class RedisBudget:
             self.waited_s += wait
             metrics.PACING_WAIT.labels(endpoint).inc(wait)
             self._sleep(wait)
-            self._run("booking a request", lambda: self._started(keys=pair, args=[spacing, interval]))
+            self._run("booking a request", lambda: self._started(keys=pair, args=[spacing, interval, member]))
         return epoch
 
     def _hold_history(self) -> str:
