@@ -16,7 +16,11 @@ It also enforces IBKR's pacing (scaled like the client's) and answers 429 to a v
 Switchable faults: ``expire_session()`` / ``idle_timeout_s`` (401 until ``ssodh/init``), ``fail_next``
 (429, 503, or any status), ``slow`` (seconds before answering a route), ``drop_after_accept`` (the order
 is booked, then the connection is closed without an answer), ``void_next_reply`` and ``questions``.
-Every request is counted per route (``count``) so tests can assert what was asked of IBKR.
+Every request is counted per route (``count``) so tests can assert what was asked of IBKR, and stamped
+(``stamps``: monotonic time, route, the client's port) so tests can measure the rate several processes
+reached together (``most_in_window``, ``closest``). ``slow_unauthorized`` holds a 401 answer back for that
+many seconds (a request that meets an expired session while another process reopens it); ``book`` puts a
+working order at the gateway as if another program had placed it.
 
 Fills, by simple rules: a MKT order fills at once at the last daily close, a BUY LMT at or above the last
 close fills at the close; a bracket's children stay working (``fill`` triggers one by hand).
@@ -119,6 +123,8 @@ class FakeGateway:
         self.lock = threading.RLock()
         self.calls: Counter[str] = Counter()
         self.log: list[tuple[float, str, dict, Any]] = []
+        self.stamps: list[tuple[float, str, int]] = []
+        self.slow_unauthorized = 0.0
         self.violations: list[str] = []
         self.orders: dict[int, FakeOrder] = {}
         self.executions: list[dict] = []
@@ -174,6 +180,30 @@ class FakeGateway:
         """The brokerage session is gone (idle, nightly reset): 401 until ``ssodh/init``."""
         with self.lock:
             self.authenticated = False
+
+    def book(self, conid: int, side: str = "BUY", quantity: float = 1, price: float = 1.0,
+             coid: str | None = None) -> int:
+        """A working LMT order at the gateway (priced away from the market, so it stays working); its id."""
+        with self.lock:
+            [order] = self._book(self.account, [{"conid": conid, "orderType": "LMT", "side": side,
+                                                 "quantity": quantity, "price": price, "tif": "GTC",
+                                                 **({"cOID": coid} if coid else {})}])
+            return order.order_id
+
+    def most_in_window(self, seconds: float, since: float = 0.0) -> int:
+        """The most requests (any route) the gateway received within any ``seconds`` (from ``since``)."""
+        times = sorted(t for t, _, _ in self.stamps if t >= since)
+        most, first = 0, 0
+        for last, t in enumerate(times):
+            while t - times[first] >= seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
+    def closest(self, route: str, since: float = 0.0) -> float | None:
+        """The shortest time between two requests of ``route`` (None with fewer than two)."""
+        times = sorted(t for t, r, _ in self.stamps if r == route and t >= since)
+        return min((b - a for a, b in zip(times, times[1:], strict=False)), default=None)
 
     def fill(self, order_id: int, price: float) -> None:
         """Fill a working order (e.g. a bracket child) completely at ``price``."""
@@ -252,8 +282,9 @@ class FakeGateway:
                 return f"{template}: {now - last:.3f} s after the previous call (limit {need * self.scale:g} s)"
         return None
 
-    def handle(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any, dict, str]:
+    def handle(self, method: str, path: str, query: dict, body: Any, port: int = 0) -> tuple[int, Any, dict, str]:
         """(status, JSON body, headers, action) where action is '' or 'drop'."""
+        arrived = time.monotonic()
         found = self.route(method, path)
         if found is None:
             return 404, {"error": f"no route {method} {path}"}, {}, ""
@@ -261,6 +292,7 @@ class FakeGateway:
         with self.lock:
             self.calls[template] += 1
             self.log.append((time.time(), template, query, body))
+            self.stamps.append((arrived, template, port))
             if self._open_question and name != "reply":  # another request voids an open question
                 self._pending.pop(self._open_question, None)
                 self._open_question = None
@@ -276,8 +308,11 @@ class FakeGateway:
             if self.idle_timeout_s is not None and time.monotonic() - self._last_activity > self.idle_timeout_s:
                 self.authenticated = False
             self._last_activity = time.monotonic()
-            if not self.authenticated and template not in self.SESSION_FREE:
-                return 401, None, {}, ""
+            unauthorized = not self.authenticated and template not in self.SESSION_FREE
+        if unauthorized:
+            if self.slow_unauthorized:
+                time.sleep(self.slow_unauthorized)
+            return 401, None, {}, ""
         if name == "history":
             with self.lock:
                 if self._history_running >= 5:
@@ -645,7 +680,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {"error": "body is not JSON"}, {})
             return
-        status, payload, headers, action = self.gw.handle(method, parsed.path, parse_qs(parsed.query), body)
+        status, payload, headers, action = self.gw.handle(method, parsed.path, parse_qs(parsed.query), body,
+                                                          self.client_address[1])
         if action == "drop":  # booked, but the client never hears back
             self.close_connection = True
             return

@@ -76,6 +76,17 @@ class Procs:
         self.started.append(proc)
         return proc
 
+    def start_celery(self, env: dict, app_module: str, *args: str, log: str) -> subprocess.Popen:
+        """A Celery worker of a test's own Celery app (``celery -A app_module worker ...``), run from the
+        repository root so ``tests.*`` modules import, in a process group of its own like :meth:`start`."""
+        root = Path(__file__).resolve().parents[2]
+        out = open(self.logs / log, "ab")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", app_module, *args], env=env, cwd=root,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        self.started.append(proc)
+        return proc
+
     def log(self, name: str) -> str:
         path = self.logs / name
         return path.read_text(errors="replace") if path.exists() else ""
