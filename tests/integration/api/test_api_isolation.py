@@ -9,12 +9,15 @@ import re
 import time
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.support.api_client import api_user
 from tests.support.helpers import demo
 from tradetrail.db.models import Strategy
 from tradetrail.db.trading_models import Order
+from tradetrail.services.notifications.channels import add_channel
 from tradetrail.services.prompts.user_prompts import save_user_prompt
 from tradetrail.trading.trading_state import list_states
 
@@ -46,9 +49,11 @@ def world(app):
     while alice.get(f"/api/backtests/{backtest_id}").json()["status"] == "running":
         assert time.monotonic() < deadline + 60
         time.sleep(0.1)
+    app.settings.notify_key = SecretStr(Fernet.generate_key().decode())  # channels need the key
+    channel_id = add_channel(app, uid, "json://127.0.0.1:9/alice-only")["id"]
     bob = api_user(app, "bob", client=alice.client)
     ids = {"name": "demo", "execution_id": execution_id, "number": "1", "order_id": str(order_id),
-           "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1", "backtest_id": backtest_id,
+           "channel_id": str(channel_id), "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1", "backtest_id": backtest_id,
            "session": BACKTEST_RANGE["from"]}
     return dict(app=app, uid=uid, alice=alice, bob=bob, ids=ids, execution_id=execution_id, order_id=order_id,
                 chart=chart, token_id=token_id)
@@ -84,7 +89,7 @@ BODY_REFERENCES = {("post", "/api/trading-state/halt", "strategy"): "demo",
 # The rest of a valid body for a reference that is not the whole body.
 REFERENCE_BODIES = {("post", "/api/backtests"): BACKTEST_RANGE}
 BODY_PLAIN = {"config", "enabled", "reason", "reducing", "username", "password", "conids", "body", "description",
-              "variables", "from", "to", "cash"}
+              "variables", "from", "to", "cash", "analyst", "max_calls", "url", "events"}
 NEW_NAMES = {("post", "/api/strategies"), ("post", "/api/prompts"), ("post", "/api/auth/tokens")}  # "name": a new one
 # Not yet 404 (the prompt service answers 422 "no prompt template named ..."; its owner is changing it): held
 # here to answering exactly as for a name that exists nowhere, so it leaks nothing meanwhile.

@@ -238,11 +238,11 @@ def test_every_form_of_the_new_pages_needs_the_csrf_token(app, client, user_id):
 
     paths = {route.path for view in (strategy_views, symbols, prompts, settings, broker)
              for route in view.router.routes if "POST" in route.methods}
-    assert len(paths) == 16
+    assert len(paths) == 19  # with the notification channels: add, test, remove
     before = (list_versions(app, user_id, "demo"), list_tokens(app, user_id))
     for path in sorted(paths):
         concrete = path.replace("{name}", "demo" if path.startswith("/strategies") else "daily")
-        concrete = concrete.replace("{token_id}", "1")
+        concrete = concrete.replace("{token_id}", "1").replace("{channel_id}", "1")
         refused = client.post(concrete, data={"name": "x", "body": "x", "csrf_token": "forged"})
         assert refused.status_code == 403 and "CSRF" in refused.text, path
     assert (list_versions(app, user_id, "demo"), list_tokens(app, user_id)) == before
