@@ -53,7 +53,8 @@ def world(app):
     channel_id = add_channel(app, uid, "json://127.0.0.1:9/alice-only")["id"]
     bob = api_user(app, "bob", client=alice.client)
     ids = {"name": "demo", "execution_id": execution_id, "number": "1", "order_id": str(order_id),
-           "channel_id": str(channel_id), "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1", "backtest_id": backtest_id,
+           "channel_id": str(channel_id), "token_id": str(token_id), "sha256": chart, "version": "1", "conid": "1",
+           "backtest_id": backtest_id,
            "session": BACKTEST_RANGE["from"]}
     return dict(app=app, uid=uid, alice=alice, bob=bob, ids=ids, execution_id=execution_id, order_id=order_id,
                 chart=chart, token_id=token_id)
