@@ -13,6 +13,7 @@ import time
 
 import pytest
 from cryptography.fernet import Fernet
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -99,8 +100,13 @@ def test_a_refusing_receiver_is_retried_and_every_attempt_recorded(keyed, hook):
     with app.engine.begin() as conn:
         outbox.event_conn(conn, user_id, "signal", "Signal BUY SPX", "/executions/x")
     hook.fail_next(2)
+    before = {name: REGISTRY.get_sample_value(name, {"channel_scheme": "json"}) or 0.0
+              for name in ("tradetrail_notifications_delivered_total", "tradetrail_notifications_failed_total")}
     report = run_once(app)  # backoff 0 here: the three attempts in one pass
     assert report == {"fanned_out": 1, "delivered": 1, "retrying": 2, "failed": 0}
+    after = {name: REGISTRY.get_sample_value(name, {"channel_scheme": "json"}) for name in before}
+    assert after["tradetrail_notifications_delivered_total"] - before["tradetrail_notifications_delivered_total"] == 1
+    assert after["tradetrail_notifications_failed_total"] - before["tradetrail_notifications_failed_total"] == 2
     with app.Session() as s:
         delivery = s.scalar(select(NotifyDelivery))
         attempts = s.scalars(select(NotifyAttempt).order_by(NotifyAttempt.number)).all()
