@@ -58,3 +58,13 @@ class SeriesRescaling(SmaCross):
         result = super().analyze(request)
         request.bars["daily"].loc[:, "close"] *= 0.01
         return result
+
+
+class Talkative(SmaCross):
+    """Logs a line while it answers: the line must carry the execution and the step (TRADETRAIL_LOG_FORMAT=json)."""
+
+    def analyze(self, request):
+        import logging
+
+        logging.getLogger("tests.plugins.talkative").warning("thinking about %s", request.symbol)
+        return super().analyze(request)
