@@ -24,13 +24,6 @@ from tradetrail.settings import Settings
 pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)
-    yield started
-    started.stop_all()
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,11 +14,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 from celery import Celery
 
 from tests.fakes.ibkr_gateway import FakeGateway
-from tests.support.celery_procs import Procs, free_redis_url, wait_for_log
+from tests.support.celery_procs import Procs, wait_for_log
 
 pytestmark = pytest.mark.slow
 APP = "tests.integration.ibkr.celery_ibkr_app"
@@ -27,22 +26,6 @@ LIVE = "GET /iserver/account/orders"
 ACCOUNTS = "GET /iserver/accounts"
 SSODH = "POST /iserver/auth/ssodh/init"
 SPY = 756733
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()
-    yield url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)
-    yield started
-    started.stop_all()
 
 
 def start_workers(procs: Procs, cli_env: dict, redis_url: str, gw: FakeGateway, budget: str,

@@ -8,11 +8,9 @@ import threading
 import time
 
 import pytest
-import redis
 from prometheus_client import REGISTRY
 
 from tests.fakes.ibkr_gateway import FakeGateway
-from tests.support.celery_procs import free_redis_url
 from tests.support.ibkr import SPY
 from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import OrderType, Side, bracket
@@ -23,15 +21,6 @@ from tradetrail.settings import Settings
 
 SSODH = "POST /iserver/auth/ssodh/init"
 ACCOUNTS = "GET /iserver/accounts"
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()
-    yield url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture

@@ -6,29 +6,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-import redis
-
-from tests.support.celery_procs import Procs, free_redis_url
+from tests.support.celery_procs import Procs
 from tests.support.helpers import wait_for
 from tradetrail.runtime.build import build_app
 from tradetrail.runtime.health import health_report
-
-
-@pytest.fixture
-def redis_url():
-    url = free_redis_url()
-    yield url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    started = Procs(tmp_path)
-    yield started
-    started.stop_all()
 
 
 def test_beat_and_worker_stopping_are_noticed(settings, cli_env, redis_url, procs):

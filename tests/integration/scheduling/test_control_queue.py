@@ -21,7 +21,7 @@ from tradetrail.db.types import utcnow
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services.runs.executions import create_execution
 from tradetrail.services.strategies.configs import save_strategy
-from tradetrail.settings import Settings
+from tradetrail.settings import RUNS_QUEUE, Settings
 from tradetrail.worker.celery_app import CONTROL_QUEUE, make_celery
 
 pytestmark = pytest.mark.slow
@@ -42,8 +42,11 @@ def test_beat_routes_dispatch_and_sweep_to_the_control_queue_and_lets_stale_ones
     conf = make_celery(Settings(home=settings.home, database_url=settings.database_url,
                                 scheduler_interval_s=5, sweep_interval_s=60)).conf
     entries = conf.beat_schedule
-    assert {e["task"] for e in entries.values()} == {"tradetrail.dispatch", "tradetrail.sweep"}
-    assert all(e["options"]["queue"] == CONTROL_QUEUE for e in entries.values())
+    assert {e["task"] for e in entries.values()} == {"tradetrail.dispatch", "tradetrail.sweep", "tradetrail.notify"}
+    control = {name: e for name, e in entries.items() if e["task"] != "tradetrail.notify"}
+    assert all(e["options"]["queue"] == CONTROL_QUEUE for e in control.values())
+    # the notification sender waits on receivers: on the runs queue, never in the dispatcher's way
+    assert entries["notify"]["options"]["queue"] == RUNS_QUEUE
     # at least a minute: beat's clock stamps the expiry and the worker's reads it (review: 10 s of skew dropped
     # every dispatch)
     assert entries["dispatch"]["options"]["expires"] == 60 and entries["sweep"]["options"]["expires"] == 60
