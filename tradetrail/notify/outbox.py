@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tradetrail.db.models import Execution, Strategy
 from tradetrail.db.notify_models import NotifyEvent
 from tradetrail.db.types import utcnow
+from tradetrail.db.upsert import insert_ignore
 
 # Every kind a channel may subscribe to (``--events``); "*" means all of them.
 KINDS = ("execution_failed", "signal", "risk_denied", "order_sent", "order_filled", "order_cancelled",
@@ -33,10 +34,15 @@ _T = NotifyEvent.__table__
 _INSERT = insert(_T)
 
 
-def event_conn(conn, user_id: int, kind: str, text: str, link: str) -> None:
-    """:func:`event` on a Core connection inside its transaction."""
-    conn.execute(_INSERT, dict(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300],
-                               fanned_out=False, created_at=utcnow()))
+def event_conn(conn, user_id: int, kind: str, text: str, link: str, dedupe_key: str | None = None) -> None:
+    """:func:`event` on a Core connection inside its transaction; with ``dedupe_key``, nothing when an event
+    of that key exists already (one message for what repeats, e.g. a denial run after run)."""
+    row = dict(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300], fanned_out=False,
+               created_at=utcnow())
+    if dedupe_key is None:
+        conn.execute(_INSERT, row)
+    else:
+        insert_ignore(conn, _T, {**row, "dedupe_key": dedupe_key[:120]}, key=["dedupe_key"])
 
 
 def order_event(s: Session, order, state: str, detail: str) -> None:

@@ -20,7 +20,7 @@ import time as time_
 from sqlalchemy import bindparam, select
 
 from tradetrail.db.trading_models import Order, Position
-from tradetrail.domain.market_hours import session_close
+from tradetrail.domain.market_hours import EXCHANGE_TZ, session_close
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side, client_order_id
 from tradetrail.domain.risk import RiskDecision, TradingState
 from tradetrail.notify import outbox
@@ -62,7 +62,9 @@ PAUSES = {"consecutive_losses", "daily_loss_limit"}  # the gate pausing the stra
 
 
 def _notify_denial(ctx: RunContext, decision: RiskDecision) -> None:
-    """One outbox row for a denied BUY or SELL (its own small transaction: a denial writes nothing else)."""
+    """One outbox row for a denied BUY or SELL (its own small transaction: a denial writes nothing else), once
+    per strategy, signal, rules and exchange day: a strategy run every few minutes into the same cap says so
+    once that day, not at every run."""
     rules = {d.rule for d in decision.denials}
     numbers = "; ".join(f"{d.rule}: {d.detail}" for d in decision.denials) or decision.reason
     if rules & PAUSES:
@@ -70,8 +72,10 @@ def _notify_denial(ctx: RunContext, decision: RiskDecision) -> None:
     else:
         kind = "risk_denied"
         text = f"Risk gate denied {ctx.signal.action} {ctx.contract.symbol} (strategy {ctx.strategy_name}): {numbers}"
+    day = ctx.as_of.astimezone(EXCHANGE_TZ).date().isoformat()
+    key = f"denied:{ctx.strategy_id}:{ctx.signal.action}:{day}:{','.join(sorted(rules)) or 'reason'}"
     with ctx.app.engine.begin() as conn:
-        outbox.event_conn(conn, ctx.user_id, kind, text, f"/executions/{ctx.execution_id}")
+        outbox.event_conn(conn, ctx.user_id, kind, text, f"/executions/{ctx.execution_id}", dedupe_key=key)
 
 
 def _live_guard(ctx: RunContext) -> None:
