@@ -48,8 +48,8 @@ def event_conn(conn, user_id: int, kind: str, text: str, link: str, dedupe_key: 
 def order_event(s: Session, order, state: str, detail: str) -> None:
     """An order reached a state a trader hears about (sent, filled, cancelled, rejected, unknown)."""
     kind = ORDER_KINDS.get(state)
-    if kind is None:
-        return
+    if kind is None or (kind == "order_sent" and order.parent_client_order_id):
+        return  # a bracket is sent as one: its entry says so, its stop and target are heard of when they act
     verb = {"order_sent": "sent", "order_filled": "FILLED", "order_cancelled": "cancelled",
             "order_rejected": "REJECTED", "order_unknown": "of UNKNOWN fate (reconciliation will ask the broker)"}[kind]
     qty = f"{order.quantity:g}"
