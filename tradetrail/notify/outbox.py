@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
+from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX
 from tradetrail.db.models import Execution, Strategy
 from tradetrail.db.notify_models import NotifyEvent
 from tradetrail.db.types import utcnow
@@ -22,6 +23,19 @@ KINDS = ("execution_failed", "signal", "risk_denied", "order_sent", "order_fille
 ORDER_KINDS = {"SUBMITTED": "order_sent", "FILLED": "order_filled", "CANCELLED": "order_cancelled",
                "REJECTED": "order_rejected", "UNKNOWN": "order_unknown"}
 MAX_TEXT = 1500
+# Runs that are not trading: a backtest, a backtest session re-run and a replay write no event (their
+# signals, orders and failures are the user's to look at, not news).
+QUIET_TRIGGERS = ("backtest", "backtest-session", "replay")
+
+
+def quiet(trigger: str | None) -> bool:
+    """Whether a run of this trigger is kept out of the outbox."""
+    return trigger in QUIET_TRIGGERS
+
+
+def simulated_account(account: str | None) -> bool:
+    """A backtest session re-run's own account: its orders and positions are not news either."""
+    return bool(account) and account.startswith(SESSION_ACCOUNT_PREFIX)
 
 
 def event(s: Session, user_id: int, kind: str, text: str, link: str, dedupe_key: str | None = None) -> None:
@@ -48,7 +62,9 @@ def event_conn(conn, user_id: int, kind: str, text: str, link: str, dedupe_key: 
 def order_event(s: Session, order, state: str, detail: str) -> None:
     """An order reached a state a trader hears about (sent, filled, cancelled, rejected, unknown)."""
     kind = ORDER_KINDS.get(state)
-    if kind is None or (kind == "order_sent" and order.parent_client_order_id):
+    if kind is None or simulated_account(order.account):
+        return  # a backtest session re-run's order
+    if kind == "order_sent" and order.parent_client_order_id:
         return  # a bracket is sent as one: its entry says so, its stop and target are heard of when they act
     verb = {"order_sent": "sent", "order_filled": "FILLED", "order_cancelled": "cancelled",
             "order_rejected": "REJECTED", "order_unknown": "of UNKNOWN fate (reconciliation will ask the broker)"}[kind]
@@ -61,6 +77,8 @@ def order_event(s: Session, order, state: str, detail: str) -> None:
 
 
 def position_closed(s: Session, user_id: int, symbol: str, account: str, pnl: float, r: float | None) -> None:
+    if simulated_account(account):
+        return
     r_text = "" if r is None else f", {r:+.2f} R"
     event(s, user_id, "position_closed", f"Position closed: {symbol} on {account}, P&L {pnl:+.2f}{r_text}",
           "/portfolio")
@@ -73,10 +91,13 @@ _FAILED = insert(_T).from_select(
     select(_E.c.user_id, literal("execution_failed"),
            literal("Execution of strategy ") + _S.c.name + bindparam("tail"), bindparam("link"),
            literal(False, Boolean), bindparam("now", type_=NotifyEvent.created_at.type))
-    .select_from(_E.join(_S, _S.c.id == _E.c.strategy_id)).where(_E.c.id == bindparam("execution")))
+    .select_from(_E.join(_S, _S.c.id == _E.c.strategy_id))
+    .where(_E.c.id == bindparam("execution"), _E.c.trigger.notin_(QUIET_TRIGGERS)))
 
 
 def execution_failed(conn, execution_id: str, failed_step: str | None, error: str | None) -> None:
+    """The failure of a run, unless it was a backtest, a session re-run or a replay (a WHERE on the trigger:
+    still one statement)."""
     tail = f" failed at step {failed_step or '?'}: {(error or 'no error recorded')[:1000]}"
     conn.execute(_FAILED, {"execution": execution_id, "tail": tail, "link": f"/executions/{execution_id}",
                            "now": utcnow()})

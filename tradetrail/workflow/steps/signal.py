@@ -37,7 +37,7 @@ def decide_signal(ctx: RunContext) -> StepOutcome:
                                    entry=decision.entry, stop_loss=decision.stop_loss,
                                    take_profit=decision.take_profit, reward_risk=_finite(decision.reward_risk),
                                    reasons=[asdict(r) for r in decision.rules], policy=asdict(policy)))
-        if decision.action in ("BUY", "SELL"):  # with the signal row, in its transaction
+        if decision.action in ("BUY", "SELL") and not outbox.quiet(ctx.trigger):  # with the signal row
             outbox.event_conn(conn, ctx.user_id, "signal", _signal_text(ctx, decision),
                               f"/executions/{ctx.execution_id}")
     return StepOutcome(output=decision.to_dict())
