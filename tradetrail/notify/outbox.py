@@ -7,6 +7,8 @@ exactly when its cause does. Texts are short and human; ``link`` is the page tha
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import Boolean, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ KINDS = ("execution_failed", "signal", "risk_denied", "order_sent", "order_fille
 ORDER_KINDS = {"SUBMITTED": "order_sent", "FILLED": "order_filled", "CANCELLED": "order_cancelled",
                "REJECTED": "order_rejected", "UNKNOWN": "order_unknown"}
 MAX_TEXT = 1500
+MAX_KEY = 120  # the dedupe_key column's width
 # Runs that are not trading: a backtest, a backtest session re-run and a replay write no event (their
 # signals, orders and failures are the user's to look at, not news).
 QUIET_TRIGGERS = ("backtest", "backtest-session", "replay")
@@ -56,7 +59,13 @@ def event_conn(conn, user_id: int, kind: str, text: str, link: str, dedupe_key: 
     if dedupe_key is None:
         conn.execute(_INSERT, row)
     else:
-        insert_ignore(conn, _T, {**row, "dedupe_key": dedupe_key[:120]}, key=["dedupe_key"])
+        insert_ignore(conn, _T, {**row, "dedupe_key": fit_key(dedupe_key)}, key=["dedupe_key"])
+
+
+def fit_key(key: str) -> str:
+    """``key`` itself when it fits the column, else its SHA-256 (hex): cutting it would make two long keys
+    that differ only past the cut one event."""
+    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def order_event(s: Session, order, state: str, detail: str) -> None:
