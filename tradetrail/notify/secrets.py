@@ -1,5 +1,5 @@
 """Channel URLs hold secrets (bot tokens, webhook paths, mail passwords): stored encrypted with Fernet under
-``TRADETRAIL_NOTIFY_KEY``, shown only as scheme and host.
+``TRADETRAIL_NOTIFY_KEY``, shown only as scheme and host (the host only where it names a server).
 
 Without a key nothing is stored: adding a channel fails with :class:`NotifyKeyMissing` saying how to make
 one. A key that cannot decrypt a stored channel (it was changed) fails that channel's deliveries with a
@@ -8,6 +8,8 @@ clear error, never a plaintext fallback.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -47,15 +49,32 @@ def decrypt(key: str | None, token: str) -> str:
                                 "it again") from None
 
 
-def redact(url: str) -> str:
-    """Scheme and host only, e.g. ``json://127.0.0.1:…``: no user, password, port, path or query."""
+# Schemes whose host is a server's name. For most other Apprise schemes the host IS the secret (pbul://TOKEN,
+# pover://user@APPTOKEN, prowl://APIKEY, join://APIKEY/...), so it is never shown.
+HOST_SCHEMES = {"json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"}
+TOPIC_SCHEMES = {"ntfy", "ntfys"}  # ntfy://topic is ntfy.sh's topic (a secret); ntfy://host/topic a server's
+
+
+def redact(url: str, key: str | None = None) -> str:
+    """What a channel is shown as: ``json://127.0.0.1:…`` (scheme and host, no user, password, port, path or
+    query) where the host names a server, else the scheme and, with ``key``, a fingerprint telling two
+    channels of one scheme apart (``pbul://… #1a2b3c4d``: an HMAC under the key, so a short token cannot be
+    guessed from it; without the key no fingerprint at all)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError:
         return "(unreadable URL)"
-    scheme = parts.scheme or "?"
-    return f"{scheme}://{host}:…" if host else f"{scheme}://…"
+    scheme = (parts.scheme or "?").lower()
+    server = scheme in HOST_SCHEMES or (scheme in TOPIC_SCHEMES and parts.path.strip("/") != "")
+    if host and server:
+        return f"{scheme}://{host}:…"
+    return f"{scheme}://…" + (f" #{fingerprint(key, url)}" if key else "")
+
+
+def fingerprint(key: str, url: str) -> str:
+    """The first 8 hex digits of HMAC-SHA256 of ``url`` under ``key``."""
+    return hmac.new(key.encode(), url.encode(), hashlib.sha256).hexdigest()[:8]
 
 
 def secret_parts(url: str) -> list[str]:

@@ -25,8 +25,14 @@ S3_SECRET = "PLANTED-s3-secret-77cc"
 PASSWORD = "PLANTED-password-88dd"
 NOTIFY_TOKEN = "PLANTED-notify-token-99ee"
 NOTIFY_PASSWORD = "PLANTED-notify-pass-aa11"
+# channels whose host is the token (lower case: a URL's host is shown lower-cased, and the check is exact)
+PUSHBULLET_TOKEN = "planted-pushbullet-token-bb22"
+PUSHOVER_USER = "plantedpoveruserkey000000cc33"
+PUSHOVER_TOKEN = "plantedpoverapptoken00000dd44"
+NTFY_TOPIC = "planted-ntfy-topic-ee55"
 NOTIFY_KEY = "bX9QeH2cW0lVd3pTTk1hYkQ4cUZ6eG9ZUmJ0SmVLc1A="  # a Fernet key (32 bytes, url-safe base64)
-SECRETS = (LLM_KEY, IBKR_SECRET, IBKR_TOKEN, S3_SECRET, PASSWORD, NOTIFY_TOKEN, NOTIFY_PASSWORD, NOTIFY_KEY)
+SECRETS = (LLM_KEY, IBKR_SECRET, IBKR_TOKEN, S3_SECRET, PASSWORD, NOTIFY_TOKEN, NOTIFY_PASSWORD, NOTIFY_KEY,
+           PUSHBULLET_TOKEN, PUSHOVER_USER, PUSHOVER_TOKEN, NTFY_TOPIC)
 BUY = {"action": "BUY", "confidence": 80, "trend": "bullish", "entry": 1202.0, "stop_loss": 1170.0,
        "take_profit": 1270.0, "key_factors": ["trend"], "reasoning": "Uptrend."}
 
@@ -82,6 +88,11 @@ def test_planted_secrets_never_leave_the_settings(settings, fake, hook, caplog):
     channel = keep(alice.post("/api/notifications", json={
         "url": f"json://bot:{NOTIFY_PASSWORD}@127.0.0.1:{hook.port}/hooks/{NOTIFY_TOKEN}"}))
     assert channel.status_code == 201, channel.text
+    # and channels whose host is the token, for an event this test never raises (nothing is sent out)
+    for url in (f"pbul://{PUSHBULLET_TOKEN}", f"pover://{PUSHOVER_USER}@{PUSHOVER_TOKEN}", f"ntfys://{NTFY_TOPIC}"):
+        added = keep(alice.post("/api/notifications", json={"url": url, "events": ["reconcile_mismatch"]}))
+        assert added.status_code == 201, added.text
+        assert added.json()["channel"].startswith(url.split("://")[0] + "://… #"), added.json()
     # one good analysis, then a model error that echoes the key back (as real providers do, partly)
     fake.enqueue(Behaviour.ok(BUY))
     good = _wait(alice, keep(alice.post("/api/strategies/demo/run")).json()["execution_id"])

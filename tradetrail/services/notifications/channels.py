@@ -1,6 +1,6 @@
 """A user's notification channels, for the command line, the API and the settings page alike.
 
-The URL is checked by Apprise, encrypted, and from then on only its redacted form (scheme and host) is ever
+The URL is checked by Apprise, encrypted, and from then on only its redacted form (see ``secrets.redact``) is ever
 returned. ``test`` sends one message at once and says whether the receiver accepted it.
 """
 
@@ -60,7 +60,7 @@ def add_channel(app, user_id: int, url: str, events=None) -> dict:
         count = len(s.scalars(select(NotifyChannel.id).where(NotifyChannel.user_id == user_id)).all())
         if count >= MAX_CHANNELS:
             raise ChannelError(f"at most {MAX_CHANNELS} channels per user; remove one first")
-        row = NotifyChannel(user_id=user_id, secret=secrets.encrypt(key, url), redacted=secrets.redact(url),
+        row = NotifyChannel(user_id=user_id, secret=secrets.encrypt(key, url), redacted=secrets.redact(url, key),
                             events=wanted, created_at=utcnow())
         s.add(row)
         s.commit()
