@@ -301,8 +301,9 @@ class IbkrWebBroker:
             if self._live and self._live[1] == self.session.epoch and time.monotonic() - self._live[0] < fresh:
                 return self._live[2]
             self._iserver_accounts()
-            epoch, reads = self.session.epoch, 0
+            reads = 0
             for _ in range(3):  # twice, and once more if the session was reopened while we read
+                epoch = self.session.epoch
                 started, wall = time.monotonic(), utcnow()
                 data = self.session.get("iserver/account/orders")
                 if not isinstance(data, dict):
@@ -310,13 +311,18 @@ class IbkrWebBroker:
                 orders = data.get("orders") or []
                 if not isinstance(orders, list):
                     raise BadReply(f"IBKR live orders: 'orders' is not a list: {str(orders)[:200]}")
-                now_epoch = self.session.epoch
-                if now_epoch != epoch:  # reopened (here or in another process) while we read: a new session
-                    epoch = now_epoch
-                    self._live_reads[epoch] = 0
-                reads = self._live_reads[epoch] = self._live_reads.get(epoch, 0) + 1
-                if orders or reads >= 2:
+                if orders:
                     break
+                # An empty read counts only in a settled session: the epoch even (no reopen in flight) and the
+                # same before and after it (no reopen, here or in another process, while we read).
+                now_epoch = self.session.epoch
+                if now_epoch == epoch and now_epoch % 2 == 0:
+                    reads = self._live_reads.get(now_epoch, 0) + 1
+                    self._live_reads = {now_epoch: reads}  # only the current session's count is kept
+                    if reads >= 2:
+                        break
+                else:
+                    reads = 0
             if not orders and reads < 2:
                 raise IbkrError("IBKR live orders: the brokerage session was reopened during every read; an "
                                 "empty first read of a session proves nothing")

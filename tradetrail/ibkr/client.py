@@ -194,6 +194,9 @@ class IbkrSession:
                 self.info["reopened_elsewhere"] += 1
                 return {}
             log.warning("IBKR brokerage session: reopening (%s)", why)
+            # The epoch turns odd before the request: the gateway switches sessions when it handles it, not when
+            # we read its answer, so a live-orders read in between must not count as a read of a settled session.
+            self.limiter.begin_reopen()
             try:
                 if self.settings.ibkr_oauth:
                     self.client().oauth_init(maintain_oauth=False, init_brokerage_session=False)
@@ -206,7 +209,8 @@ class IbkrSession:
             except IbkrError as exc:
                 self.info["last_reopen_error"] = str(exc)
                 raise
-            self.limiter.bump_epoch()
+            finally:  # succeeded or not, a new session may be in place: a new even epoch
+                self.limiter.end_reopen()
             self.info.update(reopened=self.info["reopened"] + 1, last_reopen=_now(), last_reopen_error=None,
                              reopen_reason=why)
             return data if isinstance(data, dict) else {}

@@ -175,9 +175,18 @@ class RateLimiter:
         """The epoch last seen, without asking anyone (for status pages)."""
         return self._epoch
 
-    def bump_epoch(self) -> int:
+    def begin_reopen(self) -> int:
+        """The epoch turns odd before a reopen is sent: while it is odd, or once it has changed, an empty read
+        of live orders proves nothing (the gateway may already be in the new session)."""
         with self._lock:
-            self._epoch += 1
+            self._epoch += 1 if self._epoch % 2 == 0 else 2
+            return self._epoch
+
+    def end_reopen(self) -> int:
+        """The epoch turns even again, to a value never used before, whether the reopen succeeded or not: a
+        new session may be in place either way."""
+        with self._lock:
+            self._epoch += 1 if self._epoch % 2 else 2
             return self._epoch
 
     @contextmanager

@@ -122,6 +122,25 @@ return 1
 """
 
 # Release a lock only if it is still ours. KEYS: the lock. ARGV: our token.
+# The session epoch as a seqlock: odd while a reopen is in flight, even otherwise. A missing key (a Redis that
+# restarted keeps nothing) starts from Redis's clock in microseconds, so no value handed out before comes back.
+EPOCH_STEP = """
+local v = tonumber(redis.call('GET', KEYS[1]))
+if not v then
+  local t = redis.call('TIME')
+  v = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if v % 2 == 1 then v = v + 1 end
+end
+local odd = v % 2 == 1
+if ARGV[1] == 'begin' then
+  if odd then v = v + 2 else v = v + 1 end
+else
+  if odd then v = v + 1 else v = v + 2 end
+end
+redis.call('SET', KEYS[1], string.format('%d', v))
+return v
+"""
+
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -154,6 +173,7 @@ class RedisBudget:
         self._penalize = client.register_script(PENALIZE)
         self._hold = client.register_script(HOLD)
         self._unlock = client.register_script(UNLOCK)
+        self._epoch_step = client.register_script(EPOCH_STEP)
         self._strikes_seen = 0
         self._last_epoch = 0
         self.requests = 0
@@ -272,9 +292,16 @@ class RedisBudget:
     def last_epoch(self) -> int:
         return self._last_epoch
 
-    def bump_epoch(self) -> int:
+    def begin_reopen(self) -> int:
+        """The shared epoch turns odd before a reopen is sent (see :meth:`RateLimiter.begin_reopen`)."""
+        self._last_epoch = int(self._run("recording a reopen in flight",
+                                         lambda: self._epoch_step(keys=[self.key("epoch")], args=["begin"])))
+        return self._last_epoch
+
+    def end_reopen(self) -> int:
+        """The shared epoch turns even again, to a value never used before."""
         self._last_epoch = int(self._run("recording a reopened session",
-                                         lambda: self.client.incr(self.key("epoch"))))
+                                         lambda: self._epoch_step(keys=[self.key("epoch")], args=["end"])))
         return self._last_epoch
 
     @contextmanager

@@ -168,10 +168,26 @@ def test_the_epoch_is_shared_and_seen_with_every_booking(client, prefix):
     a, _ = budget(client, prefix)
     b, _ = budget(client, prefix)
     assert a.epoch() == b.epoch() == 0
-    assert a.bump_epoch() == 1
+    reopening = a.begin_reopen()  # a reopen in flight: odd, and seen by the other process at once
+    assert reopening % 2 == 1 and b.epoch() == reopening
+    reopened = a.end_reopen()
+    assert reopened % 2 == 0 and reopened > reopening
     with b.slot("other") as epoch:
-        assert epoch == 1 and b.last_epoch == 1
-    assert b.epoch() == 1
+        assert epoch == reopened and b.last_epoch == reopened
+    assert b.epoch() == reopened
+
+
+def test_the_epoch_never_comes_back_to_a_value_handed_out_before(client, prefix):
+    """A Redis that restarts keeps nothing: the epoch starts again from Redis's clock, not from 0, so a process
+    that counted reads of an earlier session never takes a new session for it (review of #15, M1)."""
+    a, _ = budget(client, prefix)
+    first = a.end_reopen()
+    assert first % 2 == 0 and first > 10**15  # microseconds of Redis's clock
+    client.delete(f"{prefix}:epoch")  # the restart
+    again = a.end_reopen()
+    assert again % 2 == 0 and again > first
+    failed_begin = a.begin_reopen()  # a process died between the two steps: the next reopen still ends even
+    assert a.begin_reopen() % 2 == 1 and a.end_reopen() % 2 == 0 and a.end_reopen() > failed_begin
 
 
 def test_one_reopen_at_a_time_across_budgets(client, prefix):
