@@ -81,7 +81,8 @@ def _mine(s, user_id: int, channel_id: int) -> NotifyChannel:
 
 
 def remove_channel(app, user_id: int, channel_id: int) -> dict:
-    """Remove the channel and its pending deliveries (what was delivered stays in the history until pruned)."""
+    """Remove the channel and its whole delivery history: every delivery to it, pending or done, and their
+    attempts go with it (ON DELETE CASCADE). The events stay for the user's other channels."""
     with app.Session() as s:
         row = _mine(s, user_id, channel_id)
         out = _row(row)
