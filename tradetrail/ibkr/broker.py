@@ -396,15 +396,23 @@ class IbkrWebBroker:
             if link is not None and self._trades is not None and self._trades[3] <= link.created_at:
                 self._trades = None
         try:
-            for bo in self.orders(account):
-                if bo.client_order_id == client_order_id:
-                    return bo
-            executions = [t for t in self._executions(TRADES_DAYS) if _is_of(t, client_order_id, link)]
+            found = self._find(account, client_order_id, link)
+            if found is None:
+                # Absence is proven only by lists read now: a cached one may predate a send still in flight in
+                # another process when it was read (its POST waiting for its turn in the shared budget).
+                with self._lock:
+                    self._live = self._trades = None
+                found = self._find(account, client_order_id, link)
         except IbkrError as exc:
             raise OrderStatusUnknown(str(exc)) from None
-        if executions:
-            return _from_executions(executions, client_order_id, link)
-        return None  # a complete read of live orders and 7 days of executions: IBKR does not have it
+        return found  # None: a fresh read of live orders and 7 days of executions; IBKR does not have it
+
+    def _find(self, account: str, client_order_id: str, link) -> BrokerOrder | None:
+        for bo in self.orders(account):
+            if bo.client_order_id == client_order_id:
+                return bo
+        executions = [t for t in self._executions(TRADES_DAYS) if _is_of(t, client_order_id, link)]
+        return _from_executions(executions, client_order_id, link) if executions else None
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
         days = TRADES_DAYS if since is None else max(1, min(TRADES_DAYS, (utcnow() - since).days + 1))
