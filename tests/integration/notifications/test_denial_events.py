@@ -15,8 +15,8 @@ from tradetrail.domain.risk import Denial, RiskDecision
 from tradetrail.workflow.steps.trading import _notify_denial
 
 
-def _ctx(app, user_id: int, strategy_id: int, as_of: datetime, action: str = "BUY"):
-    return SimpleNamespace(app=app, user_id=user_id, strategy_id=strategy_id, strategy_name="demo",
+def _ctx(app, user_id: int, strategy_id: int, as_of: datetime, action: str = "BUY", trigger: str = "schedule"):
+    return SimpleNamespace(app=app, user_id=user_id, strategy_id=strategy_id, strategy_name="demo", trigger=trigger,
                            execution_id=f"run-{as_of.isoformat()}", as_of=as_of,
                            signal=SimpleNamespace(action=action), contract=SimpleNamespace(symbol="SPX"))
 
@@ -39,3 +39,13 @@ def test_a_denial_repeated_run_after_run_is_one_event_a_day(app):
     assert [kind for kind, _ in events] == ["risk_denied"] * 4 + ["trading_state"]
     assert events[0].text == "Risk gate denied BUY SPX (strategy demo): max_position: max_position numbers"
     assert events[-1].text.startswith("Strategy demo paused by the risk gate: consecutive_losses")
+
+
+def test_a_denial_in_a_session_rerun_or_a_replay_raises_nothing(app):
+    user_id, strategy = demo(app)
+    at = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    for trigger in ("backtest-session", "replay", "backtest"):
+        _notify_denial(_ctx(app, user_id, strategy.id, at, trigger=trigger), _denied("max_position"))
+        _notify_denial(_ctx(app, user_id, strategy.id, at, trigger=trigger), _denied("consecutive_losses"))
+    with app.Session() as s:
+        assert s.scalars(select(NotifyEvent)).all() == []

@@ -1,4 +1,5 @@
-"""Notification channels: add (the URL is never returned, only its scheme and host), list, test, remove."""
+"""Notification channels: add (the URL is never returned, only a redacted form: see notify/secrets.redact), list,
+test, remove."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _refused(exc: Exception) -> ApiError:
 
 @router.post("", response_model=dict[str, Any], status_code=201)
 def add(body: ChannelIn, app: AppDep, user: UserDep) -> dict:
-    """Add a channel; the answer shows it redacted (scheme and host), as every later one does."""
+    """Add a channel; the answer shows it redacted, as every later one does."""
     try:
         return svc.add_channel(app, user.user_id, body.url, body.events)
     except (svc.ChannelError, svc.NotifyKeyMissing) as exc:

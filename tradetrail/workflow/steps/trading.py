@@ -64,7 +64,9 @@ PAUSES = {"consecutive_losses", "daily_loss_limit"}  # the gate pausing the stra
 def _notify_denial(ctx: RunContext, decision: RiskDecision) -> None:
     """One outbox row for a denied BUY or SELL (its own small transaction: a denial writes nothing else), once
     per strategy, signal, rules and exchange day: a strategy run every few minutes into the same cap says so
-    once that day, not at every run."""
+    once that day, not at every run. None from a backtest's session re-run or a replay."""
+    if outbox.quiet(ctx.trigger):
+        return
     rules = {d.rule for d in decision.denials}
     numbers = "; ".join(f"{d.rule}: {d.detail}" for d in decision.denials) or decision.reason
     if rules & PAUSES:
