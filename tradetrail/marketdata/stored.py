@@ -1,6 +1,8 @@
 """Market data from bars already stored (a backtest's ``bars_daily`` artifact), for re-running one of its
 sessions through the live steps: every stored bar up to ``as_of``, whatever ``lookback`` asks, so the
-indicators are seeded on the same first bar as the backtest's. Contracts come from the source the bars were
+indicators are seeded on the same first bar as the backtest's (the rules and plug-ins compute over the whole
+series); or, ``windowed``, the last ``lookback`` of them as a live source answers, which is what a backtest
+with the model analyst built each session's request from. Contracts come from the source the bars were
 loaded from; this adapter carries its name, so the symbol cache and the simulator's books read alike.
 """
 
@@ -17,12 +19,13 @@ from tradetrail.marketdata.port import MarketData, MarketDataError
 class StoredBars:
     """Daily bars of one symbol held in memory; any other symbol is not known here."""
 
-    def __init__(self, origin: MarketData, symbols: set[str], bars: pd.DataFrame):
+    def __init__(self, origin: MarketData, symbols: set[str], bars: pd.DataFrame, *, windowed: bool = False):
         """``symbols``: the names the bars' instrument goes by (the strategy's symbol, the contract's)."""
         self.name = origin.name
         self._origin = origin
         self._symbols = {s.upper() for s in symbols}
         self._bars = bars
+        self.windowed = windowed
 
     def _check(self, symbol: str) -> None:
         if symbol.upper() not in self._symbols:
@@ -33,9 +36,11 @@ class StoredBars:
         return self._origin.resolve(symbol)
 
     def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
-        """Every stored bar complete at ``as_of`` (``lookback`` is ignored: the window is the stored one)."""
+        """Every stored bar complete at ``as_of`` (``lookback`` is ignored: the window is the stored one), or
+        the last ``lookback`` of them when ``windowed``."""
         self._check(contract.symbol)
-        return self._bars.loc[self._bars.index <= pd.Timestamp(as_of)]
+        bars = self._bars.loc[self._bars.index <= pd.Timestamp(as_of)]
+        return bars.iloc[-lookback:] if self.windowed and lookback > 0 else bars
 
     def sessions(self, contract: Contract) -> pd.DatetimeIndex:
         self._check(contract.symbol)

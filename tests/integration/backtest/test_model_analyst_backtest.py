@@ -25,7 +25,9 @@ from tradetrail.db.models import AnalysisCacheEntry
 from tradetrail.services.accounts.bootstrap import demo_config
 from tradetrail.services.backtests.model_analyst import LiveRequests
 from tradetrail.services.backtests.running import BacktestRequest, _load, run_backtest
+from tradetrail.services.backtests.sessions import rerun_session, trade_sessions
 from tradetrail.services.errors import InvalidBacktest
+from tradetrail.services.runs.executions import get_execution
 
 START, END = date(2005, 1, 3), date(2005, 1, 31)  # 20 sessions; the rules analyst trades once in them
 # The demo market's first session (2005-01-03) closes at 1202.08 with a daily ATR(14) of about 8.89.
@@ -295,3 +297,22 @@ def test_the_web_form_takes_the_mode_and_the_page_shows_the_analysis_the_api_rep
     page = client.get(f"/backtests/{empty['id']}").text
     assert "cached answers only" in page and '<dd data-field="missing">3</dd>' in page
     assert ", ".join(missing["missing_dates"]) in page
+
+
+def test_a_trades_session_of_a_model_backtest_reruns_through_the_13_steps_from_the_cache(model_app, fake, uid):
+    """The full lineage of a model backtest's decision: the session re-run through the live steps finds the
+    backtest's answer under the same key (the request built from a live run's window of the stored bars), asks
+    no model, and decides what the backtest decided."""
+    answers, rules_report = _rules_answers(model_app, START, END)
+    fake.enqueue(*(Behaviour.ok(a) for a in answers))
+    backtest_id, report = run_backtest(model_app, uid, BacktestRequest("llm", START, END, analyst="model",
+                                                                       max_calls=20))
+    day = trade_sessions(model_app, uid, backtest_id, report["trades"])[0]["entry"]  # the entry's decision
+    asked = len(fake.chat_requests)
+    execution_id = rerun_session(model_app, uid, backtest_id, date.fromisoformat(day))
+    rerun = get_execution(model_app, execution_id)
+    assert rerun["status"] == "succeeded", rerun["error"]
+    analyze = step(rerun, "analyze")
+    assert "cached" in analyze["output"]["label"] and len(fake.chat_requests) == asked  # no model asked
+    assert step(rerun, "decide_signal")["output"]["action"] == "BUY"
+    assert step(rerun, "place_order")["output"]["orders"], "the entry the backtest made is made again"

@@ -103,8 +103,8 @@ def is_model(app, config: StrategyConfig) -> bool:
 def analyst_for(app, config: StrategyConfig):
     """The analyst a live run of ``config`` would ask, when it is the rules or a plug-in (computed again for
     any session). The model analyst is refused here with the reason rather than replaced by another analyst:
-    a backtest asks it through :mod:`model_analyst` (see :func:`backtest_analyst`), and re-running one session
-    of such a backtest is not available yet."""
+    a backtest asks it through :mod:`model_analyst` (see :func:`backtest_analyst`), and a session re-run finds
+    its answers in the cache (``sessions._analyst``)."""
     cfg = config.analyst
     kind = cfg.kind
     if kind == "auto":
@@ -117,8 +117,7 @@ def analyst_for(app, config: StrategyConfig):
         except PluginError as exc:
             raise InvalidBacktest(f"analyst plug-in: {exc}") from exc
     raise InvalidBacktest("this strategy's analyst is the model (analyst.kind llm, or auto with "
-                          "TRADETRAIL_LLM_BASE_URL set); re-running one session of a backtest with the model analyst "
-                          "is not available yet (the backtest's report lists each session's answer source)")
+                          "TRADETRAIL_LLM_BASE_URL set): it is asked through the model backtest's own path")
 
 
 def model_name(app, config: StrategyConfig) -> str:

@@ -4,9 +4,9 @@ the backtest's stored inputs, on a simulated account of its own.
 What the re-run is given (and nothing else):
 
 - the strategy version the backtest was pinned to, with the backtest's analyst parameters, and its analyst
-  (the rules or the plug-in; the model analyst is refused, as for backtests). Its ``load_strategy`` step
-  stands in for the pipeline's: it neither advances a replay clock nor changes broker, and names the
-  account below; the other twelve steps are the pipeline's own;
+  (the rules or the plug-in computed again; the model's answers from the cache only, never a model call). Its
+  ``load_strategy`` step stands in for the pipeline's: it neither advances a replay clock nor changes broker,
+  and names the account below; the other twelve steps are the pipeline's own;
 - as of the session's bar time, the backtest's stored ``bars_daily`` up to and including the session — all
   of them, through :class:`marketdata.stored.StoredBars` (it ignores ``lookback``), so the indicators are
   seeded on the backtest's first bar;
@@ -32,6 +32,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tradetrail.analyst.cache import CacheOnlyAnalyst, SqlAnswerCache
 from tradetrail.broker.simulated import SimulatedBroker
 from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX, BacktestSession
 from tradetrail.db.models import Execution, LineageStep, Strategy, StrategyVersion
@@ -41,7 +42,7 @@ from tradetrail.domain.errors import NotFound
 from tradetrail.marketdata.stored import StoredBars
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.services.backtests.queries import artifact, get_backtest
-from tradetrail.services.backtests.running import analyst_for, session_dates
+from tradetrail.services.backtests.running import analyst_for, model_name, session_dates
 from tradetrail.services.backtests.session_books import Books, books_before, seed
 from tradetrail.services.errors import InvalidBacktest
 from tradetrail.services.runs.executions import _ReportingRecorder
@@ -100,7 +101,7 @@ def rerun_session(app, user_id: int, backtest_id: str, session: date,
                   on_step: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Re-run ``session`` of the user's backtest (or find its earlier re-run); returns the execution id.
     NotFound for another user's backtest or a session it did not test; InvalidBacktest when it cannot be
-    re-run (not finished, the model analyst, artifacts missing)."""
+    re-run (not finished, artifacts missing)."""
     found = get_backtest(app, user_id, backtest_id)
     existing = find_rerun(app, user_id, backtest_id, session)
     if existing is not None:
@@ -118,7 +119,7 @@ def rerun_session(app, user_id: int, backtest_id: str, session: date,
                                                   LineageStep.step_name == "backtest"))
         step_input = dict(step.input)
     config = StrategyConfig.model_validate(step_input["strategy"])
-    analyst = analyst_for(app, config)  # the model analyst is refused here, with the reason
+    analyst = _analyst(app, config, found)
     bars = bars_from_json(artifact(app, user_id, backtest_id, "bars_daily")[0])
     days = [d.date().isoformat() for d in session_dates(bars.index)]
     row = days.index(day)
@@ -126,7 +127,7 @@ def rerun_session(app, user_id: int, backtest_id: str, session: date,
     times = {d: t.to_pydatetime() for d, t in zip(days, bars.index, strict=True)}
     execution_id = str(uuid.uuid4())
     account = SESSION_ACCOUNT_PREFIX + execution_id.replace("-", "")[:24]
-    run_app = _isolated_app(app, step_input, config, bars)
+    run_app = _isolated_app(app, step_input, config, bars, windowed=isinstance(analyst, CacheOnlyAnalyst))
     with app.Session() as s:
         version = s.get(StrategyVersion, s.get(Execution, backtest_id).strategy_version_id)
         strategy = s.get(Strategy, version.strategy_id)
@@ -153,14 +154,28 @@ def rerun_session(app, user_id: int, backtest_id: str, session: date,
     return execution_id
 
 
-def _isolated_app(app, step_input: dict, config: StrategyConfig, bars: pd.DataFrame):
+def _analyst(app, config: StrategyConfig, found: dict):
+    """The analyst the backtest asked: the rules or the plug-in, computed again; the model's answers from the
+    cache only (the session's request is built by the live steps as the backtest built it, so its answer is
+    found under the same key; a session the backtest held for want of an answer fails its analyze step with
+    that reason, and nothing ever reaches a model)."""
+    analysis = (found.get("report") or {}).get("analysis")
+    if analysis is None:
+        return analyst_for(app, config)
+    if not config.charts.enabled:
+        raise InvalidBacktest("the model analyst needs the chart images, but charts are disabled in the strategy")
+    return CacheOnlyAnalyst(SqlAnswerCache(app.engine), model=analysis.get("model") or model_name(app, config))
+
+
+def _isolated_app(app, step_input: dict, config: StrategyConfig, bars: pd.DataFrame, *, windowed: bool = False):
     """The app the re-run sees: the stored bars as its market data, a simulated broker of its own with the
     backtest's costs (the risk gate reads the commission schedule from the settings)."""
     costs = step_input["costs"]
     settings = app.settings.model_copy(update={"sim_commission": costs["commission"],
                                                "sim_slippage_bps": costs["slippage_bps"],
                                                "sim_initial_cash": costs["initial_cash"]})
-    stored = StoredBars(app.market_data(step_input["source"]), {config.symbol, step_input["symbol"]}, bars)
+    stored = StoredBars(app.market_data(step_input["source"]), {config.symbol, step_input["symbol"]}, bars,
+                        windowed=windowed)  # the model's requests were built from a live run's window
     run_app = replace(app, settings=settings, _market_data={step_input["source"]: stored}, _brokers={})
     run_app.broker = SimulatedBroker(app.engine, run_app.market_data, initial_cash=costs["initial_cash"],
                                      commission_schedule=costs["commission"], slippage_bps=costs["slippage_bps"],
