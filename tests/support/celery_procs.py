@@ -47,6 +47,23 @@ def free_redis_url() -> str:
                 f"{ {db: [c['addr'] for c in cs] for db, cs in busy.items()} }")
 
 
+def release_redis_db(url: str) -> None:
+    """Empty a test's database and close every connection still on it: the test's processes are gone by then,
+    and what remains is this process's own clients nothing closed (a Celery producer's pool, an IBKR budget, a
+    heartbeat reader). Left open, they kept the database taken, and after fifteen tests none was free."""
+    db = int(url.rsplit("/", 1)[1])
+    own = redis.Redis.from_url(url)
+    own.flushdb()
+    own.close()
+    admin = redis.Redis.from_url(f"{REDIS}/0")
+    try:
+        for c in admin.client_list():
+            if int(c["db"]) == db:
+                admin.client_kill_filter(_id=c["id"])
+    finally:
+        admin.close()
+
+
 def consumers(url: str) -> list[str]:
     """Addresses of clients on ``url``'s database that wait for tasks (BRPOP) or broadcasts (SUBSCRIBE)."""
     db = int(url.rsplit("/", 1)[1])

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tests.fakes.ibkr_gateway import FakeGateway
-from tests.support.celery_procs import free_redis_url
 from tests.support.helpers import demo
 from tests.support.ibkr import ibkr_app
 from tradetrail.db.models import Execution, Strategy
@@ -72,8 +71,8 @@ def _celery_app(settings, url, **extra):
                                                  **extra}), migrate=False)
 
 
-def test_celery_beat_that_stopped_ticking_and_no_runs_worker_are_reported(settings):
-    url = free_redis_url()
+def test_celery_beat_that_stopped_ticking_and_no_runs_worker_are_reported(settings, redis_url):
+    url = redis_url
     app = _celery_app(settings, url)
     client = redis.Redis.from_url(url)
     try:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import redis
 
-from tests.support.celery_procs import free_redis_url
 from tradetrail.runtime.build import build_app
 from tradetrail.runtime.health import health_report
 from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE, Settings
 
 
-def test_health_reports_the_runs_and_the_control_backlog(settings: Settings) -> None:
-    url = free_redis_url()
+def test_health_reports_the_runs_and_the_control_backlog(settings: Settings, redis_url: str) -> None:
+    url = redis_url
     app = build_app(settings.model_copy(update={"executor": "celery", "redis_url": url}), migrate=False)
     client = redis.Redis.from_url(url)
     client.rpush(RUNS_QUEUE, "a", "b")

@@ -136,17 +136,14 @@ def test_the_embedded_dispatcher_sweeps_on_its_first_pass_and_every_sweep_interv
         embedded.pool.shutdown()
 
 
-def test_celery_beat_sends_the_sweep_and_a_worker_runs_it(app, settings, cli_env, tmp_path):
-    from tests.support.celery_procs import Procs, free_redis_url
+def test_celery_beat_sends_the_sweep_and_a_worker_runs_it(app, settings, cli_env, redis_url, procs):
 
     sweep = make_celery(settings).conf.beat_schedule["sweep"]
     assert (sweep["task"], sweep["schedule"]) == ("tradetrail.sweep", settings.sweep_interval_s)
     _, strategy = demo(app)
     orphan = create_execution(app, strategy)
-    url = free_redis_url()
-    env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": url,
+    env = {**cli_env, "TRADETRAIL_EXECUTOR": "celery", "TRADETRAIL_REDIS_URL": redis_url,
            "TRADETRAIL_SWEEP_INTERVAL_S": "1", "TRADETRAIL_SCHEDULER_INTERVAL_S": "5"}
-    procs = Procs(tmp_path)
     try:
         procs.start(env, "worker", "--concurrency", "1")
         procs.start(env, "beat")
