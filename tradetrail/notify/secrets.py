@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -53,6 +54,13 @@ def decrypt(key: str | None, token: str) -> str:
 # pover://user@APPTOKEN, prowl://APIKEY, join://APIKEY/...), so it is never shown.
 HOST_SCHEMES = {"json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"}
 TOPIC_SCHEMES = {"ntfy", "ntfys"}  # ntfy://topic is ntfy.sh's topic (a secret); ntfy://host/topic a server's
+
+
+def scheme_of(url: str) -> str:
+    """A channel URL's scheme, lowercased, when it looks like one (a letter, then letters, digits or +; 16 at
+    most), else ``other``: the only part of a URL fit for a message or a metrics label."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme if re.fullmatch(r"[a-z][a-z0-9+]{0,15}", scheme) else "other"
 
 
 def redact(url: str, key: str | None = None) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import apprise
 
-from tradetrail.notify.secrets import scrub, secret_parts
+from tradetrail.notify.secrets import scheme_of, scrub, secret_parts
 
 _GUARDED = ("apprise", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
 
@@ -79,8 +79,7 @@ def check_url(url: str) -> None:
     with _guard(url):
         usable = apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
     if not usable:
-        scheme = url.split("://", 1)[0] if "://" in url else "?"
-        raise InvalidChannel(f"Apprise cannot use this URL (scheme {scheme!r}); see "
+        raise InvalidChannel(f"Apprise cannot use this URL (scheme {scheme_of(url)!r}); see "
                              "https://github.com/caronc/apprise/wiki for the URL forms")
 
 

@@ -68,3 +68,11 @@ def test_encryption_needs_a_key_and_the_same_key():
         encrypt(None, URL)
     with pytest.raises(NotifyKeyMissing, match="not a Fernet key"):
         encrypt("short", URL)
+
+
+def test_only_a_plain_scheme_is_shown_or_labelled():
+    from tradetrail.notify.secrets import scheme_of
+
+    assert scheme_of("JSON://127.0.0.1:9/x") == "json" and scheme_of("mailtos://a:b@h") == "mailtos"
+    assert scheme_of("no scheme at all") == scheme_of("s3cr3t-token-with-dashes://x") == "other"
+    assert scheme_of("a" * 17 + "://x") == "other"  # too long to be a scheme: maybe a token

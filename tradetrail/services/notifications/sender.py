@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -172,17 +171,11 @@ def deliver_one(app, owner: str) -> str | None:
     timeout = min(app.settings.notify_timeout_s, app.settings.notify_lease_s / 2)  # done well inside the lease
     result = sending.send(url, title, body, timeout_s=timeout)
     status = finish(app, c, result.ok, result.error)
-    (metrics.notification_delivered if result.ok else metrics.notification_failed)(_scheme(url))
+    (metrics.notification_delivered if result.ok else metrics.notification_failed)(secrets.scheme_of(url))
     if not result.ok:
         log.warning("notification %s to channel %s: attempt %d failed (%s): %s", c.event_id, c.channel_id,
                     c.attempt, status, result.error)
     return status
-
-
-def _scheme(url: str) -> str:
-    """The channel's kind for the metrics' label (a scheme name, never more of the URL)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    return scheme if re.fullmatch(r"[a-z][a-z0-9+]{0,15}", scheme) else "other"
 
 
 def give_up_abandoned(app) -> int:
