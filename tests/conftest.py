@@ -14,6 +14,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tradetrail.analyst import response_format as rf
 from tradetrail.app_context import App
 from tradetrail.db.models import Base
 from tradetrail.db.session import engine_for
@@ -39,6 +40,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if not {"migrated", "db_url", "backend"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.once)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_response_formats():
+    """Each test starts with no response_format remembered: the fake model servers of earlier tests may have
+    had the same port (the memory is per base URL and model, for the life of the process)."""
+    rf.forget_all()
+    yield
+    rf.forget_all()
 
 
 @pytest.fixture(scope="session")

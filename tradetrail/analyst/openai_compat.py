@@ -159,6 +159,7 @@ class OpenAICompatAnalyst:
         messages = self.build_messages(request, mode)
         failures: list[str] = []
         refused: list[str] = []  # "mode: error" per refusal; a refusal does not use up a transport attempt
+        tried: list[str] = []  # the modes refused in this call (a remembered one refused: from the top again)
         attempt = 0
         while attempt < self.max_attempts:
             attempt += 1
@@ -167,8 +168,11 @@ class OpenAICompatAnalyst:
             latency_ms = (time.perf_counter() - started) * 1000.0
             if isinstance(outcome, _Refused):
                 refused.append(f"{mode}: {self._scrub(outcome.error)}")
-                fallback = None if self.forced_mode else rf.next_mode(mode)
+                tried.append(mode)
+                fallback = None if self.forced_mode else rf.next_untried(tried)
                 if fallback is None:
+                    if not self.forced_mode:
+                        rf.forget(self.base_url, self.model)  # nothing taken: the next call starts from the top
                     raise self._scrubbed(self._refusal_failure(mode, outcome, attempt, failures, refused))
                 log.warning("%s: %s refused response_format %s (%s); asking with %s", self.name, self.base_url,
                             mode, refused[-1], fallback)

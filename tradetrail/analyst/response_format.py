@@ -12,7 +12,8 @@ Three modes, tried in this order when the setting is ``auto``:
 Whatever the mode, the answer goes through the same strict validation (:class:`AnalystAnswer`); a mode only
 changes what the server is asked for, never what we accept. A refusal is a 400/422 whose error names
 ``response_format`` or the type asked for; which mode a server accepted is remembered per (base URL, model)
-for the life of the process, so only the first call pays for the refusals.
+for the life of the process, so only the first call pays for the refusals. A remembered mode that is refused
+(another server now answers at that URL) starts the order again from the top.
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ def response_format_body(mode: str, schema: dict[str, Any], name: str) -> dict[s
 def is_refusal(mode: str, status: int, error_text: str) -> bool:
     """Whether an HTTP error says the server does not take what ``mode`` asked for (its ``response_format``).
 
-    ``error_text`` is the error's message, ``param`` and ``code`` joined. In ``prompt`` mode nothing was asked,
-    so nothing can be refused."""
-    if mode == PROMPT or status not in REFUSAL_STATUSES:
+    ``error_text`` is the error's message, ``param`` and ``code`` joined. In ``prompt`` mode nothing was asked:
+    only an error naming ``response_format`` (the server wants one) refuses it."""
+    if status not in REFUSAL_STATUSES:
         return False
     text = error_text.lower()
+    if mode == PROMPT:
+        return "response_format" in text
     return "response_format" in text or mode in text or mode.replace("_", " ") in text
 
 
@@ -152,7 +155,14 @@ def forget(base_url: str, model: str) -> None:
         _learned.pop((base_url, model), None)
 
 
-def next_mode(mode: str) -> str | None:
-    """The mode to try after ``mode`` was refused (None after the last)."""
-    i = MODES.index(mode)
-    return MODES[i + 1] if i + 1 < len(MODES) else None
+def next_untried(refused: list[str]) -> str | None:
+    """The mode to try after the modes in ``refused`` were refused in one call (None when all were): the first
+    untried one in fallback order. A call starts from the remembered mode; when the server behind the URL has
+    changed and refuses it, the modes above it are tried again instead of only those below."""
+    return next((m for m in MODES if m not in refused), None)
+
+
+def forget_all() -> None:
+    """Forget every remembered mode (the process's configuration changed; tests start each from nothing)."""
+    with _lock:
+        _learned.clear()

@@ -169,6 +169,27 @@ def test_a_server_that_takes_json_schema_is_remembered_so(request_):
         assert _formats(server) == ["json_schema"]
 
 
+def test_a_remembered_mode_the_server_now_refuses_starts_from_the_top_again(request_):
+    """Another server now answers at the remembered URL (here: one taking only json_schema where the memory says
+    json_object): the call asks json_schema again instead of failing every mode below the remembered one, and
+    the memory follows the server."""
+    for server in _server():
+        rf.remember(server.base_url, "fake-vision", "json_object")
+        result = _analyst(server).analyze(request_)
+        assert result.extra["response_format"] == "json_schema"
+        assert _formats(server) == ["json_object", "json_schema"]
+        assert rf.remembered(server.base_url, "fake-vision") == "json_schema"
+
+
+def test_a_server_refusing_every_mode_leaves_nothing_remembered(request_):
+    for server in _server(accepts=()):  # refuses even a request without response_format
+        rf.remember(server.base_url, "fake-vision", "prompt")
+        with pytest.raises(AnalysisFailed, match="refused every response_format mode"):
+            _analyst(server).analyze(request_)
+        assert _formats(server) == ["none", "json_schema", "json_object"]
+        assert rf.remembered(server.base_url, "fake-vision") is None
+
+
 # --- forced modes --------------------------------------------------------------------------------------
 
 

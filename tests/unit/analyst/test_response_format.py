@@ -98,7 +98,11 @@ def test_strict_schema_is_a_fresh_copy_each_time():
     ("json_schema", 400, "messages[1].content[1]: image data is not a PNG messages", False),
     ("json_schema", 401, "response_format", False),  # not a 400/422
     ("json_schema", 500, "response_format", False),
-    ("prompt", 400, "response_format is required", False),  # nothing was asked in prompt mode
+    # in prompt mode nothing was asked: only a server wanting a response_format refuses it (another server now
+    # answers where prompt mode was remembered)
+    ("prompt", 400, "response_format is required", True),
+    ("prompt", 400, "prompt is too long for this model", False),
+    ("prompt", 400, "json_schema of messages[0] is invalid", False),
 ])
 def test_what_counts_as_a_refusal(mode, status, text, refused):
     assert rf.is_refusal(mode, status, text) is refused
@@ -132,7 +136,11 @@ def test_json_modes_never_unwrap_fences():
 
 
 def test_fallback_order_and_request_bodies():
-    assert [rf.next_mode(m) for m in rf.MODES] == ["json_object", "prompt", None]
+    assert [rf.next_untried(list(rf.MODES[:i + 1])) for i in range(3)] == ["json_object", "prompt", None]
+    # started from a remembered mode: the refused ones are skipped, the ones above it asked again
+    assert rf.next_untried(["json_object"]) == "json_schema"
+    assert rf.next_untried(["prompt"]) == "json_schema"
+    assert rf.next_untried(["json_object", "json_schema"]) == "prompt"
     schema = rf.strict_json_schema(AnalystAnswer)
     assert rf.response_format_body("json_schema", schema, "n") == {
         "type": "json_schema", "json_schema": {"name": "n", "strict": True, "schema": schema}}
