@@ -30,6 +30,7 @@ class Factories:
     market_data: Callable[[App, str], MarketData]
     llm_analyst: Callable[[App, str], Analyst]
     ibkr_session: Callable[[App], Any]
+    tws_connection: Callable[[App], Any] | None = None
 
 
 @dataclass
@@ -43,13 +44,20 @@ class App:
     _market_data: dict[str, MarketData] = field(default_factory=dict)
     _analysts: dict[str, Analyst] = field(default_factory=dict)
     _brokers: dict[str, Broker] = field(default_factory=dict)
-    _shared: dict[str, Any] = field(default_factory=dict)  # one IBKR session (and its rate limiter) per App
+    _shared: dict[str, Any] = field(default_factory=dict)  # one IBKR session / TWS connection (and limiter) per App
 
     def ibkr_session(self):
         """The IBKR session shared by the IBKR broker and market data (one rate limiter for both)."""
         if "gateway" not in self._shared:
             self._shared["gateway"] = self.factories.ibkr_session(self)
         return self._shared["gateway"]
+
+    def tws_connection(self):
+        """The TWS / IB Gateway connection shared by the TWS broker and market data (one clientId, one pacing
+        limiter for both)."""
+        if "tws" not in self._shared:
+            self._shared["tws"] = self.factories.tws_connection(self)
+        return self._shared["tws"]
 
     def broker_for(self, name: str | None = None) -> Broker:
         """The broker called ``name`` (a strategy's choice), else the default (``TRADETRAIL_BROKER``)."""

@@ -24,12 +24,15 @@ CONTROL_QUEUE = "tradetrail.control"
 # The adapter names a setting or a strategy may give, as types (validation and the OpenAPI enums need them
 # here, below everything). The composition root's registries (``runtime/registries.py``) map each name to its
 # factory and a test keeps both lists equal; a new adapter is one name here and one entry there.
-BrokerName = Literal["simulated", "ibkr_web"]
-MarketDataName = Literal["sample", "files", "ibkr"]
+BrokerName = Literal["simulated", "ibkr_web", "ibkr_tws"]
+MarketDataName = Literal["sample", "files", "ibkr", "ibkr_tws"]
 ArtifactStoreName = Literal["local", "s3"]
 SIMULATED: BrokerName = "simulated"  # where a replay-clock strategy trades: a replayed market trades nowhere else
-GATEWAY_BROKERS: frozenset[str] = frozenset({"ibkr_web"})  # adapters that talk through the one IBKR gateway
-GATEWAY_MARKET_DATA: frozenset[str] = frozenset({"ibkr"})
+# Adapters that talk through one IBKR gateway (Client Portal or TWS / IB Gateway): strategies using them run in
+# the serving process only (embedded mode), and the demo trades SPY on their live bars.
+GATEWAY_BROKERS: frozenset[str] = frozenset({"ibkr_web", "ibkr_tws"})
+GATEWAY_MARKET_DATA: frozenset[str] = frozenset({"ibkr", "ibkr_tws"})
+TWS_ADAPTERS: frozenset[str] = frozenset({"ibkr_tws"})  # of those, the ones on the TWS socket API (the rest: Web API)
 # How the model analyst asks a server for JSON (tradetrail/analyst/response_format.py); auto falls back in order.
 LlmResponseFormat = Literal["auto", "json_schema", "json_object", "prompt"]
 LLM_RESPONSE_FORMATS: tuple[str, ...] = get_args(LlmResponseFormat)
@@ -135,6 +138,28 @@ class Settings(BaseSettings):
                                     "the executor is celery, else this process's own; redis: always in Redis; "
                                     "process: each process keeps to a fixed share (unsafe with several workers)")
     # --- end of the IBKR block ------------------------------------------------------------------------------
+
+    # --- IBKR through TWS / IB Gateway, the socket API (issue #16; docs/tws.md) -------------------------------
+    tws_host: str = Field(default="127.0.0.1", description="TWS / IB Gateway host")
+    tws_port: int = Field(default=4002, ge=1, le=65535, description="API port: 4002 IB Gateway paper, 4001 live; "
+                                                                   "7497 TWS paper, 7496 live")
+    tws_client_id: int = Field(
+        default=1, ge=0, le=999_000, description="the first API clientId this deployment uses: a process takes the "
+                                                 "first of client_id .. client_id + span - 1 no other connection holds")
+    tws_client_id_span: int = Field(default=8, ge=1, le=64, description="how many clientIds the processes of this "
+                                                                         "deployment may hold at once")
+    tws_account: str | None = Field(default=None, description="account id; default: the only (or first) managed one")
+    tws_market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = Field(
+        default="live", description="reqMarketDataType after each connect: delayed needs no subscription")
+    tws_connect_timeout_s: float = Field(default=10.0, gt=0, le=120, description="to connect and synchronise")
+    tws_timeout_s: float = Field(default=15.0, gt=0, le=300, description="per request; an order TWS has not "
+                                                                          "acknowledged by then is UNKNOWN")
+    tws_reconnect_max_s: float = Field(default=60.0, gt=0, le=3600, description="longest wait between two "
+                                                                                 "reconnection attempts")
+    tws_pacing_scale: float = Field(
+        default=1.0, gt=0, le=1, description="multiplies the historical-data pacing intervals; keep 1 against a real "
+                                             "gateway (tests use a smaller value against the fake TWS)")
+    # --- end of the TWS block ----------------------------------------------------------------------------------
 
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "
                                                                        "account this often (0: only at start-up)")
@@ -315,11 +340,17 @@ class Settings(BaseSettings):
         if self.embedded_processes > 1 and ":memory:" in self.resolved_database_url:
             raise ValueError("embedded_processes > 1 needs a database file or server: an in-memory SQLite "
                              "database is private to each process")
-        ibkr = self.broker in GATEWAY_BROKERS or self.market_data in GATEWAY_MARKET_DATA
+        ibkr = (self.broker in GATEWAY_BROKERS - TWS_ADAPTERS
+                or self.market_data in GATEWAY_MARKET_DATA - TWS_ADAPTERS)
         if ibkr and self.executor == "celery" and self.processes_sharing_gateway > 5:
             raise ValueError(f"worker_concurrency {self.worker_concurrency} is too many for one IBKR gateway: "
                              "it serves at most 5 history requests at once, so at most 4 worker processes "
                              "(plus the serving one) may share it")
+        tws = self.broker in TWS_ADAPTERS or self.market_data in TWS_ADAPTERS
+        if tws and self.executor == "celery" and self.processes_sharing_gateway > self.tws_client_id_span:
+            raise ValueError(f"worker_concurrency {self.worker_concurrency} needs more TWS clientIds than "
+                             f"tws_client_id_span ({self.tws_client_id_span}) gives: every worker process and the "
+                             "serving one hold a connection of their own")
         return self
 
     @property

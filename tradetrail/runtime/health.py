@@ -23,7 +23,7 @@ from tradetrail.db.models import Execution, ScheduleSlot, Strategy, StrategyVers
 from tradetrail.db.types import utcnow
 from tradetrail.domain.schedule import ScheduleError, fire_times
 from tradetrail.observability import heartbeats
-from tradetrail.runtime.registries import uses_gateway_session
+from tradetrail.runtime.registries import uses_tws, uses_web_api
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.settings import CONTROL_QUEUE, RUNS_QUEUE
 from tradetrail.workflow.memo import Memo
@@ -62,10 +62,44 @@ _SESSION_FIELDS = ("epoch", "reopened", "last_reopen", "last_reopen_error", "reo
 
 
 def _ibkr(app) -> dict:
-    """The IBKR session, when this deployment's default broker or market data goes through the gateway."""
+    """The IBKR session (Client Portal) or connection (TWS / IB Gateway), when this deployment's default broker
+    or market data goes through one."""
     s = app.settings
-    if not uses_gateway_session(s.broker, s.market_data):
-        return {"ok": True, "used": False}
+    web, tws = uses_web_api(s.broker, s.market_data), uses_tws(s.broker, s.market_data)
+    if not web:
+        return _tws(app) if tws else {"ok": True, "used": False}
+    if tws:
+        both = {"web_api": _web_api(app), "tws": _tws(app)}
+        bad = [f"{name}: {c['reason']}" for name, c in both.items() if not c["ok"]]
+        return {"ok": not bad, "used": True, **both, **({"reason": "; ".join(bad)} if bad else {})}
+    return _web_api(app)
+
+
+_TWS_FIELDS = ("host", "port", "client_id", "epoch", "accounts", "ib_connectivity", "farms", "drops", "dropped_at",
+               "last_error", "resubscribed", "synced")
+
+
+def _tws(app) -> dict:
+    """The TWS / IB Gateway connection: connected, an account managed, TWS itself connected to IBKR."""
+    try:
+        conn = app.tws_connection()
+        conn.ensure_connected()
+        described = conn.describe()
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "used": True, "api": "tws", "error": type(exc).__name__,
+                "reason": f"TWS / IB Gateway is not connected: {exc}"[:300]}
+    out = {"used": True, "api": "tws", "connected": bool(described.get("connected")),
+           **{k: described.get(k) for k in _TWS_FIELDS}}
+    lost = out["ib_connectivity"] == "lost"
+    out["ok"] = out["connected"] and bool(out["accounts"]) and not lost
+    if not out["ok"]:
+        out["reason"] = ("TWS has lost its connection to IBKR's servers (1100)" if lost else
+                         "TWS lists no managed account: is it logged in?" if out["connected"] else
+                         f"TWS / IB Gateway is not connected: {out['last_error'] or 'dropped'}")
+    return out
+
+
+def _web_api(app) -> dict:
     try:
         session = app.ibkr_session()
         described = session.describe()

@@ -7,7 +7,7 @@ from tradetrail.analyst.port import Analyst
 from tradetrail.app_context import App, ConfigurationError, Factories
 from tradetrail.broker.port import Broker
 from tradetrail.marketdata.port import MarketData, MarketDataError
-from tradetrail.settings import GATEWAY_BROKERS, GATEWAY_MARKET_DATA, Settings
+from tradetrail.settings import GATEWAY_BROKERS, GATEWAY_MARKET_DATA, TWS_ADAPTERS, Settings
 from tradetrail.trading.locks import process_lock
 
 
@@ -27,7 +27,13 @@ def _ibkr_web(app: App) -> Broker:
     return IbkrWebBroker(app.ibkr_session(), app.engine, account=app.settings.ibkr_account)
 
 
-BROKERS = {"simulated": _simulated, "ibkr_web": _ibkr_web}
+def _ibkr_tws(app: App) -> Broker:
+    from tradetrail.tws.broker import TwsBroker
+
+    return TwsBroker(app.tws_connection(), account=app.settings.tws_account)
+
+
+BROKERS = {"simulated": _simulated, "ibkr_web": _ibkr_web, "ibkr_tws": _ibkr_tws}
 
 
 def _sample(app: App) -> MarketData:
@@ -42,6 +48,12 @@ def _ibkr_data(app: App) -> MarketData:
     return IbkrMarketData(app.ibkr_session(), app.engine)
 
 
+def _tws_data(app: App) -> MarketData:
+    from tradetrail.tws.marketdata import TwsMarketData
+
+    return TwsMarketData(app.tws_connection(), app.engine)
+
+
 def _files(app: App) -> MarketData:
     folder = app.settings.market_data_dir
     if folder is None:
@@ -52,7 +64,7 @@ def _files(app: App) -> MarketData:
     return FilesMarketData(folder)
 
 
-MARKET_DATA = {"sample": _sample, "ibkr": _ibkr_data, "files": _files}
+MARKET_DATA = {"sample": _sample, "ibkr": _ibkr_data, "files": _files, "ibkr_tws": _tws_data}
 
 
 def _local_store(settings: Settings):
@@ -88,8 +100,19 @@ ARTIFACT_STORES = {"local": _local_store, "s3": _s3_store}
 
 
 def uses_gateway_session(broker: str | None, market_data: str | None) -> bool:
-    """Whether a broker or market data of these names needs the IBKR session (keep-alive, one process)."""
+    """Whether a broker or market data of these names talks through an IBKR gateway (its strategies run in the
+    serving process only: one session, one connection)."""
     return broker in GATEWAY_BROKERS or market_data in GATEWAY_MARKET_DATA
+
+
+def uses_tws(broker: str | None, market_data: str | None) -> bool:
+    """Whether they talk to TWS / IB Gateway over the socket API (a connection, no keep-alive)."""
+    return broker in TWS_ADAPTERS or market_data in TWS_ADAPTERS
+
+
+def uses_web_api(broker: str | None, market_data: str | None) -> bool:
+    """Whether they use the Client Portal Web API session (keep-alive tickles, brokerage session)."""
+    return (broker in GATEWAY_BROKERS - TWS_ADAPTERS) or (market_data in GATEWAY_MARKET_DATA - TWS_ADAPTERS)
 
 
 def market_data_is_live(name: str) -> bool:
@@ -130,13 +153,19 @@ def make_ibkr_session(app: App):
     return IbkrSession(app.settings)
 
 
+def make_tws_connection(app: App):
+    from tradetrail.tws.connection import TwsConnection
+
+    return TwsConnection(app.settings)
+
+
 def make_artifact_store(settings: Settings):
     """The artifact store ``TRADETRAIL_ARTIFACT_STORE`` names (anything but ``local`` is S3, as before)."""
     return ARTIFACT_STORES.get(settings.artifact_store, _s3_store)(settings)
 
 
 FACTORIES = Factories(broker=make_broker, market_data=make_market_data, llm_analyst=make_llm_analyst,
-                      ibkr_session=make_ibkr_session)
+                      ibkr_session=make_ibkr_session, tws_connection=make_tws_connection)
 
 
 def _csv(value: str) -> tuple[str, ...]:

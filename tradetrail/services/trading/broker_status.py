@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from tradetrail.broker.port import BrokerError
-from tradetrail.runtime.registries import uses_gateway_session
+from tradetrail.runtime.registries import uses_web_api
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,10 @@ def broker_status(app, *, user_id: int | None = None) -> dict:
 
 def start_session_keeper(app):
     """Start the IBKR keep-alive (a tickle every ``TRADETRAIL_IBKR_KEEPALIVE_S``) when the default broker or
-    market data is IBKR; returns the keeper (call ``.stop()`` on shutdown) or None when nothing needs it."""
+    market data is IBKR's Client Portal; returns the keeper (call ``.stop()`` on shutdown) or None when nothing
+    needs it (TWS / IB Gateway needs no keep-alive: its connection reconnects by itself)."""
     s = app.settings
-    if not uses_gateway_session(s.broker, s.market_data):
+    if not uses_web_api(s.broker, s.market_data):
         return None
     from tradetrail.ibkr.client import SessionKeeper
 

@@ -1,0 +1,372 @@
+"""One long-lived API connection to TWS / IB Gateway per process, on an asyncio loop thread of its own.
+
+Why a loop thread: the pipeline is synchronous and several threads of a process use the broker at once, while
+ib_async is single-threaded asyncio. Every ib_async call runs on this loop (:meth:`TwsConnection.run`); the
+caller waits for its result to a deadline.
+
+- clientId: a process takes the first of ``TRADETRAIL_TWS_CLIENT_ID`` .. + ``TRADETRAIL_TWS_CLIENT_ID_SPAN``
+  - 1 that no other connection holds (TWS answers 326 and closes for one in use); a reconnection asks for the
+  same id again, so the orders this process placed stay its own to cancel. Every id held: ClientIdInUse,
+  naming the settings, at once (ib_async alone would wait out its timeout).
+- A refused connection, no handshake in time (the gateway restarting: IBC restarts it daily) or a drop: the
+  connection is down and requests fail at once with NotConnected saying why and when the next attempt is,
+  never as an empty answer. Attempts back off 1, 2, 4... s up to ``TRADETRAIL_TWS_RECONNECT_MAX_S``; after a
+  drop a background task keeps trying.
+- After every (re)connect (``epoch`` counts them): ib_async's own synchronisation (positions, this client's
+  open orders, completed orders, executions, account updates), then every client's open orders
+  (reqAllOpenOrders) and the market data type. The broker reads orders, executions and positions afresh
+  on each call, matched on orderRef and permId, so nothing of an earlier connection is trusted.
+- 1100 (TWS lost IBKR's servers) is tracked until 1101/1102; 1101 (restored, data lost) resubscribes the
+  account updates and summary; 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
+  as market-data notes.
+The wire is logged by ib_async at DEBUG (logger ``ib_async.client``): a paper account's capture confirms the
+fake TWS's layouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ib_async import IB
+from ib_async.wrapper import RequestError
+
+from tradetrail.tws.errors import ClientIdInUse, NotConnected, RequestFailed, RequestTimedOut, TwsError
+from tradetrail.tws.pacing import HistoryPacer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
+FARM_OK, FARM_BROKEN, FARM_INACTIVE = {2104, 2106, 2158}, {2103, 2105, 2157}, {2107, 2108}
+CONNECTIVITY = {1100: "lost", 2110: "lost", 1101: "restored", 1102: "restored"}
+MARKET_DATA_NOTES = {354, 10089, 10090, 10167, 10168}
+BACKOFF_START_S = 1.0
+STICKY_ATTEMPTS = 3  # a reconnection asks for its previous clientId this many times before taking another
+MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop thread and back
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class TwsConnection:
+    """The process's connection (one per App, as the Web API's session is)."""
+
+    def __init__(self, settings):
+        self.host, self.port = settings.tws_host, int(settings.tws_port)
+        first = settings.tws_client_id
+        self.client_ids = list(range(first, first + settings.tws_client_id_span))
+        self.account = settings.tws_account or ""
+        self.connect_timeout = settings.tws_connect_timeout_s
+        self.timeout = settings.tws_timeout_s
+        self.reconnect_max = settings.tws_reconnect_max_s
+        self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
+        self.pacer = HistoryPacer(settings.tws_pacing_scale, share=settings.processes_sharing_gateway)
+        self.ib: IB | None = None
+        self.client_id: int | None = None
+        self.epoch = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._connect_gate = threading.Lock()  # one synchronous connection attempt at a time
+        self._state_lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None  # on the loop: one connection attempt at a time
+        self.serial: asyncio.Lock | None = None  # on the loop: requests whose answers share one key in ib_async
+        self._up = False
+        self._closing = False
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._reconnect: asyncio.Task | None = None
+        self.state: dict[str, Any] = {
+            "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
+            "last_error": None, "ib_connectivity": "unknown", "farms": {}, "market_data_notes": [],
+            "resubscribed": 0, "synced": None, "errors": deque(maxlen=20)}
+
+    # -- the loop thread ----------------------------------------------------------------------------------
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            loop = asyncio.new_event_loop()
+            started = threading.Event()
+
+            def spin() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(started.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=spin, name="tws-loop", daemon=True)
+            thread.start()
+            started.wait(10)
+            self._loop, self._thread = loop, thread
+            self.ib = self._submit(self._make_ib(), 10)
+
+    async def _make_ib(self) -> IB:
+        ib = IB()
+        ib.RaiseRequestErrors = True  # a failed request raises (error 162 is not "0 bars")
+        ib.errorEvent += self._on_error
+        ib.disconnectedEvent += self._on_disconnected
+        self._alock, self.serial = asyncio.Lock(), asyncio.Lock()
+        return ib
+
+    def _submit(self, coro: Awaitable[T], timeout: float) -> T:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("TwsConnection.run called on its own loop thread")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    # -- connecting ---------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.ib is not None and self.ib.isConnected()
+
+    def ensure_connected(self) -> None:
+        """Connect now unless connected; NotConnected (why, and when the next attempt is) if it cannot."""
+        self._start()
+        if self.connected:
+            return
+        with self._connect_gate:
+            if self.connected:
+                return
+            wait = self._next_attempt - time.monotonic()
+            if wait > 0:
+                raise NotConnected(f"{self.state['last_error'] or 'not connected to TWS'}; next attempt in "
+                                   f"{wait:.0f} s")
+            budget = self.connect_timeout * 2 + MARGIN_S
+            try:
+                self._submit(self._connect(reconnect=self.client_id is not None), budget)
+            except TimeoutError:
+                raise NotConnected(f"no connection to TWS at {self.host}:{self.port} within {budget:.0f} s") from None
+
+    async def _connect(self, *, reconnect: bool) -> None:
+        async with self._alock:
+            if self.ib.isConnected():
+                return
+            ids = self.client_ids
+            if reconnect and self.client_id is not None and self._failures < STICKY_ATTEMPTS:
+                ids = [self.client_id]
+            for client_id in ids:
+                try:
+                    await self._connect_once(client_id)
+                except ClientIdInUse as exc:
+                    if len(ids) == 1 and reconnect:
+                        self._failed(ClientIdInUse(f"{exc} (our previous connection, not yet released by the "
+                                                   "gateway; asking again)"))
+                        raise
+                    continue
+                except NotConnected as exc:
+                    self._failed(exc)
+                    raise
+                self._failures, self._next_attempt = 0, 0.0
+                await self._after_connect(client_id)
+                return
+            exc = ClientIdInUse(f"every TWS clientId this deployment may use ({ids[0]}..{ids[-1]}: "
+                                f"TRADETRAIL_TWS_CLIENT_ID and TRADETRAIL_TWS_CLIENT_ID_SPAN) is held by another "
+                                f"connection to {self.host}:{self.port} (error 326): other tradetrail processes, "
+                                "TWS itself or another API client")
+            self._failed(exc)
+            raise exc
+
+    async def _connect_once(self, client_id: int) -> None:
+        ib, loop = self.ib, asyncio.get_running_loop()
+        refused: asyncio.Future = loop.create_future()
+
+        def on_error(_req_id, code, text, _contract) -> None:
+            if code == 326 and not refused.done():
+                refused.set_result(f"326 {text}")
+
+        def on_api_error(text: str) -> None:
+            if not refused.done():
+                refused.set_result(text)
+
+        ib.errorEvent += on_error
+        ib.client.apiError += on_api_error
+        task = asyncio.ensure_future(ib.connectAsync(self.host, self.port, client_id, timeout=self.connect_timeout,
+                                                     account=self.account))
+        try:
+            done, _ = await asyncio.wait({task, refused}, timeout=self.connect_timeout * 2,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()
+                return
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            ib.disconnect()
+            if refused in done:
+                text = str(refused.result())
+                if text.startswith("326") or "already in use" in text:
+                    raise ClientIdInUse(f"TWS clientId {client_id} is in use by another connection (error {text})")
+                raise NotConnected(f"TWS at {self.host}:{self.port} closed the connection during the handshake: "
+                                   f"{text}")
+            raise TimeoutError
+        except OSError as exc:
+            raise NotConnected(self._why_not(exc)) from None
+        finally:
+            ib.errorEvent -= on_error
+            ib.client.apiError -= on_api_error
+
+    def _why_not(self, exc: OSError) -> str:
+        where = f"TWS / IB Gateway at {self.host}:{self.port}"
+        if isinstance(exc, TimeoutError):
+            return (f"no API handshake from {where} within {self.connect_timeout:g} s: it is starting, restarting "
+                    "(IBC restarts it daily) or not logged in")
+        if isinstance(exc, ConnectionRefusedError):
+            return (f"{where} refused the connection: is it running, with the API enabled on this port? IBC "
+                    "restarts it daily; a run during the restart fails here")
+        if isinstance(exc, ConnectionError):
+            return f"{where} dropped the connection while we connected ({exc or type(exc).__name__})"
+        return f"{where} cannot be reached: {exc.strerror or exc}"
+
+    def _failed(self, exc: TwsError) -> None:
+        self._failures += 1
+        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** (self._failures - 1))
+        self._next_attempt = time.monotonic() + backoff
+        with self._state_lock:
+            self.state["last_error"] = str(exc)
+        log.warning("TWS: %s (next attempt in %.0f s)", exc, backoff)
+
+    async def _after_connect(self, client_id: int) -> None:
+        ib = self.ib
+        self.client_id, self._up = client_id, True
+        self.epoch += 1
+        if self.market_data_type != 1:
+            ib.reqMarketDataType(self.market_data_type)
+        synced: dict[str, Any] = {"epoch": self.epoch, "at": _now(), "positions": len(ib.positions()),
+                                  "executions": len(ib.fills()), "orders": len(ib.trades())}
+        try:
+            async with self.serial:
+                synced["open_orders_all_clients"] = len(await asyncio.wait_for(ib.reqAllOpenOrdersAsync(),
+                                                                               self.timeout))
+        except (TimeoutError, ConnectionError, RequestError) as exc:
+            synced["open_orders_all_clients"] = f"not read: {type(exc).__name__}"
+        with self._state_lock:
+            self.state.update(connected=True, connected_at=_now(), accounts=list(ib.managedAccounts()),
+                              last_error=None, synced=synced, client_id=client_id, ib_connectivity="ok")
+        log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
+                 self.epoch, ",".join(ib.managedAccounts()))
+
+    def _on_disconnected(self) -> None:
+        """A drop (ib_async emits this twice per disconnect; the second finds us down already)."""
+        if not self._up:
+            return
+        self._up = False
+        with self._state_lock:
+            self.state.update(connected=False, dropped_at=_now(), drops=self.state["drops"] + 1,
+                              last_error="the connection to TWS dropped")
+        log.warning("TWS: the connection to %s:%d dropped", self.host, self.port)
+        if not self._closing and (self._reconnect is None or self._reconnect.done()):
+            self._reconnect = asyncio.ensure_future(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = BACKOFF_START_S
+        while not self._closing and not self.ib.isConnected():
+            await asyncio.sleep(min(delay, max(0.0, self._next_attempt - time.monotonic()) or delay))
+            if self._closing or self.ib.isConnected():
+                return
+            try:
+                await self._connect(reconnect=True)
+            except TwsError:
+                delay = min(self.reconnect_max, delay * 2)
+
+    # -- what TWS tells us --------------------------------------------------------------------------------
+    def _on_error(self, req_id: int, code: int, text: str, _contract) -> None:
+        with self._state_lock:
+            self.state["errors"].append({"at": _now(), "code": code, "req_id": req_id, "text": text[:300]})
+            if code in CONNECTIVITY:
+                self.state["ib_connectivity"] = CONNECTIVITY[code]
+                self.state[f"last_{code}"] = _now()
+            elif code in FARM_OK | FARM_BROKEN | FARM_INACTIVE:
+                farm = text.rsplit(":", 1)[-1].strip() or str(code)
+                self.state["farms"][farm] = "ok" if code in FARM_OK else "broken" if code in FARM_BROKEN \
+                    else "inactive"
+            elif code in MARKET_DATA_NOTES:
+                self.state["market_data_notes"] = (self.state["market_data_notes"] + [f"{code}: {text[:200]}"])[-10:]
+        if code == 1101 and not self._closing:
+            asyncio.ensure_future(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        """1101: TWS is back with IBKR's servers but our subscriptions are gone: ask for them again."""
+        ib = self.ib
+        try:
+            if self.market_data_type != 1:
+                ib.reqMarketDataType(self.market_data_type)
+            if self.account:
+                await asyncio.wait_for(ib.reqAccountUpdatesAsync(self.account), self.timeout)
+            await asyncio.wait_for(ib.reqAccountSummaryAsync(), self.timeout)
+        except (TimeoutError, ConnectionError, RequestError) as exc:
+            log.warning("TWS: resubscribing after 1101 failed: %s", exc)
+            return
+        with self._state_lock:
+            self.state["resubscribed"] += 1
+            self.state["last_resubscribed"] = _now()
+        log.info("TWS: resubscribed after 1101 (connectivity restored, data lost)")
+
+    # -- requests -----------------------------------------------------------------------------------------
+    def run(self, make: Callable[[IB], Awaitable[T]], *, timeout: float | None = None, what: str = "request") -> T:
+        """``make(ib)`` on the loop, connected first; its errors as TwsError (a drop mid-way: NotConnected)."""
+        self.ensure_connected()
+        limit = timeout if timeout is not None else self.timeout
+
+        async def guarded() -> T:
+            if not self.ib.isConnected():
+                raise NotConnected(f"not connected to TWS ({self.state['last_error'] or 'dropped'})")
+            return await asyncio.wait_for(make(self.ib), limit)
+
+        try:
+            return self._submit(guarded(), limit + MARGIN_S)
+        except TimeoutError:
+            raise RequestTimedOut(f"TWS did not answer {what} within {limit:g} s") from None
+        except RequestError as exc:
+            raise RequestFailed(exc.code, exc.message) from None
+        except ConnectionError as exc:
+            raise NotConnected(f"the connection to TWS dropped during {what} ({exc})") from None
+
+    def status(self) -> dict[str, Any]:
+        """What we know of the connection now (a copy; any thread)."""
+        with self._state_lock:
+            out = {k: (list(v) if isinstance(v, deque) else dict(v) if isinstance(v, dict) else v)
+                   for k, v in self.state.items()}
+        out["connected"] = self.connected
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """For status pages and /health (never a secret)."""
+        st = self.status()
+        return {"api": "tws", "host": self.host, "port": self.port, "client_id": self.client_id,
+                "client_ids": f"{self.client_ids[0]}..{self.client_ids[-1]}", "epoch": self.epoch,
+                "market_data_type": self.market_data_type, **st, "errors": st["errors"][-5:],
+                "pacing": self.pacer.report()}
+
+    def close(self) -> None:
+        """Disconnect and stop the loop thread (tests, and a process shutting down)."""
+        self._closing = True
+        if self._thread is None:
+            return
+
+        async def shut() -> None:
+            if self._reconnect is not None:
+                self._reconnect.cancel()
+            self._up = False
+            self.ib.disconnect()
+
+        with contextlib.suppress(Exception):
+            self._submit(shut(), 10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._thread = None

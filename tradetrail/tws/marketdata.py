@@ -1,0 +1,234 @@
+"""The ``ibkr_tws`` market data adapter: contracts from TWS's contract details (what ``qualifyContracts`` asks),
+daily bars from ``reqHistoricalData`` behind the pacing limiter, with a bar cache in the database.
+
+Contracts: a ticker is looked up as a stock (``reqContractDetails`` of symbol + STK) and the listing it means
+is chosen by the same documented rules as the Web API adapter (:func:`tradetrail.ibkr.marketdata.choose`:
+exact ticker, stocks first, the one US primary listing; ambiguity is reported, never guessed); a symbol made
+of digits is a conid. conid = TWS's conId (IBKR's contract ids are the same in both APIs). The symbol cache
+(``tradetrail.catalogue.symbols``) keeps what was resolved under this source's name.
+
+Bars: ``1 day`` TRADES bars, regular hours, stamped when their session completes (16:00 New York of the bar's
+date; see :func:`tradetrail.tws.shapes.bar_stamp`). The cache remembers the span it holds completely; a request
+inside it, or one where no new session can have closed since the last fetch, asks nobody. Every failure is a
+MarketDataError saying why (not connected, no subscription, a pacing violation held back): never "0 bars".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+from ib_async import Contract as IbContract
+from ib_async import ContractDetails
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tradetrail.db.market_models import BarSeries, CachedBar
+from tradetrail.db.models import Symbol
+from tradetrail.db.types import utcnow
+from tradetrail.domain.bars import BarsError, validate_bars
+from tradetrail.domain.contract import Contract
+from tradetrail.ibkr import shapes as web_shapes
+from tradetrail.ibkr.marketdata import UnknownContract, choose, rank
+from tradetrail.marketdata.port import MarketDataError
+from tradetrail.tws import shapes
+from tradetrail.tws.connection import TwsConnection
+from tradetrail.tws.errors import RequestFailed, TwsError
+from tradetrail.tws.pacing import PacingHeldBack
+
+SOURCE = "ibkr_tws"
+DAILY = "1d"
+MAX_DAYS = 365  # TWS takes durations above a year in years only
+HISTORY_ATTEMPTS = 3  # a pacing violation is waited out and the (idempotent) request asked again, this often
+NO_SUBSCRIPTION = {354, 10089, 10090, 10167, 10168}
+
+
+def _duration(days: int) -> tuple[str, int]:
+    """A TWS duration covering ``days`` days, and the days it covers."""
+    if days <= MAX_DAYS:
+        return f"{days} D", days
+    years = math.ceil(days / 365)
+    return f"{years} Y", 365 * years
+
+
+class TwsMarketData:
+    name = SOURCE
+
+    def __init__(self, conn: TwsConnection, engine: Engine):
+        self.conn, self.engine = conn, engine
+        self.history_timeout = conn.timeout * 4  # years of daily bars take a gateway a while
+
+    # -- contracts ---------------------------------------------------------------------------------------
+    def _details(self, contract: IbContract, what: str) -> list[ContractDetails]:
+        try:
+            return self.conn.run(lambda ib: ib.reqContractDetailsAsync(contract), what=what)
+        except RequestFailed as exc:
+            if exc.code == 200:  # "No security definition has been found for the request"
+                return []
+            raise MarketDataError(f"TWS {what}: {exc}") from None
+        except TwsError as exc:
+            raise MarketDataError(f"TWS {what}: {exc}") from None
+
+    def search(self, query: str, *, by_name: bool = False) -> list[dict]:
+        """Listings for a ticker (stocks of that symbol on every exchange TWS knows), ranked best first; by
+        company name, TWS's matching symbols."""
+        q = query.strip()
+        if by_name:
+            try:
+                found = self.conn.run(lambda ib: ib.reqMatchingSymbolsAsync(q), what=f"matching symbols for {q!r}")
+            except TwsError as exc:
+                raise MarketDataError(f"TWS search for {q!r}: {exc}") from None
+            listings = []
+            for d in found or []:
+                c = d.contract
+                if c is not None and c.conId:
+                    exchange = c.primaryExchange or c.exchange or ""
+                    listings.append({"conid": int(c.conId), "symbol": (c.symbol or "").upper(), "name": "",
+                                     "sec_type": c.secType or "", "exchange": exchange, "currency": c.currency or "",
+                                     "is_us": web_shapes.is_us(exchange, c.currency or None),
+                                     "details": {"derivatives": list(d.derivativeSecTypes or [])}})
+            return rank(listings, q)
+        details = self._details(IbContract(symbol=q.upper(), secType="STK", exchange="SMART"),
+                                f"contract details for {q!r}")
+        return rank([shapes.listing(d) for d in details], q)
+
+    def contract(self, conid: int) -> dict:
+        """One contract by id (UnknownContract if TWS has none)."""
+        details = self._details(IbContract(conId=int(conid)), f"contract {conid}")
+        if not details:
+            raise UnknownContract(f"TWS has no contract {conid}")
+        return shapes.listing(details[0])
+
+    def resolve(self, symbol: str) -> Contract:
+        key = symbol.strip().upper()
+        if key.isdigit():
+            return to_contract(self.contract(int(key)), "by conid")
+        chosen, rule = choose(self.search(key), key)
+        return to_contract(chosen, rule)
+
+    # -- bars --------------------------------------------------------------------------------------------
+    def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
+        conid = contract.conid or self._conid_for(contract.symbol)
+        needed_from = as_of - timedelta(days=math.ceil(lookback * 7 / 5) + 7)
+        with Session(self.engine, expire_on_commit=False) as s:
+            series = s.scalar(select(BarSeries).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
+                                                      BarSeries.bar == DAILY))
+        if series is None or series.covered_from > needed_from:
+            self._fetch(conid, since=needed_from, series=series)
+        elif as_of > series.complete_through and web_shapes.next_close_after(series.complete_through) <= as_of:
+            last = self._last_bar_time(series.id) or series.covered_from
+            self._fetch(conid, since=min(last, as_of) - timedelta(days=3), series=series)
+        return self._read(conid, as_of, lookback)
+
+    def sessions(self, contract: Contract) -> pd.DatetimeIndex:
+        return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
+
+    def _conid_for(self, symbol: str) -> int:
+        with Session(self.engine) as s:
+            conid = s.scalar(select(Symbol.conid).where(Symbol.source == SOURCE, Symbol.symbol == symbol.upper()))
+        return int(conid) if conid else int(self.resolve(symbol).conid)
+
+    def _history(self, conid: int, duration: str) -> list:
+        """Daily bars from TWS, paced; a pacing violation (162) waited out and recorded; no bars an error."""
+        contract = IbContract(conId=conid, exchange="SMART")
+        what = f"historical data for conid {conid} ({duration})"
+        key = (conid, "", duration, "1 day", "TRADES", True)
+        for _ in range(HISTORY_ATTEMPTS):
+            started = time.monotonic()
+            try:
+                with self.conn.pacer.slot(key, conid):
+                    bars = self.conn.run(lambda ib: ib.reqHistoricalDataAsync(
+                        contract, endDateTime="", durationStr=duration, barSizeSetting="1 day", whatToShow="TRADES",
+                        useRTH=True, formatDate=1, timeout=self.history_timeout),
+                        timeout=self.history_timeout + 5, what=what)
+            except PacingHeldBack as exc:
+                raise MarketDataError(f"TWS {what}: {exc}") from None
+            except RequestFailed as exc:
+                text = exc.text.lower()
+                if exc.code == 162 and "pacing" in text:
+                    self.conn.pacer.violation(what, exc.text)
+                    continue
+                if exc.code == 162 and "no data" in text:
+                    raise MarketDataError(f"TWS has no daily bars for conid {conid} over {duration} ({exc.text})") \
+                        from None
+                hint = ""
+                if exc.code in NO_SUBSCRIPTION or "permission" in text:
+                    hint = " (no market data subscription for it: subscribe, or set TRADETRAIL_TWS_MARKET_DATA_TYPE" \
+                           "=delayed where IBKR offers delayed data)"
+                raise MarketDataError(f"TWS refused {what}: {exc}{hint}") from None
+            except TwsError as exc:
+                raise MarketDataError(f"TWS {what}: {exc}") from None
+            if not bars:
+                waited = time.monotonic() - started
+                why = f"no answer within {self.history_timeout:g} s" if waited >= self.history_timeout \
+                    else "an empty answer"
+                raise MarketDataError(f"TWS {what}: {why}; no bars")
+            self.conn.pacer.succeeded()
+            return list(bars)
+        raise MarketDataError(f"TWS {what}: pacing violation (162) {HISTORY_ATTEMPTS} times in a row, each waited "
+                              "out; held back (recorded in the connection's pacing report)")
+
+    def _fetch(self, conid: int, *, since: datetime, series: BarSeries | None) -> None:
+        now = utcnow()
+        duration, days = _duration(max(1, math.ceil((now - since).total_seconds() / 86400)))
+        frame = shapes.bars_frame(self._history(conid, duration), conid)
+        frame = frame.loc[frame.index <= pd.Timestamp(now)]  # a session still running is not a bar yet
+        meta = {"duration": duration, "what": "TRADES", "rth": True,
+                "market_data_type": self.conn.market_data_type}
+        self._store(conid, frame, now, now - timedelta(days=days), meta, series)
+
+    def _store(self, conid: int, frame: pd.DataFrame, now: datetime, covered: datetime, meta: dict,
+               series: BarSeries | None) -> None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(BarSeries, series.id) if series is not None else None
+            if row is None:
+                row = BarSeries(source=SOURCE, key=str(conid), bar=DAILY, covered_from=covered, complete_through=now,
+                                meta=meta)
+                s.add(row)
+                s.flush()
+            if len(frame):
+                s.execute(delete(CachedBar).where(CachedBar.series_id == row.id,
+                                                  CachedBar.time >= frame.index[0].to_pydatetime(),
+                                                  CachedBar.time <= frame.index[-1].to_pydatetime()))
+                s.add_all(CachedBar(series_id=row.id, time=ts.to_pydatetime(), open=float(r.open), high=float(r.high),
+                                    low=float(r.low), close=float(r.close), volume=float(r.volume))
+                          for ts, r in frame.iterrows())
+            row.covered_from = min(row.covered_from, covered)
+            row.complete_through, row.fetched_at, row.meta = max(row.complete_through, now), now, meta
+            try:
+                s.commit()
+            except IntegrityError:  # another process stored the same bars a moment ago: theirs are as good
+                s.rollback()
+
+    def _last_bar_time(self, series_id: int) -> datetime | None:
+        with Session(self.engine) as s:
+            return s.scalar(select(CachedBar.time).where(CachedBar.series_id == series_id)
+                            .order_by(CachedBar.time.desc()).limit(1))
+
+    def _read(self, conid: int, as_of: datetime, lookback: int) -> pd.DataFrame:
+        with Session(self.engine) as s:
+            series_id = s.scalar(select(BarSeries.id).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
+                                                            BarSeries.bar == DAILY))
+            rows = s.execute(select(CachedBar.time, CachedBar.open, CachedBar.high, CachedBar.low, CachedBar.close,
+                                    CachedBar.volume).where(CachedBar.series_id == series_id, CachedBar.time <= as_of)
+                             .order_by(CachedBar.time.desc()).limit(lookback)).all()
+        frame = pd.DataFrame([r[1:] for r in reversed(rows)], columns=["open", "high", "low", "close", "volume"],
+                             index=pd.DatetimeIndex([pd.Timestamp(r[0]) for r in reversed(rows)], name="time"))
+        if frame.index.tz is None:
+            frame.index = frame.index.tz_localize("UTC")
+        try:
+            return validate_bars(frame, source=f"TWS conid {conid}")
+        except BarsError as exc:
+            raise MarketDataError(str(exc)) from exc
+
+
+def to_contract(listing: dict, rule: str = "") -> Contract:
+    details = dict(listing.get("details") or {})
+    if rule:
+        details["resolution"] = rule
+    return Contract(source=SOURCE, symbol=listing["symbol"], name=listing["name"] or listing["symbol"],
+                    sec_type=listing["sec_type"] or "STK", exchange=listing["exchange"],
+                    currency=listing["currency"] or "USD", conid=int(listing["conid"]), details=details)
