@@ -10,18 +10,21 @@ and every fake closed at teardown, and a fake that met a frame it could not hand
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import date
 
 import pytest
-from ib_async import IB, LimitOrder, MarketOrder, Stock, util
+from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder, Stock, util
 from ib_async.contract import Contract, ContractDetails
 from ib_async.decoder import Decoder
 from ib_async.objects import Execution
 from ib_async.order import Order, OrderState
+from ib_async.wrapper import RequestError
 
 from tests.fakes.tws import wire
-from tests.fakes.tws_server import FakeTWS
+from tests.fakes.tws_server import REJECT_TEXT, TEXT, FakeTWS
 
 WAIT = 10.0  # seconds: generous for a loaded CI machine; a healthy run answers in milliseconds
 
@@ -57,6 +60,17 @@ def _until(ib: IB, predicate, timeout: float = WAIT) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "the expected state was not reached in time"
         ib.sleep(0.01)
+
+
+def _until_disconnected(ib: IB, timeout: float = WAIT) -> None:
+    """ib.sleep raises ConnectionError when the socket closes under it; that is the state waited for."""
+    deadline = time.monotonic() + timeout
+    while ib.isConnected():
+        assert time.monotonic() < deadline, "the client did not see the disconnect in time"
+        try:
+            ib.sleep(0.01)
+        except ConnectionError:
+            pass
 
 
 def _spy(ib: IB) -> Contract:
@@ -256,3 +270,230 @@ def test_cancel_is_confirmed_with_cancelled_and_202(tws, connect):
     _until(ib, lambda: trade.orderStatus.status == "Cancelled" and 202 in codes)
     assert tws.order_by_ref("tt-lmt").status == "Cancelled" and tws.count("cancelOrder") == 1
     assert tws.executions == []
+
+
+# -- scenarios -------------------------------------------------------------------------------------------------
+def _errors(ib: IB) -> list[tuple[int, int, str]]:
+    seen: list[tuple[int, int, str]] = []
+    ib.errorEvent += lambda req_id, code, text, contract: seen.append((req_id, code, text))
+    return seen
+
+
+def test_a_rejected_order_reaches_the_client_as_201_and_stays_inactive(tws, connect):
+    ib = connect(tws, 2)
+    errors = _errors(ib)
+    tws.reject_next_order()
+    trade = ib.placeOrder(_spy(ib), MarketOrder("BUY", 1, orderRef="tt-rej"))
+    _until(ib, lambda: trade.orderStatus.status == "Cancelled")
+    assert (trade.order.orderId, 201, REJECT_TEXT) in errors
+    assert trade.log[-1].errorCode == 201
+    booked = tws.order_by_ref("tt-rej")
+    assert booked.status == "Inactive" and tws.executions == [] and tws.positions == {}
+    [done] = _run(ib.reqCompletedOrdersAsync(True))
+    assert (done.order.orderRef, done.order.permId, done.orderStatus.status) == ("tt-rej", booked.perm_id,
+                                                                                 "Inactive")
+
+
+def test_partial_fills_come_in_the_pieces_asked_for(tws, connect):
+    ib = connect(tws, 2)
+    spy = _spy(ib)
+    tws.partial_fills([3, 7])
+    trade = ib.placeOrder(spy, MarketOrder("BUY", 10, orderRef="tt-part"))
+    _until(ib, lambda: trade.orderStatus.status == "Filled" and len(trade.fills) == 2)
+    assert [(f.execution.shares, f.execution.cumQty) for f in trade.fills] == [(3, 3), (7, 10)]
+    # a working limit order filled by hand, partly then the rest
+    low = round(tws.last_close("SPY") * 0.9, 2)
+    lmt = ib.placeOrder(spy, LimitOrder("BUY", 10, low, orderRef="tt-part-lmt"))
+    _until(ib, lambda: lmt.orderStatus.status == "Submitted")
+    tws.fill("tt-part-lmt", quantity=4)
+    _until(ib, lambda: lmt.orderStatus.filled == 4)
+    assert (lmt.orderStatus.status, lmt.orderStatus.remaining, lmt.fills[-1].execution.price) == ("Submitted", 6,
+                                                                                                  low)
+    tws.fill("tt-part-lmt")
+    _until(ib, lambda: lmt.orderStatus.status == "Filled")
+    assert tws.positions["SPY"][0] == 20
+    with pytest.raises(ValueError, match="no working order"):
+        tws.fill("tt-part-lmt")
+
+
+def test_after_a_drop_the_reconnected_client_finds_the_same_perm_ids_and_order_refs(tws, connect):
+    ib = connect(tws, 6)
+    spy = _spy(ib)
+    filled = ib.placeOrder(spy, MarketOrder("BUY", 2, orderRef="tt-keep-mkt"))
+    working = ib.placeOrder(spy, LimitOrder("BUY", 1, round(tws.last_close("SPY") * 0.5, 2),
+                                            orderRef="tt-keep-lmt"))
+    _until(ib, lambda: filled.orderStatus.status == "Filled" and working.orderStatus.status == "Submitted")
+    perm_mkt, perm_lmt = filled.order.permId, working.order.permId
+    tws.drop_connections()
+    assert tws.connections == 0
+    _until_disconnected(ib)
+    ib.connect(tws.host, tws.port, clientId=6, timeout=WAIT)
+    open_ = {t.order.orderRef: t for t in _run(ib.reqAllOpenOrdersAsync())}
+    assert list(open_) == ["tt-keep-lmt"]
+    assert (open_["tt-keep-lmt"].order.permId, open_["tt-keep-lmt"].order.orderId) == (perm_lmt,
+                                                                                       working.order.orderId)
+    done = {t.order.orderRef: t for t in _run(ib.reqCompletedOrdersAsync(True))}
+    assert done["tt-keep-mkt"].order.permId == perm_mkt and done["tt-keep-mkt"].orderStatus.status == "Filled"
+    fills = _run(ib.reqExecutionsAsync(ExecutionFilter(clientId=6)))
+    assert [(f.execution.orderRef, f.execution.permId, f.execution.shares) for f in fills] == [
+        ("tt-keep-mkt", perm_mkt, 2)]
+    # ib_async keeps the commission on the Fill it met first (the connect-time sync's), not on a later
+    # reqExecutions' copy: read commissions from ib.fills()
+    assert {f.execution.execId: f.commissionReport.commission for f in ib.fills()} == {fills[0].execution.execId: 1.0}
+    assert _run(ib.reqExecutionsAsync(ExecutionFilter(clientId=99))) == []
+    assert tws.seen_client_ids == [6, 6]
+
+
+@pytest.mark.parametrize("code", [1100, 1101, 1102])
+def test_connectivity_messages_reach_the_error_event(tws, connect, code):
+    ib = connect(tws, 1)
+    errors = _errors(ib)
+    tws.connectivity(code)
+    _until(ib, lambda: (-1, code, TEXT[code]) in errors)
+    assert ib.isConnected()
+
+
+def test_a_rolled_back_next_valid_id_never_makes_a_new_order_an_old_one(tws, connect):
+    ib = connect(tws, 9)
+    spy = _spy(ib)
+    old = ib.placeOrder(spy, MarketOrder("BUY", 1, orderRef="tt-old"))
+    still = ib.placeOrder(spy, LimitOrder("BUY", 1, round(tws.last_close("SPY") * 0.5, 2), orderRef="tt-still"))
+    _until(ib, lambda: old.orderStatus.status == "Filled" and still.orderStatus.status == "Submitted")
+    old_id, old_perm = old.order.orderId, old.order.permId
+    ib.disconnect()
+    tws.wait_until(lambda f: f.connections == 0)
+    tws.rollback_next_valid_id(1)
+    ib2 = connect(tws, 9)
+    errors = _errors(ib2)
+    assert tws.next_valid_ids[-1] == 1
+    # the same orderId as the filled order: IB (and the fake) take it as a new order with a new permId
+    again = MarketOrder("SELL", 1, orderRef="tt-new", orderId=old_id)
+    new = ib2.placeOrder(spy, again)
+    _until(ib2, lambda: new.orderStatus.status == "Filled")
+    booked = [o for o in tws.orders if o.client_id == 9 and o.order_id == old_id]
+    assert [(o.order_ref, o.status) for o in booked] == [("tt-old", "Filled"), ("tt-new", "Filled")]
+    assert new.order.permId == booked[1].perm_id != old_perm
+    assert [f.execution.orderRef for f in new.fills] == ["tt-new"]
+    by_perm = {f.execution.permId: f.execution.orderRef for f in _run(ib2.reqExecutionsAsync())}
+    assert by_perm == {old_perm: "tt-old", new.order.permId: "tt-new"}
+    # the orderId of an order still working, from another connection: 103, and the working order is untouched
+    clash = LimitOrder("BUY", 3, 1.0, orderRef="tt-clash", orderId=still.order.orderId)
+    ib2.placeOrder(spy, clash)
+    _until(ib2, lambda: any(code == 103 for _, code, _ in errors))
+    assert tws.order_by_ref("tt-still").status == "Submitted" and tws.order_by_ref("tt-clash") is None
+
+
+def test_a_second_connection_with_a_client_id_in_use_gets_326_and_is_closed(tws, connect):
+    first = connect(tws, 5)
+    second = IB()
+    errors = _errors(second)
+    closed: list[str] = []
+    second.client.apiError += closed.append
+    # ib_async itself would wait for its connect timeout; the 326 and the close arrive long before
+    attempt = asyncio.ensure_future(second.connectAsync(tws.host, tws.port, clientId=5, timeout=WAIT),
+                                    loop=util.getLoop())
+    _until(first, lambda: (-1, 326, TEXT[326]) in errors and closed)
+    assert "already in use" in closed[0]
+    attempt.cancel()
+    with pytest.raises((asyncio.CancelledError, ConnectionError)):
+        _run(attempt)
+    second.disconnect()
+    assert first.isConnected() and tws.connections == 1 and tws.client_ids == [5]
+    assert first.reqCurrentTime() is not None
+
+
+def test_historical_pacing_is_enforced_with_162(tws, connect):
+    ib = connect(tws, 1)
+    errors = _errors(ib)
+    spy = _spy(ib)
+    tws.pacing_violation_next(1)
+    assert len(ib.reqHistoricalData(spy, "", "30 D", "1 day", "TRADES", True, timeout=WAIT)) == 0
+    assert errors[-1][1:] == (162, TEXT[162])
+    assert len(ib.reqHistoricalData(spy, "", "30 D", "1 day", "TRADES", True, timeout=WAIT)) > 0
+    # an identical request within 15 s
+    ib.RaiseRequestErrors = True
+    with pytest.raises(RequestError) as caught:
+        ib.reqHistoricalData(spy, "", "30 D", "1 day", "TRADES", True, timeout=WAIT)
+    assert caught.value.code == 162
+    ib.RaiseRequestErrors = False
+
+
+def test_more_than_five_requests_for_one_contract_in_two_seconds_get_162(connect):
+    with FakeTWS(pacing_scale=0.5) as tws:  # 1 s for "two seconds": six requests sent together fall in it
+        ib = connect(tws, 1)
+        spy = _spy(ib)
+        results = _run(asyncio.gather(*[ib.reqHistoricalDataAsync(spy, "", f"{10 + k} D", "1 day", "TRADES", True,
+                                                                   timeout=WAIT) for k in range(6)]))
+        assert sorted(len(r) > 0 for r in results) == [False, True, True, True, True, True]
+        assert tws.problems == []
+
+
+def test_more_than_sixty_requests_in_ten_minutes_get_162(connect):
+    with FakeTWS(pacing_scale=0.02) as tws:  # ten minutes become 12 s; one contract's window 0.04 s
+        ib = connect(tws, 1)
+        errors = _errors(ib)
+        contracts = ib.qualifyContracts(*[Contract(conId=c) for c in (756733, 265598, 272093, 320227571, 1001,
+                                                                      1002)])
+        for k in range(60):
+            bars = ib.reqHistoricalData(contracts[k % 6], "", f"{10 + k} D", "1 day", "TRADES", True,
+                                        timeout=WAIT)
+            assert bars, f"request {k + 1} was refused"
+        assert len(ib.reqHistoricalData(contracts[0], "", "200 D", "1 day", "TRADES", True, timeout=WAIT)) == 0
+        assert errors[-1][1] == 162 and tws.count("reqHistoricalData") == 61
+        assert tws.problems == []
+
+
+def test_a_held_order_is_booked_and_visible_but_answered_only_on_release(tws, connect):
+    ib = connect(tws, 2)
+    spy = _spy(ib)
+    tws.hold_next_order()
+    trade = ib.placeOrder(spy, MarketOrder("BUY", 4, orderRef="tt-held"))
+    ib.reqCurrentTime()  # a round trip after placeOrder: an answer to it would have come first
+    assert trade.orderStatus.status == "PendingSubmit" and trade.fills == []
+    booked = tws.order_by_ref("tt-held")
+    assert booked.status == "PreSubmitted" and booked.held and tws.executions == []
+    other = connect(tws, 3)
+    [seen] = _run(other.reqAllOpenOrdersAsync())
+    assert (seen.order.orderRef, seen.order.permId, seen.order.clientId) == ("tt-held", booked.perm_id, 2)
+    tws.release_held()
+    _until(ib, lambda: trade.orderStatus.status == "Filled" and len(trade.fills) == 1)
+    assert trade.order.permId == booked.perm_id and tws.positions["SPY"][0] == 4
+
+
+def test_an_order_booked_by_another_program_is_in_all_open_orders_only(tws, connect):
+    ib = connect(tws, 1)
+    booked = tws.book("AAPL", "BUY", 5, order_ref="ext-1", client_id=3)
+    assert _run(ib.reqOpenOrdersAsync()) == []
+    [seen] = _run(ib.reqAllOpenOrdersAsync())
+    assert (seen.order.orderRef, seen.order.permId, seen.order.clientId, seen.order.orderId) == (
+        "ext-1", booked.perm_id, 3, booked.order_id)
+    assert seen.order.lmtPrice == booked.lmt_price == round(tws.last_close("AAPL") * 0.5, 2)
+    assert seen.contract.conId == 265598 and seen.orderStatus.status == "Submitted"
+
+
+def test_refused_connections_come_back_on_the_same_port(tws, connect):
+    ib = connect(tws, 1)
+    port = tws.port
+    tws.refuse_connections(1.5)  # long enough that a loaded machine still meets the refusal
+    _until_disconnected(ib)
+    with pytest.raises(ConnectionRefusedError):
+        IB().connect(tws.host, port, clientId=1, timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            ib.connect(tws.host, port, clientId=1, timeout=WAIT)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the fake did not listen again"
+            ib.sleep(0.05)
+    assert ib.isConnected() and tws.port == port and tws.connections == 1
+
+
+def test_every_frame_is_logged_at_debug(tws, connect, caplog):
+    with caplog.at_level(logging.DEBUG, logger="tests.fakes.tws"):
+        ib = connect(tws, 4)
+        ib.reqCurrentTime()
+    lines = [r.getMessage() for r in caplog.records if r.name == "tests.fakes.tws"]
+    assert any(m.startswith("<<< ") and ",71,2,4," in f",{m.split(' ', 2)[2]}," for m in lines)
+    assert any(m.startswith(">>> ") and m.endswith(" 15,1,DU1234567") for m in lines)
+    assert any(m.startswith("<<< ") and m.endswith(" 49,1") for m in lines)
