@@ -10,7 +10,15 @@ import json
 import pytest
 from sqlalchemy import select
 
-from tests.integration.tws.tws_harness import SPY, local_orders, make_app, steps, tt, tws, tws_env  # noqa: F401
+from tests.integration.tws.tws_harness import (  # noqa: F401
+    SPY,
+    local_orders,
+    make_app_fixture,
+    steps,
+    tt,
+    tws_env,
+    tws_fixture,
+)
 from tradetrail.db.trading_models import Fill, Position
 from tradetrail.services.accounts.bootstrap import init
 from tradetrail.services.runs.executions import get_execution, run_strategy

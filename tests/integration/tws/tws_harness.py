@@ -1,5 +1,6 @@
 """The TWS harness: the fake TWS as a fixture, builds of the app against it (their connections closed at
-teardown), its environment for the command line, and what the tests read back."""
+teardown), its environment for the command line, and what the tests read back. A test module imports the
+fixtures ``tws_fixture`` and ``make_app_fixture`` and asks for them as ``tws`` and ``make_app``."""
 
 from __future__ import annotations
 
@@ -29,15 +30,15 @@ def tws_values(fake: FakeTWS, **extra) -> dict:
                 tws_timeout_s=5.0, tws_connect_timeout_s=5.0, tws_reconnect_max_s=1.0) | extra
 
 
-@pytest.fixture
-def tws():
+@pytest.fixture(name="tws")
+def tws_fixture():
     with FakeTWS(pacing_scale=SCALE) as fake:
         yield fake
         assert fake.problems == [] and fake.unhandled == []
 
 
-@pytest.fixture
-def make_app() -> Callable[..., App]:
+@pytest.fixture(name="make_app")
+def make_app_fixture() -> Callable[..., App]:
     """``make_app(settings, fake, **overrides)``: an app on the fake; every connection it opened is closed at
     teardown."""
     built: list[App] = []
