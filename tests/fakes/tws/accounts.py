@@ -4,6 +4,11 @@ margin on the gross position value, buying power four times the excess."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from tests.fakes.tws.conn import Conn
+from tests.fakes.tws.market import NY, TwsInstrument
+
 
 def _money(v: float) -> str:
     return f"{v:.2f}"
@@ -62,3 +67,90 @@ def account_values(snap: dict) -> list[tuple[str, str, str]]:
     rows += [(tag, value, cur) for tag, (value, cur) in summary_values(snap).items()]
     rows += ledger_values(snap, "ALL")
     return rows
+
+
+class AccountDesk:
+    """The fake TWS's positions and account messages (a mixin of ``FakeTWS``, run with its lock held)."""
+
+    def _apply_position(self, inst: TwsInstrument, side: str, q: float, price: float) -> float | None:
+        qty, avg = self._positions.get(inst.symbol, (0.0, 0.0))
+        signed = q if side == "BOT" else -q
+        realized = None
+        if qty == 0 or (qty > 0) == (signed > 0):
+            new = qty + signed
+            avg = (abs(qty) * avg + q * price) / abs(new)
+        else:
+            closing = min(q, abs(qty))
+            realized = (price - avg) * closing * (1 if qty > 0 else -1)
+            new = qty + signed
+            avg = 0.0 if abs(new) < 1e-9 else (avg if (new > 0) == (qty > 0) else price)
+        if abs(new) < 1e-9:
+            self._positions.pop(inst.symbol, None)
+        else:
+            self._positions[inst.symbol] = (new, round(avg, 6))
+        return realized
+
+    def _position_updates(self, inst: TwsInstrument) -> None:
+        qty, avg = self._positions.get(inst.symbol, (0.0, 0.0))
+        for c in self._live():
+            if c.positions:
+                self._send(c, self._position_fields(inst, qty, avg))
+            if c.account_updates:
+                self._send(c, self._portfolio_fields(inst, qty, avg))
+                for tag, value, cur in account_values(self._snapshot()):
+                    self._send(c, [6, 2, tag, value, cur, self.account])
+
+    def _position_fields(self, inst: TwsInstrument, qty: float, avg: float) -> list:
+        return [61, 3, self.account, inst.conid, inst.symbol, inst.sec_type, "", 0, "", "", "", inst.currency,
+                inst.symbol, inst.symbol, qty, avg]
+
+    def _portfolio_fields(self, inst: TwsInstrument, qty: float, avg: float) -> list:
+        close = self.last_close(inst.symbol)
+        unrealized = round((close - avg) * qty, 2) if qty else 0
+        return [7, 8, inst.conid, inst.symbol, inst.sec_type, "", 0, "", "", inst.primary_exchange, inst.currency,
+                inst.symbol, inst.symbol, qty, close, round(close * qty, 2), avg, unrealized, 0, self.account]
+
+
+    def _snapshot(self) -> dict:
+        marks = {s: self.last_close(s) for s in self._positions}
+        return {"account": self.account, "cash": self._cash, "positions": dict(self._positions), "marks": marks}
+
+    def _req_positions(self, conn: Conn, f: list[str]) -> None:
+        conn.positions = True
+        for symbol, (qty, avg) in self._positions.items():
+            self._send(conn, self._position_fields(self.instrument(symbol), qty, avg))
+        self._send(conn, [62, 1])
+
+    def _cancel_positions(self, conn: Conn, f: list[str]) -> None:
+        conn.positions = False
+
+    def _req_account_updates(self, conn: Conn, f: list[str]) -> None:
+        conn.account_updates = f[2] == "1"
+        if not conn.account_updates:
+            return
+        for tag, value, cur in account_values(self._snapshot()):
+            self._send(conn, [6, 2, tag, value, cur, self.account])
+        for symbol, (qty, avg) in self._positions.items():
+            self._send(conn, self._portfolio_fields(self.instrument(symbol), qty, avg))
+        self._send(conn, [8, 1, datetime.now(NY).strftime("%H:%M")])
+        self._send(conn, [54, 1, self.account])
+
+    def _req_account_updates_multi(self, conn: Conn, f: list[str]) -> None:
+        req_id, model = int(f[2]), f[4]
+        for tag, value, cur in account_values(self._snapshot()):
+            self._send(conn, [73, 1, req_id, self.account, model, tag, value, cur])
+        self._send(conn, [74, 1, req_id])
+
+    def _req_account_summary(self, conn: Conn, f: list[str]) -> None:
+        req_id, tags = int(f[2]), [t.strip() for t in f[4].split(",") if t.strip()]
+        snap = self._snapshot()
+        values = summary_values(snap)
+        for tag in tags:
+            if tag.startswith("$LEDGER"):
+                rows = ledger_values(snap, tag.partition(":")[2] or "BASE")
+            else:
+                rows = [(tag, *values[tag])] if tag in values else []
+            for name, value, cur in rows:
+                self._send(conn, [63, 1, req_id, self.account, name, value, cur])
+        self._send(conn, [64, 1, req_id])
+

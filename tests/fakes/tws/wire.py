@@ -148,3 +148,15 @@ def split(body: bytes) -> list[str]:
 def shown(fields: Iterable[object]) -> str:
     """A frame's fields as ib_async logs them (comma separated), for the DEBUG wire log."""
     return ",".join(text(f) for f in fields)
+
+
+def to_int(s: str) -> int:
+    return int(s) if s else 0
+
+
+def to_price(s: str) -> float | None:
+    """A price field as sent (empty or the unset double: none)."""
+    if not s:
+        return None
+    v = float(s)
+    return None if v >= 1e300 else v

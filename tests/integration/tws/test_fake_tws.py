@@ -497,3 +497,27 @@ def test_every_frame_is_logged_at_debug(tws, connect, caplog):
     assert any(m.startswith("<<< ") and ",71,2,4," in f",{m.split(' ', 2)[2]}," for m in lines)
     assert any(m.startswith(">>> ") and m.endswith(" 15,1,DU1234567") for m in lines)
     assert any(m.startswith("<<< ") and m.endswith(" 49,1") for m in lines)
+
+
+def test_market_data_comes_live_or_delayed_as_asked(tws, connect):
+    ib = connect(tws, 1)
+    spy, aapl = ib.qualifyContracts(Stock("SPY", "SMART", "USD"), Stock("AAPL", "SMART", "USD"))
+    *_, before, last = tws.bars("SPY")
+    ticker = ib.reqMktData(spy, "", snapshot=True)
+    _until(ib, lambda: ticker.last == last["close"] and ticker.volume == last["volume"])
+    assert (ticker.close, ticker.bid, ticker.ask, ticker.marketDataType) == (
+        before["close"], round(last["close"] - 0.01, 2), round(last["close"] + 0.01, 2), 1)
+    ib.reqMarketDataType(3)
+    delayed = ib.reqMktData(aapl, "", snapshot=True)
+    _until(ib, lambda: delayed.last == tws.last_close("AAPL") and delayed.marketDataType == 3)
+    assert tws.count("reqMarketDataType") == 1 and tws.count("reqMktData") == 2
+
+
+@pytest.mark.parametrize("code, answered", [(354, False), (10168, False), (10167, True)])
+def test_market_data_errors_end_the_request_or_warn(tws, connect, code, answered):
+    ib = connect(tws, 1)
+    errors = _errors(ib)
+    tws.market_data_error_next(code)
+    bars = ib.reqHistoricalData(_spy(ib), "", "30 D", "1 day", "TRADES", True, timeout=WAIT)
+    assert (len(bars) > 0) is answered
+    assert any(c == code and text == TEXT[code] for _, c, text in errors)
