@@ -170,12 +170,12 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
             if await reader.readexactly(4) != b"API\0":
                 log.warning("#%d: not the TWS API handshake; closed", conn.serial)
                 return
-            log.debug("<<< #%d %s", conn.serial, wire.shown(wire.split(await self._frame(reader))))
+            log.debug("<<< #%d %s", conn.serial, wire.Shown(wire.split(await self._frame(reader))))
             with self._lock:
                 self._send(conn, [self.server_version, datetime.now(NY).strftime("%Y%m%d %H:%M:%S") + " EST"])
             while not conn.closed:
                 fields = wire.split(await self._frame(reader))
-                log.debug("<<< #%d %s", conn.serial, wire.shown(fields))
+                log.debug("<<< #%d %s", conn.serial, wire.Shown(fields))
                 with self._lock:
                     self._dispatch(conn, fields)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
@@ -195,7 +195,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
     def _send(self, conn: Conn, fields: list) -> None:
         if conn.closed:
             return
-        log.debug(">>> #%d %s", conn.serial, wire.shown(fields))
+        log.debug(">>> #%d %s", conn.serial, wire.Shown(fields))
         conn.writer.write(wire.frame(fields))
 
     def _error(self, conn: Conn, req_id: int, code: int, text: str) -> None:

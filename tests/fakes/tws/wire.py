@@ -145,9 +145,15 @@ def split(body: bytes) -> list[str]:
     return fields
 
 
-def shown(fields: Iterable[object]) -> str:
-    """A frame's fields as ib_async logs them (comma separated), for the DEBUG wire log."""
-    return ",".join(text(f) for f in fields)
+class Shown:
+    """A frame's fields as ib_async logs them (comma separated), for the DEBUG wire log; joined only when a
+    handler writes the record, so the fake costs nothing extra with DEBUG off."""
+
+    def __init__(self, fields: Iterable[object]):
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return ",".join(text(f) for f in self.fields)
 
 
 def to_int(s: str) -> int:
