@@ -304,8 +304,10 @@ class TwsConnection:
         try:
             if self.market_data_type != 1:
                 ib.reqMarketDataType(self.market_data_type)
-            if self.account:
-                await asyncio.wait_for(ib.reqAccountUpdatesAsync(self.account), self.timeout)
+            managed = ib.managedAccounts()
+            account = self.account or (managed[0] if len(managed) == 1 else "")  # what connecting subscribed
+            if account:
+                await asyncio.wait_for(ib.reqAccountUpdatesAsync(account), self.timeout)
             await asyncio.wait_for(ib.reqAccountSummaryAsync(), self.timeout)
         except (TimeoutError, ConnectionError, RequestError) as exc:
             log.warning("TWS: resubscribing after 1101 failed: %s", exc)
