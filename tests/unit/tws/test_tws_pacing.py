@@ -103,3 +103,12 @@ def test_scale_shrinks_the_intervals_and_share_divides_the_budget():
     assert clock.slept == [pytest.approx(0.02)]
     run(p, ("SPY", 0), 1)
     assert clock.slept[-1] == pytest.approx(0.15 - 0.02)
+
+
+def test_a_request_counts_from_when_its_answer_came_not_from_when_it_was_sent():
+    clock = Clock()
+    p = pacer(clock)
+    with p.slot(("SPY", "1 Y"), 1):
+        clock.now += 4.0  # the answer takes 4 s: the gateway may have seen the request at any moment of them
+    run(p, ("SPY", "1 Y"), 1)
+    assert clock.slept == [pytest.approx(15.0)]  # 15 s after the answer, not 11 s after the sending
