@@ -15,7 +15,9 @@ caller waits for its result to a deadline.
 - After every (re)connect (``epoch`` counts them): ib_async's own synchronisation (positions, this client's
   open orders, completed orders, executions, account updates), then every client's open orders
   (reqAllOpenOrders) and the market data type. The broker reads orders, executions and positions afresh
-  on each call, matched on orderRef and permId, so nothing of an earlier connection is trusted.
+  on each call, matched on orderRef and permId, so nothing of an earlier connection is trusted; listeners
+  (:meth:`TwsConnection.on_reconnect`: the serving process reconciles every account) run after each
+  reconnection.
 - 1100 (TWS lost IBKR's servers) is tracked until 1101/1102; 1101 (restored, data lost) resubscribes the
   account updates and summary; 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
@@ -86,6 +88,7 @@ class TwsConnection:
         self._failures = 0
         self._next_attempt = 0.0
         self._reconnect: asyncio.Task | None = None
+        self._listeners: list[Callable[[int], None]] = []
         self.state: dict[str, Any] = {
             "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
             "last_error": None, "ib_connectivity": "unknown", "farms": {}, "market_data_notes": [],
@@ -258,6 +261,14 @@ class TwsConnection:
                               last_error=None, synced=synced, client_id=client_id, ib_connectivity="ok")
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
                  self.epoch, ",".join(ib.managedAccounts()))
+        if self.epoch > 1:  # a reconnection: listeners run on threads of their own (they may call run())
+            for listener in list(self._listeners):
+                threading.Thread(target=listener, args=(self.epoch,), name="tws-reconnected", daemon=True).start()
+
+    def on_reconnect(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(epoch)`` after every reconnection (not the first connect); returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def _on_disconnected(self) -> None:
         """A drop (ib_async emits this twice per disconnect; the second finds us down already)."""

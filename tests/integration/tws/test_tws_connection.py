@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+from sqlalchemy import select
+
 from tests.integration.tws.tws_harness import (  # noqa: F401
+    local_orders,
     make_app_fixture,
     steps,
     tt,
@@ -16,6 +20,7 @@ from tests.integration.tws.tws_harness import (  # noqa: F401
     tws_fixture,
     until,
 )
+from tradetrail.db.trading_models import Position
 from tradetrail.runtime.health import health_report
 from tradetrail.services.accounts.bootstrap import init
 from tradetrail.services.runs.executions import get_execution, run_strategy
@@ -36,7 +41,6 @@ def test_health_reports_the_connection_the_managed_account_and_the_data_farms(se
     checks = health_report(app)["checks"]
     assert checks["ibkr_session"]["ok"] is True and checks["ibkr_session"]["api"] == "tws"
     assert checks["broker"]["ok"] is True
-    assert start_session_keeper(app) is None  # no Client Portal keep-alive for TWS
 
 
 def test_a_configured_account_the_login_does_not_manage_is_not_healthy(settings, tws, make_app):
@@ -68,15 +72,25 @@ def test_during_the_daily_restart_check_broker_fails_clearly_and_the_connection_
     assert steps(again)["fetch_market_data"]["output"]["daily"]["count"] == 1000
 
 
-def test_a_drop_reconnects_on_the_same_client_id_and_the_next_request_works(settings, tws, make_app):
+def test_a_drop_reconnects_on_the_same_client_id_and_the_serving_process_reconciles(settings, tws, make_app):
     app = make_app(settings, tws)
+    user_id = init(app)["user_id"]
     conn = app.tws_connection()
-    account = app.broker.account(1)
-    tws.drop_connections()
-    until(lambda: conn.epoch == 2 and conn.connected, what="the reconnection")
-    assert (tws.seen_client_ids, tws.connections, conn.status()["drops"]) == ([1, 1], 1, 1)
-    assert app.broker.account_values(account).equity == tws.net_liquidation()
-    assert conn.status()["synced"]["epoch"] == 2
+    watcher = start_session_keeper(app)  # what serve starts: no keep-alive, a reconciliation per reconnection
+    assert watcher is not None and watcher.runs == []
+    run = get_execution(app, run_strategy(app, user_id, "demo").execution_id)
+    assert run["status"] == "succeeded", run["error"]
+    stop = tws.orders[1]
+    tws.refuse_connections(2.0)  # dropped, and no reconnection for 2 s
+    tws.fill(stop.order_ref)  # the stop fills while we are away
+    until(lambda: watcher.runs == [2], timeout=30, what="the reconciliation after the reconnection")
+    watcher.stop()
+    assert (tws.seen_client_ids, conn.status()["drops"], conn.status()["synced"]["epoch"]) == ([1, 1], 1, 2)
+    states = {o.client_order_id: o.state for o in local_orders(app)}
+    assert states[stop.order_ref] == "FILLED" and states[tws.orders[2].order_ref] == "CANCELLED"  # OCA at TWS
+    with app.Session() as s:
+        assert s.scalar(select(Position.quantity).where(Position.symbol == "SPY")) == 0
+    assert app.broker.account_values(tws.account).equity == pytest.approx(tws.net_liquidation())
 
 
 def test_connectivity_lost_is_unhealthy_until_restored_and_1101_resubscribes(settings, tws, make_app):
