@@ -24,7 +24,7 @@ from ib_async.order import Order, OrderState
 from ib_async.wrapper import RequestError
 
 from tests.fakes.tws import wire
-from tests.fakes.tws_server import REJECT_TEXT, TEXT, FakeTWS
+from tests.fakes.tws_server import REJECT_TEXT, TEXT, FakeTWS, TwsInstrument
 
 WAIT = 10.0  # seconds: generous for a loaded CI machine; a healthy run answers in milliseconds
 
@@ -429,17 +429,19 @@ def test_more_than_five_requests_for_one_contract_in_two_seconds_get_162(connect
 
 
 def test_more_than_sixty_requests_in_ten_minutes_get_162(connect):
-    with FakeTWS(pacing_scale=0.02) as tws:  # ten minutes become 12 s; one contract's window 0.04 s
+    # 61 instruments, one request each: neither the identical-request nor the one-contract rule can apply,
+    # however fast the machine; ten minutes × 0.05 = 30 s, far longer than the 61 requests take
+    many = [TwsInstrument(5000 + k, f"S{k:02d}", f"STOCK {k}", "NYSE") for k in range(61)]
+    with FakeTWS(instruments=many, pacing_scale=0.05) as tws:
         ib = connect(tws, 1)
         errors = _errors(ib)
-        contracts = ib.qualifyContracts(*[Contract(conId=c) for c in (756733, 265598, 272093, 320227571, 1001,
-                                                                      1002)])
-        for k in range(60):
-            bars = ib.reqHistoricalData(contracts[k % 6], "", f"{10 + k} D", "1 day", "TRADES", True,
+        for k, inst in enumerate(many[:60]):
+            bars = ib.reqHistoricalData(Contract(conId=inst.conid), "", "30 D", "1 day", "TRADES", True,
                                         timeout=WAIT)
-            assert bars, f"request {k + 1} was refused"
-        assert len(ib.reqHistoricalData(contracts[0], "", "200 D", "1 day", "TRADES", True, timeout=WAIT)) == 0
-        assert errors[-1][1] == 162 and tws.count("reqHistoricalData") == 61
+            assert bars, f"request {k + 1} was refused: {errors[-3:]}"
+        assert len(ib.reqHistoricalData(Contract(conId=many[60].conid), "", "30 D", "1 day", "TRADES", True,
+                                        timeout=WAIT)) == 0
+        assert errors[-1][1:] == (162, TEXT[162]) and tws.count("reqHistoricalData") == 61
         assert tws.problems == []
 
 
