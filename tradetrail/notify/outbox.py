@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Boolean, bindparam, insert, literal, select
+from sqlalchemy import Boolean, String, bindparam, cast, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tradetrail.db.backtest_models import SESSION_ACCOUNT_PREFIX
-from tradetrail.db.models import Execution, Strategy
+from tradetrail.db.models import Execution, ScheduleSlot, Strategy
 from tradetrail.db.notify_models import NotifyEvent
 from tradetrail.db.types import utcnow
 from tradetrail.db.upsert import insert_ignore
+from tradetrail.domain.market_hours import EXCHANGE_TZ
 
 # Every kind a channel may subscribe to (``--events``); "*" means all of them.
 KINDS = ("execution_failed", "signal", "risk_denied", "order_sent", "order_filled", "order_cancelled",
          "order_rejected", "order_unknown", "position_closed", "trading_state", "broker_unhealthy",
-         "reconcile_mismatch", "daily_summary")
+         "reconcile_mismatch", "daily_summary", "slot_missed")
 ORDER_KINDS = {"SUBMITTED": "order_sent", "FILLED": "order_filled", "CANCELLED": "order_cancelled",
                "REJECTED": "order_rejected", "UNKNOWN": "order_unknown"}
 MAX_TEXT = 1500
@@ -110,3 +112,33 @@ def execution_failed(conn, execution_id: str, failed_step: str | None, error: st
     tail = f" failed at step {failed_step or '?'}: {(error or 'no error recorded')[:1000]}"
     conn.execute(_FAILED, {"execution": execution_id, "tail": tail, "link": f"/executions/{execution_id}",
                            "now": utcnow()})
+
+
+# A scheduled slot that will not run (missed, skipped, its worker lost), once per strategy and exchange day: a
+# strategy due every few minutes on a box that is down says so once, not at every slot. Its user, strategy
+# name and the dedupe key are read by the INSERT itself from the slot.
+_SL = ScheduleSlot.__table__
+
+
+def _missed(dialect):
+    select_ = (select(_S.c.user_id, literal("slot_missed"),
+                      literal("Scheduled run of strategy ") + _S.c.name + literal(" not made: ") + bindparam("reason"),
+                      literal("/executions"), literal(False, Boolean),
+                      bindparam("now", type_=NotifyEvent.created_at.type),
+                      literal("missed:") + cast(_SL.c.strategy_id, String) + literal(":") + bindparam("day"))
+               .select_from(_SL.join(_S, _S.c.id == _SL.c.strategy_id))
+               .where(_SL.c.id == bindparam("slot"), _SL.c.execution_id.is_(None)))
+    return (dialect.insert(_T).from_select(
+        ["user_id", "kind", "text", "link", "fanned_out", "created_at", "dedupe_key"], select_)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+_MISSED = {"sqlite": _missed(sqlite), "postgresql": _missed(postgresql)}
+
+
+def slot_missed(conn, slot_id: int, reason: str) -> None:
+    """A slot recorded skipped or failed without a run of its own (its execution, if it had one, reports its
+    own failure): the first such slot of the strategy on this exchange day is an event, later ones are not."""
+    now = utcnow()
+    conn.execute(_MISSED[conn.dialect.name], {"slot": slot_id, "reason": (reason or "no reason recorded")[:1000],
+                                              "now": now, "day": now.astimezone(EXCHANGE_TZ).date().isoformat()})

@@ -44,7 +44,8 @@ LABELS = {"execution_failed": "execution failed", "signal": "signal", "risk_deni
           "order_sent": "order sent", "order_filled": "order filled", "order_cancelled": "order cancelled",
           "order_rejected": "order rejected", "order_unknown": "order of unknown fate",
           "position_closed": "position closed", "trading_state": "trading state", "broker_unhealthy":
-          "broker unhealthy", "reconcile_mismatch": "reconciliation mismatch", "daily_summary": "daily summary"}
+          "broker unhealthy", "reconcile_mismatch": "reconciliation mismatch", "daily_summary": "daily summary",
+          "slot_missed": "scheduled run missed"}
 
 _D, _E, _C, _A = NotifyDelivery.__table__, NotifyEvent.__table__, NotifyChannel.__table__, NotifyAttempt.__table__
 

@@ -13,6 +13,7 @@ from tradetrail.app_context import App
 from tradetrail.db.models import Execution, LineageStep, Strategy
 from tradetrail.db.types import utcnow
 from tradetrail.domain.errors import NotFound
+from tradetrail.notify import outbox
 from tradetrail.services.errors import AlreadyRunning
 from tradetrail.services.strategies.configs import current_version, get_strategy
 from tradetrail.trading.locks import strategy_lock
@@ -102,6 +103,9 @@ def mark_interrupted(app: App, strategy_id: int) -> int:
         for row in rows:
             row.status, row.finished_at = "failed", utcnow()
             row.error = "interrupted: the process running it ended before it finished"
+        s.flush()
+        for row in rows:  # committed with the failure they report
+            outbox.execution_failed(s.connection(), row.id, None, row.error)
         s.commit()
         return len(rows)
 

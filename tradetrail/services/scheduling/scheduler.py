@@ -38,6 +38,7 @@ from tradetrail.db.models import ScheduleSlot, Strategy, StrategyVersion
 from tradetrail.db.types import utcnow
 from tradetrail.db.upsert import insert_ignore
 from tradetrail.domain.schedule import ScheduleError, due_between, fire_times
+from tradetrail.notify import outbox
 from tradetrail.observability.metrics import scheduler_lag
 from tradetrail.schemas.strategy import StrategyConfig
 from tradetrail.trading.locks import strategy_lock
@@ -73,7 +74,10 @@ def _claim(app, strategy_id: int, at: datetime, status: str, reason: str | None 
             reason=reason), key=["strategy_id", "scheduled_for"])
         if not inserted:
             return None
-        return conn.execute(_SLOT_ID, {"strategy": strategy_id, "at": at}).scalar()
+        slot_id = conn.execute(_SLOT_ID, {"strategy": strategy_id, "at": at}).scalar()
+        if status == "skipped":  # committed with the slot it reports
+            outbox.slot_missed(conn, slot_id, reason)
+        return slot_id
 
 
 # A pass over 1,000 strategies spent ~0.6 s validating configurations (croniter checks every cron) and
@@ -294,4 +298,7 @@ def _set(app, slot_id: int, expected: str, **values) -> bool:
 
 def _cas(engine, slot_id: int, expected: str, **values) -> bool:
     with engine.begin() as conn:  # the SET clause is ``values``' columns
-        return conn.execute(_CAS, {"cas_slot": slot_id, "cas_expected": expected, **values}).first() is not None
+        done = conn.execute(_CAS, {"cas_slot": slot_id, "cas_expected": expected, **values}).first() is not None
+        if done and values.get("status") in ("skipped", "failed"):  # a slot that will not run (or did not finish
+            outbox.slot_missed(conn, slot_id, values.get("reason"))  # without an execution of its own)
+        return done

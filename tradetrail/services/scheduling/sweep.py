@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 
 from tradetrail.db.models import Execution, ScheduleSlot
 from tradetrail.db.types import utcnow
+from tradetrail.notify import outbox
 from tradetrail.trading.locks import strategy_lock
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def _settle_never_started(app) -> list[int]:
         ids = conn.execute(update(ScheduleSlot).where(ScheduleSlot.status == "claimed",
                                                       ScheduleSlot.scheduled_for < cutoff)
                            .values(status="skipped", reason=NEVER_STARTED).returning(ScheduleSlot.id)).scalars().all()
+        for slot_id in ids:  # committed with the slots they report
+            outbox.slot_missed(conn, slot_id, NEVER_STARTED)
     if ids:
         log.warning("sweep: slots %s were claimed but never started; recorded as skipped", ids)
     return list(ids)
@@ -69,9 +72,13 @@ def _mark(app, strategy_id: int) -> list[str]:
         if ids:
             conn.execute(update(Execution).where(Execution.id.in_(ids), Execution.status == "running")
                          .values(status="failed", finished_at=now, error=REASON))
+            for execution_id in ids:  # the trader hears of a run that died as of one that failed
+                outbox.execution_failed(conn, execution_id, None, REASON)
         slots = conn.execute(update(ScheduleSlot).where(
             ScheduleSlot.strategy_id == strategy_id, ScheduleSlot.status == "running")
             .values(status="failed", reason=REASON).returning(ScheduleSlot.id)).scalars().all()
+        for slot_id in slots:  # a slot whose run never got an execution row
+            outbox.slot_missed(conn, slot_id, REASON)
     if ids or slots:
         log.warning("sweep: strategy %s: executions %s and slots %s were left running by a process that ended",
                     strategy_id, ids, slots)
