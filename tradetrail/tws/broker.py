@@ -290,7 +290,9 @@ class TwsBroker:
         return self.conn.run(lambda ib: self._lists(ib, account), what=what)
 
     def orders(self, account: str) -> list[BrokerOrder]:
-        return _orders(*self._read(account, "the order lists"))
+        out = _orders(*self._read(account, "the order lists"))
+        self._answered([bo.client_order_id for bo in out if bo.client_order_id])
+        return out
 
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
         epoch = self.conn.epoch

@@ -97,6 +97,8 @@ class TwsConnection:
     # -- the loop thread ----------------------------------------------------------------------------------
     def _start(self) -> None:
         with self._start_lock:
+            if self._closing:
+                raise NotConnected("this process's TWS connection is closed")
             if self._thread is not None:
                 return
             loop = asyncio.new_event_loop()
@@ -213,6 +215,8 @@ class TwsConnection:
                 text = str(refused.result())
                 if text.startswith("326") or "already in use" in text:
                     raise ClientIdInUse(f"TWS clientId {client_id} is in use by another connection (error {text})")
+                if "ConnectionRefused" in text:
+                    raise NotConnected(self._why_not(ConnectionRefusedError()))
                 raise NotConnected(f"TWS at {self.host}:{self.port} closed the connection during the handshake: "
                                    f"{text}")
             raise TimeoutError

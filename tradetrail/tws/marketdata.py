@@ -81,8 +81,10 @@ class TwsMarketData:
                 found = self.conn.run(lambda ib: ib.reqMatchingSymbolsAsync(q), what=f"matching symbols for {q!r}")
             except TwsError as exc:
                 raise MarketDataError(f"TWS search for {q!r}: {exc}") from None
+            if found is None:  # ib_async gives up after 4 s: not an empty answer (it would be cached as one)
+                raise MarketDataError(f"TWS search for {q!r}: no answer to the symbol search")
             listings = []
-            for d in found or []:
+            for d in found:
                 c = d.contract
                 if c is not None and c.conId:
                     exchange = c.primaryExchange or c.exchange or ""
