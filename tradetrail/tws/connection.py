@@ -71,6 +71,7 @@ class TwsConnection:
         self.connect_timeout = settings.tws_connect_timeout_s
         self.timeout = settings.tws_timeout_s
         self.reconnect_max = settings.tws_reconnect_max_s
+        self.market_data_type_name = settings.tws_market_data_type
         self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
         self.pacer = HistoryPacer(settings.tws_pacing_scale, share=settings.processes_sharing_gateway)
         self.ib: IB | None = None
@@ -92,7 +93,7 @@ class TwsConnection:
         self.state: dict[str, Any] = {
             "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
             "last_error": None, "ib_connectivity": "unknown", "farms": {}, "market_data_notes": [],
-            "resubscribed": 0, "synced": None, "errors": deque(maxlen=20)}
+            "resubscribed": 0, "synced": None, "messages": deque(maxlen=20)}
 
     # -- the loop thread ----------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -300,7 +301,7 @@ class TwsConnection:
     # -- what TWS tells us --------------------------------------------------------------------------------
     def _on_error(self, req_id: int, code: int, text: str, _contract) -> None:
         with self._state_lock:
-            self.state["errors"].append({"at": _now(), "code": code, "req_id": req_id, "text": text[:300]})
+            self.state["messages"].append({"at": _now(), "code": code, "req_id": req_id, "text": text[:300]})
             if code in CONNECTIVITY:
                 self.state["ib_connectivity"] = CONNECTIVITY[code]
                 self.state[f"last_{code}"] = _now()
@@ -365,7 +366,7 @@ class TwsConnection:
         st = self.status()
         return {"api": "tws", "host": self.host, "port": self.port, "client_id": self.client_id,
                 "client_ids": f"{self.client_ids[0]}..{self.client_ids[-1]}", "epoch": self.epoch,
-                "market_data_type": self.market_data_type, **st, "errors": st["errors"][-5:],
+                "market_data_type": self.market_data_type_name, **st, "messages": st["messages"][-5:],
                 "pacing": self.pacer.report()}
 
     def close(self) -> None:
