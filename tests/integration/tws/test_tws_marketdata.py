@@ -105,3 +105,16 @@ def test_bars_while_the_gateway_restarts_are_a_clear_error(settings, tws, make_a
     assert tws.count("reqHistoricalData") == 0
     until(lambda: app.tws_connection().connected, timeout=30, what="the reconnection")
     assert len(md.daily_bars(contract, as_of=utcnow(), lookback=100)) == 100
+
+
+def test_no_market_data_subscription_is_a_clear_error_and_delayed_data_a_note(settings, tws, make_app):
+    app = make_app(settings, tws)
+    md = app.market_data()
+    contract = md.resolve("SPY")
+    tws.market_data_error_next(354)
+    with pytest.raises(MarketDataError, match=r"error 354.*TRADETRAIL_TWS_MARKET_DATA_TYPE=delayed"):
+        md.daily_bars(contract, as_of=utcnow(), lookback=100)
+    tws.market_data_error_next(10167)  # delayed data shown: a warning, the bars follow
+    assert len(md.daily_bars(contract, as_of=utcnow(), lookback=100)) == 100
+    notes = app.tws_connection().status()["market_data_notes"]
+    assert [n.split(":")[0] for n in notes] == ["354", "10167"]
