@@ -45,5 +45,5 @@ def test_the_settings_and_the_strategy_schema_accept_the_declared_names_and_refu
 
 
 def test_an_unknown_name_reaching_the_composition_root_is_a_clear_error():
-    with pytest.raises(ConfigurationError, match="unknown broker 'nope' \\(simulated or ibkr_web\\)"):
+    with pytest.raises(ConfigurationError, match="unknown broker 'nope' \\(simulated or ibkr_web or ibkr_tws\\)"):
         registries.make_broker(None, "nope")
