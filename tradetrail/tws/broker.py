@@ -116,7 +116,7 @@ class TwsBroker:
 
     def account_values(self, account: str) -> AccountValues:
         async def read(ib: IB) -> list:
-            async with self.conn.serial:  # TWS allows two account summary subscriptions at once: ours is closed
+            async with self.conn.keyed():  # TWS allows two account summary subscriptions at once: ours is closed
                 req_id = ib.client.getReqId()
                 done = ib.wrapper.startReq(req_id)
                 ib.client.reqAccountSummary(req_id, "All", SUMMARY_TAGS)
@@ -137,7 +137,7 @@ class TwsBroker:
 
     def positions(self, account: str) -> list[BrokerPosition]:
         async def read(ib: IB):
-            async with self.conn.serial:
+            async with self.conn.keyed():
                 rows = await ib.reqPositionsAsync()
             prices = {item.contract.conId: shapes.num(item.marketPrice) for item in ib.portfolio(account)}
             return [(p.contract, p.position, p.avgCost, prices.get(p.contract.conId)) for p in rows
@@ -219,7 +219,7 @@ class TwsBroker:
 
     async def _lists(self, ib: IB, account: str) -> tuple[list[Trade], list[Trade], list[Fill], dict]:
         """All clients' open orders, the completed orders and the executions of ``account``, read now."""
-        async with self.conn.serial:
+        async with self.conn.keyed():
             open_ = await ib.reqAllOpenOrdersAsync()
             done = await ib.reqCompletedOrdersAsync(False)
         fills = await ib.reqExecutionsAsync(ExecutionFilter(acctCode=account))
@@ -338,7 +338,7 @@ class TwsBroker:
         return True
 
     async def _cancel(self, ib: IB, account: str, perm_id: int):
-        async with self.conn.serial:
+        async with self.conn.keyed():
             open_ = await ib.reqAllOpenOrdersAsync()
         trade = next((t for t in open_ if t.order.permId == perm_id and t.order.account in ("", account)), None)
         if trade is None:

@@ -12,12 +12,16 @@ caller waits for its result to a deadline.
   connection is down and requests fail at once with NotConnected saying why and when the next attempt is,
   never as an empty answer. Attempts back off 1, 2, 4... s up to ``TRADETRAIL_TWS_RECONNECT_MAX_S``; after a
   drop a background task keeps trying.
-- After every (re)connect (``epoch`` counts them): ib_async's own synchronisation (positions, this client's
-  open orders, completed orders, executions, account updates), then every client's open orders
-  (reqAllOpenOrders) and the market data type. The broker reads orders, executions and positions afresh
-  on each call, matched on orderRef and permId, so nothing of an earlier connection is trusted; listeners
-  (:meth:`TwsConnection.on_reconnect`: the serving process reconciles every account) run after each
-  reconnection.
+- After every (re)connect (``epoch`` counts them): ib_async's own synchronisation (positions, account
+  updates), then ours under ``serial`` (every client's open orders, the completed orders, the executions) and
+  the market data type. Only then is the connection ``connected``: ib_async's isConnected() is True from the
+  handshake on, and a request during the synchronisation would share ib_async's answer key with it (the
+  open orders, the completed orders, the positions are keyed by kind), ending with the wrong list. A request
+  meanwhile waits for the connection (bounded) or fails saying it is connecting; reads keyed by kind hold
+  ``serial`` (:meth:`TwsConnection.keyed`), so no two of them overlap. The broker reads orders, executions
+  and positions afresh on each call, matched on orderRef and permId, so nothing of an earlier connection is
+  trusted; listeners (:meth:`TwsConnection.on_reconnect`: the serving process reconciles every account) run
+  after each reconnection.
 - 1100 (TWS lost IBKR's servers) is tracked until 1101/1102; 1101 (restored, data lost) resubscribes the
   account updates and summary; 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
@@ -39,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ib_async import IB
+from ib_async.ib import StartupFetch
 from ib_async.wrapper import RequestError
 
 from tradetrail.tws.errors import ClientIdInUse, NotConnected, RequestFailed, RequestTimedOut, TwsError
@@ -54,6 +59,11 @@ MARKET_DATA_NOTES = {354, 10089, 10090, 10167, 10168}
 BACKOFF_START_S = 1.0
 STICKY_ATTEMPTS = 3  # a reconnection asks for its previous clientId this many times before taking another
 MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop thread and back
+# What ib_async's connectAsync reads itself (positions it always reads): the account updates only. Orders and
+# executions are read by _after_connect under ``serial``, as every later read of them is: ib_async keys the
+# answers of reqOpenOrders and reqAllOpenOrders alike ("openOrders"), so two such reads at once resolve each
+# other with the wrong list.
+STARTUP_FETCH = StartupFetch.ACCOUNT_UPDATES
 
 
 def _now() -> str:
@@ -137,36 +147,51 @@ class TwsConnection:
     # -- connecting ---------------------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self.ib is not None and self.ib.isConnected()
+        """Up, and synchronised: ib_async's isConnected() is True as soon as the handshake ends, before its
+        own and our synchronisation; requests wait for ``_up`` (set once both are done)."""
+        return self.ib is not None and self._up and self.ib.isConnected()
 
     def ensure_connected(self) -> None:
         """Connect now unless connected; NotConnected (why, and when the next attempt is) if it cannot."""
         self._start()
         if self.connected:
             return
-        with self._connect_gate:
+        budget = self.connect_timeout * 2 + self.timeout + MARGIN_S
+        if not self._connect_gate.acquire(timeout=budget):
+            raise NotConnected(f"still connecting to TWS at {self.host}:{self.port} (synchronising) after "
+                               f"{budget:.0f} s; not asked")
+        try:
             if self.connected:
                 return
             wait = self._next_attempt - time.monotonic()
             if wait > 0:
                 raise NotConnected(f"{self.state['last_error'] or 'not connected to TWS'}; next attempt in "
                                    f"{wait:.0f} s")
-            budget = self.connect_timeout * 2 + MARGIN_S
             try:
                 self._submit(self._connect(reconnect=self.client_id is not None), budget)
             except TimeoutError:
                 raise NotConnected(f"no connection to TWS at {self.host}:{self.port} within {budget:.0f} s") from None
+            if not self.connected:
+                raise NotConnected(f"{self.state['last_error'] or 'not connected to TWS'}")
+        finally:
+            self._connect_gate.release()
 
     async def _connect(self, *, reconnect: bool) -> None:
         async with self._alock:
-            if self.ib.isConnected():
+            if self.connected:
                 return
+            wait = self._next_attempt - time.monotonic()
+            if wait > 0:  # another caller's attempt just failed: not again before the backoff
+                raise NotConnected(f"{self.state['last_error'] or 'not connected to TWS'}; next attempt in "
+                                   f"{wait:.0f} s")
             ids = self.client_ids
             if reconnect and self.client_id is not None and self._failures < STICKY_ATTEMPTS:
                 ids = [self.client_id]
             for client_id in ids:
                 try:
-                    await self._connect_once(client_id)
+                    async with self.serial:  # nothing keyed (open orders, positions...) overlaps the sync
+                        await self._connect_once(client_id)
+                        synced = await self._synchronise()
                 except ClientIdInUse as exc:
                     if len(ids) == 1 and reconnect:
                         self._failed(ClientIdInUse(f"{exc} (our previous connection, not yet released by the "
@@ -177,7 +202,7 @@ class TwsConnection:
                     self._failed(exc)
                     raise
                 self._failures, self._next_attempt = 0, 0.0
-                await self._after_connect(client_id)
+                self._after_connect(client_id, synced)
                 return
             exc = ClientIdInUse(f"every TWS clientId this deployment may use ({ids[0]}..{ids[-1]}: "
                                 f"TRADETRAIL_TWS_CLIENT_ID and TRADETRAIL_TWS_CLIENT_ID_SPAN) is held by another "
@@ -201,7 +226,7 @@ class TwsConnection:
         ib.errorEvent += on_error
         ib.client.apiError += on_api_error
         task = asyncio.ensure_future(ib.connectAsync(self.host, self.port, client_id, timeout=self.connect_timeout,
-                                                     account=self.account))
+                                                     account=self.account, fetchFields=STARTUP_FETCH))
         try:
             done, _ = await asyncio.wait({task, refused}, timeout=self.connect_timeout * 2,
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -247,23 +272,37 @@ class TwsConnection:
             self.state["last_error"] = str(exc)
         log.warning("TWS: %s (next attempt in %.0f s)", exc, backoff)
 
-    async def _after_connect(self, client_id: int) -> None:
+    async def _synchronise(self) -> dict[str, Any]:
+        """After the handshake (``serial`` held): every client's open orders, the completed orders and the
+        executions, which ib_async's own sync leaves to us (STARTUP_FETCH). A drop meanwhile fails the attempt."""
         ib = self.ib
-        self.client_id, self._up = client_id, True
+        synced: dict[str, Any] = {"positions": len(ib.positions())}
+        reads = {"open_orders_all_clients": ib.reqAllOpenOrdersAsync, "completed_orders":
+                 lambda: ib.reqCompletedOrdersAsync(False), "executions": ib.reqExecutionsAsync}
+        for name, read in reads.items():
+            try:
+                synced[name] = len(await asyncio.wait_for(read(), self.timeout))
+            except ConnectionError as exc:
+                ib.disconnect()
+                raise NotConnected(self._why_not(exc)) from None
+            except (TimeoutError, RequestError) as exc:
+                synced[name] = f"not read: {type(exc).__name__}"
+        if not ib.isConnected():
+            raise NotConnected(self._why_not(ConnectionError("while synchronising")))
+        synced["orders"] = len(ib.trades())
+        return synced
+
+    def _after_connect(self, client_id: int, synced: dict[str, Any]) -> None:
+        ib = self.ib
+        self.client_id = client_id
         self.epoch += 1
         if self.market_data_type != 1:
             ib.reqMarketDataType(self.market_data_type)
-        synced: dict[str, Any] = {"epoch": self.epoch, "at": _now(), "positions": len(ib.positions()),
-                                  "executions": len(ib.fills()), "orders": len(ib.trades())}
-        try:
-            async with self.serial:
-                synced["open_orders_all_clients"] = len(await asyncio.wait_for(ib.reqAllOpenOrdersAsync(),
-                                                                               self.timeout))
-        except (TimeoutError, ConnectionError, RequestError) as exc:
-            synced["open_orders_all_clients"] = f"not read: {type(exc).__name__}"
         with self._state_lock:
             self.state.update(connected=True, connected_at=_now(), accounts=list(ib.managedAccounts()),
-                              last_error=None, synced=synced, client_id=client_id, ib_connectivity="ok")
+                              last_error=None, synced={"epoch": self.epoch, "at": _now(), **synced},
+                              client_id=client_id, ib_connectivity="ok")
+        self._up = True
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
                  self.epoch, ",".join(ib.managedAccounts()))
         if self.epoch > 1:  # a reconnection: listeners run on threads of their own (they may call run())
@@ -289,9 +328,9 @@ class TwsConnection:
 
     async def _reconnect_loop(self) -> None:
         delay = BACKOFF_START_S
-        while not self._closing and not self.ib.isConnected():
+        while not self._closing and not self.connected:
             await asyncio.sleep(min(delay, max(0.0, self._next_attempt - time.monotonic()) or delay))
-            if self._closing or self.ib.isConnected():
+            if self._closing or self.connected:
                 return
             try:
                 await self._connect(reconnect=True)
@@ -334,14 +373,23 @@ class TwsConnection:
         log.info("TWS: resubscribed after 1101 (connectivity restored, data lost)")
 
     # -- requests -----------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def keyed(self):
+        """Hold ``serial`` for a read whose answer ib_async keys by kind, not by request id (open orders,
+        completed orders, positions): never two at once, never during a (re)connect's synchronisation."""
+        async with self.serial:
+            if not self.connected:
+                raise NotConnected(f"not connected to TWS ({self.state['last_error'] or 'connecting'})")
+            yield
+
     def run(self, make: Callable[[IB], Awaitable[T]], *, timeout: float | None = None, what: str = "request") -> T:
         """``make(ib)`` on the loop, connected first; its errors as TwsError (a drop mid-way: NotConnected)."""
         self.ensure_connected()
         limit = timeout if timeout is not None else self.timeout
 
         async def guarded() -> T:
-            if not self.ib.isConnected():
-                raise NotConnected(f"not connected to TWS ({self.state['last_error'] or 'dropped'})")
+            if not self.connected:
+                raise NotConnected(f"not connected to TWS ({self.state['last_error'] or 'connecting'})")
             return await asyncio.wait_for(make(self.ib), limit)
 
         try:

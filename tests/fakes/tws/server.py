@@ -22,7 +22,8 @@ A live MKT order fills at once at the last close, a BUY LMT at or above it (a SE
 close; STP orders and bracket children stay working until ``fill()``. When a bracket child fills completely
 its siblings are cancelled (the implicit OCA). Scenario hooks: ``reject_next_order``, ``partial_fills``,
 ``hold_next_order``/``release_held``, ``drop_connections``, ``refuse_connections``, ``connectivity``,
-``rollback_next_valid_id``, ``pacing_violation_next``, ``market_data_error_next``, ``book``. Test code only.
+``rollback_next_valid_id``, ``delay_answers``, ``pacing_violation_next``, ``market_data_error_next``,
+``book``. Test code only.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._hold_next = False
         self._held: list[list[FakeTwsOrder]] = []
         self._rollback: int | None = None
+        self._delays: dict[str, float] = {}
         self._pacing_forced = 0
         self._data_error: tuple[int, str] | None = None
         self._hist: deque[tuple[float, tuple, tuple]] = deque()
@@ -248,6 +250,21 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._calls[name] += 1
         if method is None:
             return
+        if conn.backlog or name in self._delays:  # TWS answers a connection's requests in order: all wait
+            if not conn.backlog:
+                self._loop.call_later(self._delays[name], self._drain, conn)
+            conn.backlog.append((msg, name, method, f))
+            return
+        self._handle(conn, msg, name, method, f)
+
+    def _drain(self, conn: Conn) -> None:
+        with self._lock:
+            backlog, conn.backlog = conn.backlog, []
+            for msg, name, method, f in backlog:
+                if not conn.closed:
+                    self._handle(conn, msg, name, method, f)
+
+    def _handle(self, conn: Conn, msg: int, name: str, method: str, f: list[str]) -> None:
         try:
             getattr(self, method)(conn, f)
         except Exception as e:  # any failure is recorded in problems and answered like TWS (321)
@@ -389,6 +406,16 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         if code not in (1100, 1101, 1102):
             raise ValueError("connectivity codes are 1100, 1101 and 1102")
         self._call(lambda: [self._error(c, -1, code, TEXT[code]) for c in self._live()])
+
+    def delay_answers(self, request: str, seconds: float) -> None:
+        """Answer every later ``request`` (its name as in ``count``, e.g. "reqOpenOrders") ``seconds`` late, as a
+        gateway busy after a restart does; the connection's later requests wait behind it (TWS answers in order).
+        0 ends the delay."""
+        with self._lock:
+            if seconds > 0:
+                self._delays[request] = seconds
+            else:
+                self._delays.pop(request, None)
 
     def rollback_next_valid_id(self, to: int) -> None:
         with self._lock:

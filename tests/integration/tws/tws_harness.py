@@ -18,6 +18,8 @@ from tradetrail.app_context import App
 from tradetrail.db.trading_models import Order
 from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
+from tradetrail.tws.broker import TwsBroker
+from tradetrail.tws.connection import TwsConnection
 
 SCALE = 0.01  # IBKR's historical pacing windows × this, at the fake and in the limiter alike
 SPY, AAPL = 756733, 265598
@@ -53,6 +55,22 @@ def make_app_fixture() -> Callable[..., App]:
         conn = app._shared.get("tws")
         if conn is not None:
             conn.close()
+
+
+@pytest.fixture(name="make_broker")
+def make_broker_fixture() -> Callable[..., tuple[TwsConnection, TwsBroker]]:
+    """``make_broker(fake, **settings)``: the adapter alone (a connection and its broker, no database) on the
+    fake; every connection is closed at teardown."""
+    built: list[TwsConnection] = []
+
+    def make(fake: FakeTWS, **extra) -> tuple[TwsConnection, TwsBroker]:
+        conn = TwsConnection(Settings(**tws_values(fake, **extra)))
+        built.append(conn)
+        return conn, TwsBroker(conn)
+
+    yield make
+    for conn in built:
+        conn.close()
 
 
 def tws_env(cli_env: dict, fake: FakeTWS, **extra: str) -> dict:
