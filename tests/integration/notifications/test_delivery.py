@@ -227,3 +227,29 @@ def test_channels_are_stored_encrypted_and_refused_without_a_key(settings, keyed
         add_channel(app, user_id, hook.url(), "order_filed")
     with pytest.raises(ChannelError, match="Apprise cannot use"):
         add_channel(app, user_id, "nosuchscheme://x")
+
+
+def test_a_failing_channel_waits_out_its_backoff_without_holding_other_channels_back(keyed, hook):
+    """A channel that fails (here: refuses; a hanging one costs its timeout each time) pauses all its messages
+    for the backoff after one attempt, instead of being tried message after message ahead of the others."""
+    app = keyed
+    app.settings.notify_backoff_s = 30.0
+    user_id, _ = demo(app)
+    with WebhookReceiver() as good:
+        add_channel(app, user_id, hook.url())
+        add_channel(app, user_id, good.url())
+        with app.engine.begin() as conn:
+            for i in range(5):
+                outbox.event_conn(conn, user_id, "signal", f"Signal BUY SPX {i}", "/executions/x")
+        hook.fail_next(10)
+        report = run_once(app)
+        assert report == {"fanned_out": 5, "delivered": 5, "retrying": 1, "failed": 0}
+        assert sorted(r.event for r in good.received) == sorted({r.event for r in good.received}) and \
+            len(good.received) == 5
+        assert len(hook.received) == 1  # one attempt, then the channel's other four wait
+        with app.Session() as s:
+            waiting = s.execute(select(NotifyDelivery.attempts, NotifyDelivery.next_at).join(
+                NotifyChannel, NotifyChannel.id == NotifyDelivery.channel_id)
+                .where(NotifyDelivery.status == "pending")).all()
+        assert len(waiting) == 5 and sorted(a for a, _ in waiting) == [0, 0, 0, 0, 1]
+        assert len({n for _, n in waiting}) == 1  # all due again together, after the backoff

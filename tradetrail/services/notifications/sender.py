@@ -155,6 +155,11 @@ def finish(app, c: Claim, ok: bool, error: str | None) -> str:
     with app.engine.begin() as conn:
         conn.execute(update(_D).where(_D.c.id == c.delivery_id).values(**values))
         conn.execute(update(_A).where(_A.c.id == c.attempt_id).values(finished_at=now, ok=ok, error=error))
+        if not ok:  # the channel is broken for now: its other messages wait as long (no attempt used up), so one
+            # channel timing out message after message does not hold every other channel's messages back
+            pause = now + timedelta(seconds=backoff_s(settings, c.attempt))
+            conn.execute(update(_D).where(_D.c.channel_id == c.channel_id, _D.c.id != c.delivery_id,
+                                          _D.c.status == "pending", _D.c.next_at < pause).values(next_at=pause))
     return values["status"]
 
 
