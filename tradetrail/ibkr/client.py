@@ -34,7 +34,7 @@ from tradetrail.ibkr.errors import (
     RateLimited,
     Unreachable,
 )
-from tradetrail.ibkr.pacing import endpoint_of, make_limiter
+from tradetrail.ibkr.pacing import endpoint_of, make_limiter, retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,8 @@ class _Client(IbkrClient):
                 body = response.json()
             except ValueError:
                 body = None
-            retry_after = response.headers.get("Retry-After")
-            try:
-                retry_after = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                retry_after = None
-            raise IbkrHttpError(response.status_code, body, response.text or "", retry_after)
+            raise IbkrHttpError(response.status_code, body, response.text or "",
+                                retry_after_s(response.headers.get("Retry-After")))
         try:
             result.data = response.json()
         except ValueError as exc:

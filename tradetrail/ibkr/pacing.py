@@ -23,6 +23,7 @@ one brokerage session only (IBKR's pre-flight calls, the empty first read of liv
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -73,6 +74,19 @@ def endpoint_of(method: str, path: str) -> str:
     if p.startswith("fyi/"):
         return "fyi"
     return "other"
+
+
+def retry_after_s(header: str | None) -> float | None:
+    """A 429's ``Retry-After`` in seconds, at most :data:`BACKOFF_MAX_S`; None when absent or not a number of
+    seconds (an HTTP date, "inf", "nan", a negative number): the exponential back-off applies then. An infinite
+    or huge value would hold every request back for ever."""
+    try:
+        value = float(header) if header is not None else None
+    except ValueError:
+        return None
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return min(value, BACKOFF_MAX_S)
 
 
 def backoff_for(strike: int, retry_after: float | None, scale: float) -> float:

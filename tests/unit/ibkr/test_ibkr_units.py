@@ -14,7 +14,7 @@ from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
 from tradetrail.ibkr.errors import BadReply
 from tradetrail.ibkr.marketdata import _listing, choose
-from tradetrail.ibkr.pacing import RateLimiter, endpoint_of
+from tradetrail.ibkr.pacing import RateLimiter, endpoint_of, retry_after_s
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.settings import Settings
 
@@ -180,3 +180,16 @@ def test_ibkr_settings_validate_and_secrets_never_show(tmp_path):
     for secret in ("CONSUMERSECRET", "TOKENSECRET", "SECRETSECRET", "PRIMESECRET"):
         assert secret not in described
     assert IbkrSession(s).url == "https://api.ibkr.com/v1/api"
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("2.5", 2.5), ("0", 0.0), ("120", 120.0),
+    ("1e12", 600.0),  # capped: a gateway asking for days holds requests back ten minutes at most
+    ("inf", None), ("Infinity", None), ("nan", None), ("-3", None),  # not a wait: the exponential back-off
+    ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("", None), (None, None),
+])
+def test_a_retry_after_header_is_a_bounded_number_of_seconds_or_none(header, seconds):
+    assert retry_after_s(header) == seconds
+    clock = Clock()
+    limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep)
+    assert limiter.penalize("history", retry_after_s(header)) == (5.0 if seconds is None else seconds)
