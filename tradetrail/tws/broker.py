@@ -14,8 +14,9 @@
   turn a new order into a modification of an old one.
 - Reading: every call reads afresh (reqAllOpenOrders, reqCompletedOrders, reqExecutions, reqPositions, the
   account summary), so what an earlier connection saw is never trusted. :meth:`order` answers None only when
-  complete lists read now show no such order and none of its legs is waiting for TWS's answer on this
-  connection; it raises OrderStatusUnknown when TWS cannot be asked. TWS keeps completed orders and
+  two reads on one settled live connection show no such order, TWS is connected to IBKR (no 1100) and the
+  order is not a leg this process sent and TWS never answered (kept across reconnections: TWS may not list
+  untransmitted legs to a later session); otherwise OrderStatusUnknown. TWS keeps completed orders and
   executions for the current day (executions for as many days as its trade log is set to): an order older
   than that is not found (docs/tws.md).
 - Cancelling: ``cancelOrder`` from the client that placed the order (TWS lets no other cancel it), waiting to
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from ib_async import IB, ExecutionFilter, Fill, Trade
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 SUMMARY_TAGS = "AccountType,NetLiquidation,TotalCashValue"
 ACKNOWLEDGED_POLL_S = 0.01
 COMMISSION_WAIT_S = 2.0
+CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
 REJECTING = {"Cancelled", "ApiCancelled", "Inactive"}
 
 
@@ -66,7 +69,9 @@ class TwsBroker:
     def __init__(self, conn: TwsConnection, *, account: str | None = None):
         self.conn, self._configured = conn, account
         self._lock = threading.Lock()
-        self._unanswered: dict[str, int] = {}  # client order id -> epoch of the connection it was sent on
+        # client order id -> when (wall clock) and on which connection it was sent, for every leg TWS has not
+        # answered yet: kept across reconnections (TWS may not list untransmitted legs to a later session)
+        self._unanswered: dict[str, dict] = {}
         self._highest_order_id = 0
         self._contracts: dict[int, IbContract] = {}
         self.last_values: dict = {}
@@ -151,6 +156,11 @@ class TwsBroker:
             return PlaceResult("rejected", reason=f"{contract.symbol} has no IBKR contract id: resolve it through "
                                                   "IBKR market data ('ibkr_tws' or 'ibkr')")
         refs = [o.client_order_id for o in orders]
+        with self._lock:
+            waiting = sorted(ref for ref in refs if ref in self._unanswered)
+        if waiting:
+            return PlaceResult("ambiguous", reason=f"an earlier attempt of {', '.join(waiting)} was sent to TWS and "
+                                                   "never answered; not sent again (reconciliation settles it)")
         try:
             found = self.conn.run(lambda ib: self._registered(ib, account, refs),
                                   what="the look for an earlier attempt of this order")
@@ -166,7 +176,7 @@ class TwsBroker:
             return PlaceResult("rejected", reason=f"not sent: {exc}")
         epoch = self.conn.epoch
         with self._lock:
-            self._unanswered.update(dict.fromkeys(refs, epoch))
+            self._unanswered.update({ref: {"at": time.time(), "epoch": epoch} for ref in refs})
         try:
             status, detail = self.conn.run(lambda ib: self._send(ib, account, target, orders),
                                            what="the order placement")
@@ -295,7 +305,23 @@ class TwsBroker:
         return out
 
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
-        epoch = self.conn.epoch
+        """Found now, or None only when two reads on one live connection, the second past its settle time (a
+        look just after a (re)connect waits that out, at most ``settle_s``), list it nowhere, TWS is connected to
+        IBKR, and no leg of that id waits for TWS's answer in this process."""
+        first_epoch = self.conn.epoch
+        for attempt in (1, 2):
+            epoch = self.conn.epoch
+            found = self._look(account, client_order_id)
+            if found is not None:
+                return found
+            why = self._cannot_tell(client_order_id, first_epoch if attempt == 2 else epoch)
+            if why:
+                raise OrderStatusUnknown(f"{client_order_id} is not listed by TWS, but {why}")
+            if attempt == 1:
+                time.sleep(max(CONFIRM_GAP_S, self.conn.settling()))
+        return None  # every list TWS keeps, read twice on a settled live connection: it has no such order
+
+    def _look(self, account: str, client_order_id: str) -> BrokerOrder | None:
         try:
             open_, done, fills, refs = self._read(account, f"the order lists (looking for {client_order_id})")
         except TwsError as exc:
@@ -308,12 +334,20 @@ class TwsBroker:
         if mine:
             self._answered([client_order_id])
             return _from_executions(mine, client_order_id)
+        return None
+
+    def _cannot_tell(self, client_order_id: str, epoch: int) -> str:
+        """Why TWS's lists, read just now, do not prove an order absent ("" when they do)."""
         with self._lock:
-            sent_on = self._unanswered.get(client_order_id)
-        if sent_on is not None and sent_on == epoch == self.conn.epoch:
-            raise OrderStatusUnknown(f"{client_order_id} was sent to TWS on this connection and not answered yet, "
-                                     "and TWS lists it nowhere yet")
-        return None  # every list TWS keeps, read now on a live connection: it has no such order
+            sent = self._unanswered.get(client_order_id)
+        if sent is not None:
+            return (f"it was sent to TWS {time.time() - sent['at']:.0f} s ago and never answered (TWS may not list "
+                    "the legs of a bracket whose last leg never reached it)")
+        if self.conn.status()["ib_connectivity"] == "lost":
+            return "TWS has lost its connection to IBKR's servers (1100), so its lists may be incomplete"
+        if self.conn.epoch != epoch or not self.conn.connected:
+            return "the connection to TWS changed while its lists were read"
+        return ""
 
     def fills(self, account: str, since: datetime | None = None) -> list[BrokerFill]:
         _, _, fills, _ = self._read(account, "the executions")

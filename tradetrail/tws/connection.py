@@ -57,6 +57,7 @@ FARM_OK, FARM_BROKEN, FARM_INACTIVE = {2104, 2106, 2158}, {2103, 2105, 2157}, {2
 CONNECTIVITY = {1100: "lost", 2110: "lost", 1101: "restored", 1102: "restored"}
 MARKET_DATA_NOTES = {354, 10089, 10090, 10167, 10168}
 BACKOFF_START_S = 1.0
+SETTLE_S = 3.0  # after a (re)connect, TWS's order lists are not trusted to prove an order absent for this long
 STICKY_ATTEMPTS = 3  # a reconnection asks for its previous clientId this many times before taking another
 MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop thread and back
 # What ib_async's connectAsync reads itself (positions it always reads): the account updates only. Orders and
@@ -95,6 +96,8 @@ class TwsConnection:
         self._alock: asyncio.Lock | None = None  # on the loop: one connection attempt at a time
         self.serial: asyncio.Lock | None = None  # on the loop: requests whose answers share one key in ib_async
         self._up = False
+        self._up_since = 0.0  # monotonic
+        self.settle_s = SETTLE_S
         self._closing = False
         self._failures = 0
         self._next_attempt = 0.0
@@ -150,6 +153,10 @@ class TwsConnection:
         """Up, and synchronised: ib_async's isConnected() is True as soon as the handshake ends, before its
         own and our synchronisation; requests wait for ``_up`` (set once both are done)."""
         return self.ib is not None and self._up and self.ib.isConnected()
+
+    def settling(self) -> float:
+        """Seconds left of the settle time after the last (re)connect (0 once past it)."""
+        return max(0.0, self._up_since + self.settle_s - time.monotonic()) if self._up else 0.0
 
     def ensure_connected(self) -> None:
         """Connect now unless connected; NotConnected (why, and when the next attempt is) if it cannot."""
@@ -302,7 +309,7 @@ class TwsConnection:
             self.state.update(connected=True, connected_at=_now(), accounts=list(ib.managedAccounts()),
                               last_error=None, synced={"epoch": self.epoch, "at": _now(), **synced},
                               client_id=client_id, ib_connectivity="ok")
-        self._up = True
+        self._up, self._up_since = True, time.monotonic()
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
                  self.epoch, ",".join(ib.managedAccounts()))
         if self.epoch > 1:  # a reconnection: listeners run on threads of their own (they may call run())

@@ -47,6 +47,13 @@ class OrderDesk:
             self._send(c, order_status_fields(o))
 
     def _place_order(self, conn: Conn, f: list[str]) -> None:
+        if self._drop_at is not None:
+            self._drop_at -= 1
+            if self._drop_at <= 0:  # the connection dies with this leg unread
+                self._drop_at = None
+                for c in list(self._conns):
+                    self._close(c)
+                return
         order_id = int(f[1])
         assert conn.client_id is not None
         found = self._matches(to_int(f[2]), f[3], f[4], f[9], f[10], f[11])
@@ -200,11 +207,17 @@ class OrderDesk:
             self._send(conn, order_status_fields(o))
         self._send(conn, [53, 1])
 
+    def _listed(self, conn: Conn, o: FakeTwsOrder) -> bool:
+        """A working order, unless it is an untransmitted leg of another session that ``hide_untransmitted``
+        keeps from later connections (as real TWS may)."""
+        return o.working and not (self._hide_untransmitted and o.status == "PendingSubmit"
+                                  and o.connection != conn.serial)
+
     def _req_open_orders(self, conn: Conn, f: list[str]) -> None:
-        self._send_open(conn, [o for o in self._orders if o.working and o.client_id == conn.client_id])
+        self._send_open(conn, [o for o in self._orders if self._listed(conn, o) and o.client_id == conn.client_id])
 
     def _req_all_open_orders(self, conn: Conn, f: list[str]) -> None:
-        self._send_open(conn, [o for o in self._orders if o.working])
+        self._send_open(conn, [o for o in self._orders if self._listed(conn, o)])
 
     def _req_completed_orders(self, conn: Conn, f: list[str]) -> None:
         for o in [k for k in self._orders if not k.working]:
@@ -244,6 +257,18 @@ class OrderDesk:
             self._execute(o, q, px if px is not None else self.last_close(o.symbol))
 
         self._call(run)
+
+    def drop_at_placement(self, n: int) -> None:
+        """When the ``n``-th placeOrder from now arrives, every connection is closed and that leg is lost
+        (the earlier legs of a bracket stay booked, untransmitted)."""
+        with self._lock:
+            self._drop_at = n
+
+    def hide_untransmitted(self, hide: bool = True) -> None:
+        """Keep untransmitted legs (transmit false, never followed by the leg that transmits) out of the
+        open-order lists of every later connection, as real TWS may (ib_insync #416)."""
+        with self._lock:
+            self._hide_untransmitted = hide
 
     def reject_next_order(self, code: int = 201, text: str = REJECT_TEXT) -> None:
         with self._lock:

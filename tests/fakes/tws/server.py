@@ -22,8 +22,8 @@ A live MKT order fills at once at the last close, a BUY LMT at or above it (a SE
 close; STP orders and bracket children stay working until ``fill()``. When a bracket child fills completely
 its siblings are cancelled (the implicit OCA). Scenario hooks: ``reject_next_order``, ``partial_fills``,
 ``hold_next_order``/``release_held``, ``drop_connections``, ``refuse_connections``, ``connectivity``,
-``rollback_next_valid_id``, ``delay_answers``, ``pacing_violation_next``, ``market_data_error_next``,
-``book``. Test code only.
+``rollback_next_valid_id``, ``delay_answers``, ``drop_at_placement``, ``hide_untransmitted``,
+``pacing_violation_next``, ``market_data_error_next``, ``book``. Test code only.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._held: list[list[FakeTwsOrder]] = []
         self._rollback: int | None = None
         self._delays: dict[str, float] = {}
+        self._drop_at: int | None = None  # drop every connection when this many more placeOrders arrive
+        self._hide_untransmitted = False
         self._pacing_forced = 0
         self._data_error: tuple[int, str] | None = None
         self._hist: deque[tuple[float, tuple, tuple]] = deque()
