@@ -232,6 +232,8 @@ class TwsConnection:
 
         ib.errorEvent += on_error
         ib.client.apiError += on_api_error
+        with self._state_lock:  # what TWS says of IBKR's servers from here on (1100 while connecting stays)
+            self.state["ib_connectivity"] = "unknown"
         task = asyncio.ensure_future(ib.connectAsync(self.host, self.port, client_id, timeout=self.connect_timeout,
                                                      account=self.account, fetchFields=STARTUP_FETCH))
         try:
@@ -308,7 +310,9 @@ class TwsConnection:
         with self._state_lock:
             self.state.update(connected=True, connected_at=_now(), accounts=list(ib.managedAccounts()),
                               last_error=None, synced={"epoch": self.epoch, "at": _now(), **synced},
-                              client_id=client_id, ib_connectivity="ok")
+                              client_id=client_id)
+            if self.state["ib_connectivity"] != "lost":  # a 1100 during the connect is not overwritten
+                self.state["ib_connectivity"] = "ok"
         self._up, self._up_since = True, time.monotonic()
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
                  self.epoch, ",".join(ib.managedAccounts()))

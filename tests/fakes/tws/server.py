@@ -22,7 +22,7 @@ A live MKT order fills at once at the last close, a BUY LMT at or above it (a SE
 close; STP orders and bracket children stay working until ``fill()``. When a bracket child fills completely
 its siblings are cancelled (the implicit OCA). Scenario hooks: ``reject_next_order``, ``partial_fills``,
 ``hold_next_order``/``release_held``, ``drop_connections``, ``refuse_connections``, ``connectivity``,
-``rollback_next_valid_id``, ``delay_answers``, ``drop_at_placement``, ``hide_untransmitted``,
+``connectivity_at_start``, ``rollback_next_valid_id``, ``delay_answers``, ``drop_at_placement``, ``hide_untransmitted``,
 ``pacing_violation_next``, ``market_data_error_next``, ``book``. Test code only.
 """
 
@@ -105,6 +105,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._delays: dict[str, float] = {}
         self._drop_at: int | None = None  # drop every connection when this many more placeOrders arrive
         self._hide_untransmitted = False
+        self._connectivity_at_start: int | None = None
         self._pacing_forced = 0
         self._data_error: tuple[int, str] | None = None
         self._hist: deque[tuple[float, tuple, tuple]] = deque()
@@ -298,6 +299,8 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._send(conn, [9, 1, conn.next_valid])
         for code, text in FARMS:
             self._error(conn, -1, code, text)
+        if self._connectivity_at_start is not None:
+            self._error(conn, -1, self._connectivity_at_start, TEXT[self._connectivity_at_start])
 
     def _req_ids(self, conn: Conn, f: list[str]) -> None:
         self._send(conn, [9, 1, conn.next_valid])
@@ -418,6 +421,11 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
                 self._delays[request] = seconds
             else:
                 self._delays.pop(request, None)
+
+    def connectivity_at_start(self, code: int | None) -> None:
+        """Send ``code`` (1100: TWS is not connected to IBKR) right after every later startApi; None stops."""
+        with self._lock:
+            self._connectivity_at_start = code
 
     def rollback_next_valid_id(self, to: int) -> None:
         with self._lock:

@@ -1,0 +1,27 @@
+"""What TWS says of its own link to IBKR's servers while we connect is kept: a 1100 sent during the connect
+leaves the broker unhealthy (it is not overwritten by "connected"), until 1101/1102."""
+
+from __future__ import annotations
+
+from tests.integration.tws.tws_harness import make_broker_fixture, tws_fixture, until  # noqa: F401
+
+
+def test_a_1100_sent_while_connecting_leaves_the_broker_unhealthy_until_restored(tws, make_broker):
+    tws.connectivity_at_start(1100)  # TWS is cut off from IBKR when we log on
+    conn, broker = make_broker(tws)
+    health = broker.health()
+    assert 1100 in [m["code"] for m in conn.status()["messages"]]
+    assert conn.status()["ib_connectivity"] == "lost"
+    assert not health.healthy and "(1100)" in health.message
+    tws.connectivity(1102)
+    until(lambda: broker.health().healthy, what="1102 restoring health")
+
+
+def test_a_reconnection_without_1100_is_healthy_again(tws, make_broker):
+    tws.connectivity_at_start(1100)
+    conn, broker = make_broker(tws)
+    assert not broker.health().healthy
+    tws.connectivity_at_start(None)
+    tws.drop_connections()
+    until(lambda: conn.connected and conn.epoch == 2, what="the reconnection")
+    assert broker.health().healthy
