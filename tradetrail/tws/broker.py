@@ -121,7 +121,7 @@ class TwsBroker:
 
     def account_values(self, account: str) -> AccountValues:
         async def read(ib: IB) -> list:
-            async with self.conn.keyed():  # TWS allows two account summary subscriptions at once: ours is closed
+            async with self.conn.keyed():  # TWS allows two account summary subscriptions: ours is the only one
                 req_id = ib.client.getReqId()
                 done = ib.wrapper.startReq(req_id)
                 ib.client.reqAccountSummary(req_id, "All", SUMMARY_TAGS)

@@ -23,7 +23,8 @@ caller waits for its result to a deadline.
   trusted; listeners (:meth:`TwsConnection.on_reconnect`: the serving process reconciles every account) run
   after each reconnection.
 - 1100 (TWS lost IBKR's servers) is tracked until 1101/1102; 1101 (restored, data lost) resubscribes the
-  account updates and summary; 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
+  account updates (no account summary is held open: TWS allows two subscriptions, and ib_async's own 1102
+  handler, which would open one, is unhooked); 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
 The wire is logged by ib_async at DEBUG (logger ``ib_async.client``): a paper account's capture confirms the
 fake TWS's layouts.
@@ -132,6 +133,7 @@ class TwsConnection:
     async def _make_ib(self) -> IB:
         ib = IB()
         ib.RaiseRequestErrors = True  # a failed request raises (error 162 is not "0 bars")
+        ib.errorEvent -= ib._onError  # its 1102 handler opens an account summary nobody cancels (TWS allows 2)
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
         self._alock, self.serial = asyncio.Lock(), asyncio.Lock()
@@ -374,7 +376,7 @@ class TwsConnection:
             account = self.account or (managed[0] if len(managed) == 1 else "")  # what connecting subscribed
             if account:
                 await asyncio.wait_for(ib.reqAccountUpdatesAsync(account), self.timeout)
-            await asyncio.wait_for(ib.reqAccountSummaryAsync(), self.timeout)
+            # no account summary: none is held open (the broker asks for one per read and cancels it)
         except (TimeoutError, ConnectionError, RequestError) as exc:
             log.warning("TWS: resubscribing after 1101 failed: %s", exc)
             return

@@ -69,6 +69,9 @@ def account_values(snap: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+MAX_SUMMARIES = 2  # account summary subscriptions TWS lets one client hold at once (then error 322)
+
+
 class AccountDesk:
     """The fake TWS's positions and account messages (a mixin of ``FakeTWS``, run with its lock held)."""
 
@@ -135,6 +138,9 @@ class AccountDesk:
         self._send(conn, [8, 1, datetime.now(NY).strftime("%H:%M")])
         self._send(conn, [54, 1, self.account])
 
+    def _cancel_account_summary(self, conn: Conn, f: list[str]) -> None:
+        conn.summaries.discard(int(f[2]))
+
     def _req_account_updates_multi(self, conn: Conn, f: list[str]) -> None:
         req_id, model = int(f[2]), f[4]
         for tag, value, cur in account_values(self._snapshot()):
@@ -143,6 +149,11 @@ class AccountDesk:
 
     def _req_account_summary(self, conn: Conn, f: list[str]) -> None:
         req_id, tags = int(f[2]), [t.strip() for t in f[4].split(",") if t.strip()]
+        if len(conn.summaries) >= MAX_SUMMARIES:  # TWS's limit, counted per client until cancelled
+            self._error(conn, req_id, 322, "Error processing request:-'bd' : cause - Maximum number of account "
+                                           "summary requests exceeded")
+            return
+        conn.summaries.add(req_id)
         snap = self._snapshot()
         values = summary_values(snap)
         for tag in tags:

@@ -15,4 +15,5 @@ class Conn:
         self.account_updates = False  # reqAccountUpdates: portfolio and account values follow fills
         self.market_data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
         self.closed = False
+        self.summaries: set[int] = set()  # account summary subscriptions held (TWS allows two)
         self.backlog: list[tuple] = []  # requests waiting behind a delayed one (``delay_answers``)

@@ -13,6 +13,7 @@ IB's behaviour it keeps: the handshake, ``managedAccounts`` + ``nextValidId`` + 
 2158) at startApi; the End message of every request; orderRef echoed in openOrder, execDetails and
 completedOrder; permId stable across reconnects; orderId per clientId; a duplicate clientId gets 326 and is
 closed; a working orderId reused from another connection gets 103 (the same connection modifies the order);
+at most two account summary subscriptions per client (322 for a third);
 historical pacing (identical within 15 s, more than 5 for one contract in 2 s, more than 60 in 10 min: 162,
 windows scaled by ``pacing_scale``); cancel answers orderStatus Cancelled and 202.
 
@@ -234,7 +235,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         49: ("reqCurrentTime", "_req_current_time"), 58: ("reqGlobalCancel", "_req_global_cancel"),
         59: ("reqMarketDataType", "_req_market_data_type"), 1: ("reqMktData", "_req_mkt_data"),
         2: ("cancelMktData", None), 61: ("reqPositions", "_req_positions"),
-        62: ("reqAccountSummary", "_req_account_summary"), 63: ("cancelAccountSummary", None),
+        62: ("reqAccountSummary", "_req_account_summary"), 63: ("cancelAccountSummary", "_cancel_account_summary"),
         64: ("cancelPositions", "_cancel_positions"), 76: ("reqAccountUpdatesMulti", "_req_account_updates_multi"),
         77: ("cancelAccountUpdatesMulti", None), 81: ("reqMatchingSymbols", "_req_matching_symbols"),
         99: ("reqCompletedOrders", "_req_completed_orders"),
@@ -350,6 +351,12 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
     def connections(self) -> int:
         with self._lock:
             return len(self._live())
+
+    @property
+    def open_summaries(self) -> int:
+        """Account summary subscriptions the connected clients hold now (TWS allows two per client: 322)."""
+        with self._lock:
+            return sum(len(c.summaries) for c in self._live())
 
     @property
     def client_ids(self) -> list[int]:

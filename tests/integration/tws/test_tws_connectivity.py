@@ -25,3 +25,18 @@ def test_a_reconnection_without_1100_is_healthy_again(tws, make_broker):
     tws.drop_connections()
     until(lambda: conn.connected and conn.epoch == 2, what="the reconnection")
     assert broker.health().healthy
+
+
+def test_account_values_keep_working_through_1101_and_1102_with_no_summary_left_open(tws, make_broker):
+    """TWS lets a client hold two account summary subscriptions (then 322): neither our 1101 resubscription
+    nor ib_async's own 1102 handler may leave one open, or every risk check's account_values() fails."""
+    conn, broker = make_broker(tws)
+    account = broker.account(1)
+    assert broker.account_values(account).equity == tws.net_liquidation()
+    for restored in (1101, 1102, 1101, 1102):
+        tws.connectivity(1100)
+        tws.connectivity(restored)
+        until(lambda: conn.status()["ib_connectivity"] == "restored", what=f"{restored} seen")
+    until(lambda: conn.status()["resubscribed"] == 2, what="the resubscriptions after 1101")
+    assert broker.account_values(account).equity == tws.net_liquidation()
+    assert tws.open_summaries == 0
