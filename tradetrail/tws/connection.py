@@ -10,7 +10,8 @@ caller waits for its result to a deadline.
   naming the settings, at once (ib_async alone would wait out its timeout).
 - A refused connection, no handshake in time (the gateway restarting: IBC restarts it daily) or a drop: the
   connection is down and requests fail at once with NotConnected saying why and when the next attempt is,
-  never as an empty answer. Attempts back off 1, 2, 4... s up to ``TRADETRAIL_TWS_RECONNECT_MAX_S``; after a
+  never as an empty answer. Attempts back off 1, 2, 4... s up to ``TRADETRAIL_TWS_RECONNECT_MAX_S`` (a
+  connection that dropped within ``STABLE_S`` of being made does not reset the backoff); after a
   drop a background task keeps trying.
 - After every (re)connect (``epoch`` counts them): ib_async's own synchronisation (positions, account
   updates), then ours under ``serial`` (every client's open orders, the completed orders, the executions) and
@@ -58,6 +59,7 @@ FARM_OK, FARM_BROKEN, FARM_INACTIVE = {2104, 2106, 2158}, {2103, 2105, 2157}, {2
 CONNECTIVITY = {1100: "lost", 2110: "lost", 1101: "restored", 1102: "restored"}
 MARKET_DATA_NOTES = {354, 10089, 10090, 10167, 10168}
 BACKOFF_START_S = 1.0
+STABLE_S = 60.0  # a connection that lasted less than this was a flap: the backoff keeps growing
 SETTLE_S = 3.0  # after a (re)connect, TWS's order lists are not trusted to prove an order absent for this long
 STICKY_ATTEMPTS = 3  # a reconnection asks for its previous clientId this many times before taking another
 MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop thread and back
@@ -100,8 +102,12 @@ class TwsConnection:
         self._up_since = 0.0  # monotonic
         self.settle_s = SETTLE_S
         self._closing = False
-        self._failures = 0
+        self._failures = 0  # failed attempts since the last successful one (the clientId stays sticky for 3)
+        self._flaps = 0  # connections in a row that dropped within ``stable_s``
+        self.stable_s = STABLE_S
         self._next_attempt = 0.0
+        self._pending_epoch: int | None = None  # a reconnection the listeners have not been told of yet
+        self._notifier: threading.Thread | None = None
         self._reconnect: asyncio.Task | None = None
         self._listeners: list[Callable[[int], None]] = []
         self.state: dict[str, Any] = {
@@ -277,7 +283,7 @@ class TwsConnection:
 
     def _failed(self, exc: TwsError) -> None:
         self._failures += 1
-        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** (self._failures - 1))
+        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** (self._failures + self._flaps - 1))
         self._next_attempt = time.monotonic() + backoff
         with self._state_lock:
             self.state["last_error"] = str(exc)
@@ -318,9 +324,31 @@ class TwsConnection:
         self._up, self._up_since = True, time.monotonic()
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
                  self.epoch, ",".join(ib.managedAccounts()))
-        if self.epoch > 1:  # a reconnection: listeners run on threads of their own (they may call run())
+        if self.epoch > 1:  # a reconnection: the listeners run on a thread of their own (they may call run())
+            self._notify(self.epoch)
+
+    def _notify(self, epoch: int) -> None:
+        """Tell the listeners of reconnection ``epoch`` on one worker thread: reconnections while they run
+        are coalesced into one more round (with the latest epoch), never a thread each."""
+        with self._state_lock:
+            self._pending_epoch = epoch
+            if self._notifier is not None and self._notifier.is_alive():
+                return
+            self._notifier = threading.Thread(target=self._tell_listeners, name="tws-reconnected", daemon=True)
+            self._notifier.start()
+
+    def _tell_listeners(self) -> None:
+        while True:
+            with self._state_lock:
+                epoch, self._pending_epoch = self._pending_epoch, None
+                if epoch is None or self._closing:
+                    self._notifier = None
+                    return
             for listener in list(self._listeners):
-                threading.Thread(target=listener, args=(self.epoch,), name="tws-reconnected", daemon=True).start()
+                try:
+                    listener(epoch)
+                except Exception:
+                    log.exception("TWS: a reconnection listener failed")
 
     def on_reconnect(self, listener: Callable[[int], None]) -> Callable[[], None]:
         """Call ``listener(epoch)`` after every reconnection (not the first connect); returns its remover."""
@@ -332,23 +360,30 @@ class TwsConnection:
         if not self._up:
             return
         self._up = False
+        lived = time.monotonic() - self._up_since
+        self._flaps = 0 if lived >= self.stable_s else self._flaps + 1
+        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** self._flaps) if self._flaps else 0.0
+        self._next_attempt = time.monotonic() + backoff
         with self._state_lock:
             self.state.update(connected=False, dropped_at=_now(), drops=self.state["drops"] + 1,
-                              last_error="the connection to TWS dropped")
-        log.warning("TWS: the connection to %s:%d dropped", self.host, self.port)
+                              last_error=f"the connection to TWS dropped after {lived:.0f} s"
+                                         + (f" ({self._flaps} in a row within {self.stable_s:g} s of connecting)"
+                                            if self._flaps else ""))
+        log.warning("TWS: the connection to %s:%d dropped after %.0f s (next attempt in %.0f s)", self.host,
+                    self.port, lived, max(backoff, BACKOFF_START_S))
         if not self._closing and (self._reconnect is None or self._reconnect.done()):
             self._reconnect = asyncio.ensure_future(self._reconnect_loop())
 
     async def _reconnect_loop(self) -> None:
-        delay = BACKOFF_START_S
+        first = True
         while not self._closing and not self.connected:
-            await asyncio.sleep(min(delay, max(0.0, self._next_attempt - time.monotonic()) or delay))
+            wait = self._next_attempt - time.monotonic()
+            await asyncio.sleep(max(wait, BACKOFF_START_S if first else 0.05))
+            first = False
             if self._closing or self.connected:
                 return
-            try:
+            with contextlib.suppress(TwsError):  # _failed set the next attempt's time
                 await self._connect(reconnect=True)
-            except TwsError:
-                delay = min(self.reconnect_max, delay * 2)
 
     # -- what TWS tells us --------------------------------------------------------------------------------
     def _on_error(self, req_id: int, code: int, text: str, _contract) -> None:

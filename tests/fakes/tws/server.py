@@ -23,8 +23,9 @@ A live MKT order fills at once at the last close, a BUY LMT at or above it (a SE
 close; STP orders and bracket children stay working until ``fill()``. When a bracket child fills completely
 its siblings are cancelled (the implicit OCA). Scenario hooks: ``reject_next_order``, ``partial_fills``,
 ``hold_next_order``/``release_held``, ``drop_connections``, ``refuse_connections``, ``connectivity``,
-``connectivity_at_start``, ``rollback_next_valid_id``, ``delay_answers``, ``drop_at_placement``, ``hide_untransmitted``,
-``pacing_violation_next``, ``market_data_error_next``, ``book``. Test code only.
+``connectivity_at_start``, ``drop_after_start``, ``rollback_next_valid_id``, ``delay_answers``,
+``drop_at_placement``, ``hide_untransmitted``, ``pacing_violation_next``, ``market_data_error_next``,
+``book``. Test code only.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._drop_at: int | None = None  # drop every connection when this many more placeOrders arrive
         self._hide_untransmitted = False
         self._connectivity_at_start: int | None = None
+        self._drop_after_start: float | None = None
         self._pacing_forced = 0
         self._data_error: tuple[int, str] | None = None
         self._hist: deque[tuple[float, tuple, tuple]] = deque()
@@ -302,6 +304,12 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
             self._error(conn, -1, code, text)
         if self._connectivity_at_start is not None:
             self._error(conn, -1, self._connectivity_at_start, TEXT[self._connectivity_at_start])
+        if self._drop_after_start is not None:
+            self._loop.call_later(self._drop_after_start, self._close_locked, conn)
+
+    def _close_locked(self, conn: Conn) -> None:
+        with self._lock:
+            self._close(conn)
 
     def _req_ids(self, conn: Conn, f: list[str]) -> None:
         self._send(conn, [9, 1, conn.next_valid])
@@ -428,6 +436,12 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
                 self._delays[request] = seconds
             else:
                 self._delays.pop(request, None)
+
+    def drop_after_start(self, seconds: float | None) -> None:
+        """Close every later connection ``seconds`` after its startApi (a gateway that accepts, then drops:
+        a competing login, its connection limit, a flapping network); None stops."""
+        with self._lock:
+            self._drop_after_start = seconds
 
     def connectivity_at_start(self, code: int | None) -> None:
         """Send ``code`` (1100: TWS is not connected to IBKR) right after every later startApi; None stops."""
