@@ -75,8 +75,9 @@ def _ibkr(app) -> dict:
     return _web_api(app)
 
 
-_TWS_FIELDS = ("host", "port", "client_id", "epoch", "accounts", "ib_connectivity", "farms", "drops", "dropped_at",
-               "last_error", "resubscribed", "synced")
+# never the account ids: /health is not authenticated (how many accounts the login manages is enough)
+_TWS_FIELDS = ("host", "port", "client_id", "epoch", "ib_connectivity", "farms", "drops", "dropped_at", "last_error",
+               "resubscribed", "synced")
 
 
 def _tws(app) -> dict:
@@ -89,9 +90,9 @@ def _tws(app) -> dict:
         return {"ok": False, "used": True, "api": "tws", "error": type(exc).__name__,
                 "reason": f"TWS / IB Gateway is not connected: {exc}"[:300]}
     out = {"used": True, "api": "tws", "connected": bool(described.get("connected")),
-           **{k: described.get(k) for k in _TWS_FIELDS}}
+           **{k: described.get(k) for k in _TWS_FIELDS}, "accounts_managed": len(described.get("accounts") or [])}
     lost = out["ib_connectivity"] == "lost"
-    out["ok"] = out["connected"] and bool(out["accounts"]) and not lost
+    out["ok"] = out["connected"] and bool(out["accounts_managed"]) and not lost
     if not out["ok"]:
         out["reason"] = ("TWS has lost its connection to IBKR's servers (1100)" if lost else
                          "TWS lists no managed account: is it logged in?" if out["connected"] else

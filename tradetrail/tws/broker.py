@@ -91,8 +91,8 @@ class TwsBroker:
             problems.append("TWS lists no managed account: is it logged in?")
         elif self._configured and self._configured not in accounts:
             authenticated = False
-            problems.append(f"TRADETRAIL_TWS_ACCOUNT={self._configured} is not among the accounts this login "
-                            f"manages ({', '.join(accounts)})")
+            problems.append(f"TRADETRAIL_TWS_ACCOUNT={shapes.masked(self._configured)} is not among the accounts "
+                            f"this login manages ({', '.join(map(shapes.masked, accounts))})")
         lost = st["ib_connectivity"] == "lost"
         if lost:
             problems.append("TWS has lost its connection to IBKR's servers (1100): orders cannot reach the market "
@@ -112,8 +112,9 @@ class TwsBroker:
         accounts = list(self.conn.status()["accounts"])
         if self._configured:
             if self._configured not in accounts:
-                raise BrokerError(f"TRADETRAIL_TWS_ACCOUNT={self._configured} is not among the accounts this TWS "
-                                  f"login manages ({', '.join(accounts) or 'none'})")
+                managed = ", ".join(map(shapes.masked, accounts)) or "none"
+                raise BrokerError(f"TRADETRAIL_TWS_ACCOUNT={shapes.masked(self._configured)} is not among the "
+                                  f"accounts this TWS login manages ({managed})")
             return self._configured
         if not accounts:
             raise BrokerError("this TWS login manages no account to trade")

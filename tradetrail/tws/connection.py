@@ -27,8 +27,9 @@ caller waits for its result to a deadline.
   account updates (no account summary is held open: TWS allows two subscriptions, and ib_async's own 1102
   handler, which would open one, is unhooked); 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
-The wire is logged by ib_async at DEBUG (logger ``ib_async.client``): a paper account's capture confirms the
-fake TWS's layouts.
+ib_async's loggers are kept at WARNING (at INFO they name the account in every order and execution); with
+``TRADETRAIL_TWS_WIRE_LOG=true`` the wire is logged at DEBUG (logger ``ib_async.client``): a paper account's
+capture confirms the fake TWS's layouts. Our own log lines show account ids masked.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -50,6 +52,7 @@ from ib_async.wrapper import RequestError
 
 from tradetrail.tws.errors import ClientIdInUse, NotConnected, RequestFailed, RequestTimedOut, TwsError
 from tradetrail.tws.pacing import HistoryPacer
+from tradetrail.tws.shapes import masked
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +73,18 @@ MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop th
 STARTUP_FETCH = StartupFetch.ACCOUNT_UPDATES
 
 
+WIRE_LOG_ENV = "TRADETRAIL_TWS_WIRE_LOG"
+
+
+def quiet_ib_async(wire: bool) -> None:
+    """ib_async logs every order and execution (with the account number) at INFO, and again on each read:
+    its loggers are kept at WARNING, unless a wire capture is asked for (``TRADETRAIL_TWS_WIRE_LOG=true``:
+    ``ib_async.client`` at DEBUG, ``>>>`` sent and ``<<<`` received; the capture names the account)."""
+    logging.getLogger("ib_async").setLevel(logging.DEBUG if wire else logging.WARNING)
+    if wire:
+        logging.getLogger("ib_async.client").setLevel(logging.DEBUG)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -87,6 +102,10 @@ class TwsConnection:
         self.reconnect_max = settings.tws_reconnect_max_s
         self.market_data_type_name = settings.tws_market_data_type
         self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
+        wire = getattr(settings, "tws_wire_log", None)
+        if wire is None:
+            wire = os.environ.get(WIRE_LOG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        quiet_ib_async(bool(wire))
         self.pacer = HistoryPacer(settings.tws_pacing_scale, share=settings.processes_sharing_gateway)
         self.ib: IB | None = None
         self.client_id: int | None = None
@@ -323,7 +342,7 @@ class TwsConnection:
                 self.state["ib_connectivity"] = "ok"
         self._up, self._up_since = True, time.monotonic()
         log.info("TWS: connected to %s:%d as clientId %d (epoch %d, accounts %s)", self.host, self.port, client_id,
-                 self.epoch, ",".join(ib.managedAccounts()))
+                 self.epoch, ",".join(masked(a) for a in ib.managedAccounts()))
         if self.epoch > 1:  # a reconnection: the listeners run on a thread of their own (they may call run())
             self._notify(self.epoch)
 
@@ -362,7 +381,9 @@ class TwsConnection:
         self._up = False
         lived = time.monotonic() - self._up_since
         self._flaps = 0 if lived >= self.stable_s else self._flaps + 1
-        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** self._flaps) if self._flaps else 0.0
+        # the first drop may be tried again at once (a request then says why it cannot connect); flaps in a row
+        # wait 2, 4, 8... s
+        backoff = min(self.reconnect_max, BACKOFF_START_S * 2 ** (self._flaps - 1)) if self._flaps > 1 else 0.0
         self._next_attempt = time.monotonic() + backoff
         with self._state_lock:
             self.state.update(connected=False, dropped_at=_now(), drops=self.state["drops"] + 1,

@@ -60,6 +60,12 @@ def status(value: str, filled: float) -> str:
     return "PARTIALLY_FILLED" if ours == "SUBMITTED" and filled > 0 else ours
 
 
+def masked(account: str) -> str:
+    """An account id as logs and status pages may show it (never whole: /health is not authenticated)."""
+    account = str(account or "")
+    return f"{account[:2]}***{account[-2:]}" if len(account) > 5 else "***" if account else ""
+
+
 def paper(account: str) -> bool:
     """IBKR's paper accounts are the ones whose id starts with D (DU..., DF...)."""
     return account.upper().startswith("D")

@@ -132,8 +132,7 @@ class FakeTWS(OrderDesk, AccountDesk, DataDesk):
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("the fake TWS did not start listening within 10 s")
-        log.info("fake TWS listening on %s:%d (server version %d, account %s)", self.host, self.port,
-                 self.server_version, self.account)
+        log.info("fake TWS listening on %s:%d (server version %d)", self.host, self.port, self.server_version)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -46,7 +46,7 @@ def test_health_reports_the_connection_the_managed_account_and_the_data_farms(se
 def test_a_configured_account_the_login_does_not_manage_is_not_healthy(settings, tws, make_app):
     health = make_app(settings, tws, tws_account="DU999").broker.health()
     assert not health.healthy and health.connected
-    assert "TRADETRAIL_TWS_ACCOUNT=DU999 is not among the accounts this login manages (DU1234567)" in health.message
+    assert "TRADETRAIL_TWS_ACCOUNT=*** is not among the accounts this login manages (DU***67)" in health.message
 
 
 def test_during_the_daily_restart_check_broker_fails_clearly_and_the_connection_comes_back(settings, tws, make_app):
