@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     tws_pacing_scale: float = Field(
         default=1.0, gt=0, le=1, description="multiplies the historical-data pacing intervals; keep 1 against a real "
                                              "gateway (tests use a smaller value against the fake TWS)")
+    tws_wire_log: bool = Field(default=False, description="log the TWS wire at DEBUG (logger ib_async.client): a "
+                                                          "capture for checking the layouts; it names the account")
     # --- end of the TWS block ----------------------------------------------------------------------------------
 
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "

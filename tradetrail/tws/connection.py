@@ -38,7 +38,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -73,16 +72,12 @@ MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop th
 STARTUP_FETCH = StartupFetch.ACCOUNT_UPDATES
 
 
-WIRE_LOG_ENV = "TRADETRAIL_TWS_WIRE_LOG"
-
-
 def quiet_ib_async(wire: bool) -> None:
     """ib_async logs every order and execution (with the account number) at INFO, and again on each read:
     its loggers are kept at WARNING, unless a wire capture is asked for (``TRADETRAIL_TWS_WIRE_LOG=true``:
     ``ib_async.client`` at DEBUG, ``>>>`` sent and ``<<<`` received; the capture names the account)."""
     logging.getLogger("ib_async").setLevel(logging.DEBUG if wire else logging.WARNING)
-    if wire:
-        logging.getLogger("ib_async.client").setLevel(logging.DEBUG)
+    logging.getLogger("ib_async.client").setLevel(logging.DEBUG if wire else logging.NOTSET)  # NOTSET: inherits
 
 
 def _now() -> str:
@@ -102,10 +97,7 @@ class TwsConnection:
         self.reconnect_max = settings.tws_reconnect_max_s
         self.market_data_type_name = settings.tws_market_data_type
         self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
-        wire = getattr(settings, "tws_wire_log", None)
-        if wire is None:
-            wire = os.environ.get(WIRE_LOG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-        quiet_ib_async(bool(wire))
+        quiet_ib_async(settings.tws_wire_log)
         self.pacer = HistoryPacer(settings.tws_pacing_scale, share=settings.processes_sharing_gateway)
         self.ib: IB | None = None
         self.client_id: int | None = None

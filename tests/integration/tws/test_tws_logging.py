@@ -17,7 +17,8 @@ from tests.integration.tws.tws_harness import (  # noqa: F401
 from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
 from tradetrail.runtime.health import health_report
-from tradetrail.tws.connection import quiet_ib_async
+from tradetrail.settings import Settings
+from tradetrail.tws.connection import TwsConnection, quiet_ib_async
 
 
 def test_no_log_record_at_info_or_above_names_the_account_during_a_trade(tws, make_broker, caplog):
@@ -56,3 +57,17 @@ def test_health_does_not_show_the_account(settings, tws, make_app):
     assert report["checks"]["ibkr_session"]["ok"] is True
     assert report["checks"]["ibkr_session"]["accounts_managed"] == 1
     assert tws.account not in json.dumps(report, default=str)
+
+
+def test_the_wire_log_setting_reaches_the_connection(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRADETRAIL_TWS_WIRE_LOG", "true")
+    settings = Settings(home=tmp_path)
+    assert settings.tws_wire_log is True
+    try:
+        TwsConnection(settings)  # nothing connects until a request needs it
+        assert logging.getLogger("ib_async.client").getEffectiveLevel() == logging.DEBUG
+        TwsConnection(Settings(home=tmp_path, tws_wire_log=False))
+        assert logging.getLogger("ib_async.client").getEffectiveLevel() == logging.WARNING
+    finally:
+        quiet_ib_async(False)
+        logging.getLogger("ib_async.client").setLevel(logging.NOTSET)
