@@ -2,7 +2,8 @@
 the broker and the IBKR session, a dispatcher that stopped (Celery beat's dispatch, stamped in Redis by the
 dispatch task; the embedded dispatcher's last pass), no live worker consuming the runs queue (the workers'
 heartbeats in Redis), schedule slots due and not claimed (or claimed and never started), and executions
-stuck ``running``. Any of them not ok makes the whole report not ok, and each says why. It never raises.
+stuck ``running``, notifications undelivered past their time or failed for good in the last hour. Any of
+them not ok makes the whole report not ok, and each says why. It never raises.
 
 The thresholds are settings: ``TRADETRAIL_HEALTH_MISSED_TICKS`` (intervals without a dispatch, at least
 10 s), ``TRADETRAIL_HEALTH_OVERDUE_S`` and ``TRADETRAIL_HEALTH_RUNNING_MAX_S``.
@@ -20,6 +21,7 @@ from tradetrail import __version__
 from tradetrail.catalogue.calendars import calendar
 from tradetrail.db.migrate import current_revision, head_revision
 from tradetrail.db.models import Execution, ScheduleSlot, Strategy, StrategyVersion
+from tradetrail.db.notify_models import NotifyAttempt, NotifyChannel, NotifyDelivery, NotifyEvent
 from tradetrail.db.types import utcnow
 from tradetrail.domain.schedule import ScheduleError, fire_times
 from tradetrail.observability import heartbeats
@@ -30,6 +32,8 @@ from tradetrail.workflow.memo import Memo
 
 MIN_STALE_S = 10.0  # a sweep or a long pass may hold the control worker (or the dispatcher thread) a while
 SHOWN = 5  # names or ids listed per finding
+_NC, _ND, _NE, _NA = (NotifyChannel.__table__, NotifyDelivery.__table__, NotifyEvent.__table__,
+                      NotifyAttempt.__table__)
 
 
 def stale_after_s(settings) -> float:
@@ -261,10 +265,46 @@ def _stuck(app) -> dict:
     return {**out, "ok": True}
 
 
+FAILED_WINDOW = timedelta(hours=1)  # a delivery that failed for good this recently keeps health degraded
+
+
+def _notifications(app) -> dict:
+    """Messages a trader is waiting for: any still undelivered well past their time (the sender is not running,
+    or not keeping up), and any that failed for good in the last hour (a channel is broken). Counts only: the
+    report is public, the channels and texts are not."""
+    s = app.settings
+    now = utcnow()
+    late = now - timedelta(seconds=s.health_overdue_s)
+    try:
+        with app.engine.connect() as conn:
+            if conn.execute(select(_NC.c.id).limit(1)).first() is None:
+                return {"ok": True, "channels": 0}
+            waiting = conn.scalar(select(func.count()).select_from(_ND).where(
+                _ND.c.status.in_(("pending", "sending")), _ND.c.next_at < late,
+                (_ND.c.lease_until.is_(None)) | (_ND.c.lease_until < now)))
+            unfanned = conn.scalar(select(func.count()).select_from(_NE).where(
+                _NE.c.fanned_out.is_(False), _NE.c.created_at < late))
+            failed = conn.scalar(select(func.count()).select_from(_ND).join(_NA, _NA.c.delivery_id == _ND.c.id)
+                                 .where(_ND.c.status == "failed", _NA.c.finished_at >= now - FAILED_WINDOW,
+                                        _NA.c.number == _ND.c.attempts))
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": type(exc).__name__, "reason": "the notification outbox could not be read"}
+    out = {"overdue": int(waiting) + int(unfanned), "failed_last_hour": int(failed)}
+    reasons = []
+    if out["overdue"]:
+        reasons.append(f"{out['overdue']} notification(s) waiting more than {s.health_overdue_s:.0f} s past their "
+                       "time (is the sender running?)")
+    if failed:
+        reasons.append(f"{failed} notification(s) failed after every attempt in the last hour "
+                       "(tradetrail notify list shows each channel's last error)")
+    return {**out, "ok": not reasons, **({"reason": "; ".join(reasons)} if reasons else {})}
+
+
 def health_report(app, *, scheduler=None) -> dict:
     checks = {"database": _database(app), "broker": _broker(app), "ibkr_session": _ibkr(app),
               "scheduler": _scheduler(app, scheduler), "worker_queue": _queue(app),
-              "overdue_slots": _overdue(app), "stuck_executions": _stuck(app)}
+              "overdue_slots": _overdue(app), "stuck_executions": _stuck(app),
+              "notifications": _notifications(app)}
     ok = all(c["ok"] for c in checks.values())
     reasons = [f"{name}: {c.get('reason') or 'not ok'}" for name, c in checks.items() if not c["ok"]]
     return {"status": "ok" if ok else "degraded", "version": __version__, "reasons": reasons, "checks": checks}
