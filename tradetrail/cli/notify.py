@@ -71,3 +71,21 @@ def notify_remove(channel_id: Annotated[int, typer.Argument(min=1)], user: UserO
     except NotFound as exc:
         _fail(str(exc))
     console.print(f"channel {row['id']} ({row['channel']}) removed", highlight=False)
+
+
+@notify_app.command("rekey")
+def notify_rekey(as_json: JsonOpt = False) -> None:
+    """Re-encrypt every channel under the first key of TRADETRAIL_NOTIFY_KEY (list the new key first, then the
+    old ones, comma-separated; after this the old keys can be dropped)."""
+    from tradetrail.services.notifications.channels import NotifyKeyMissing, rekey_channels
+
+    try:
+        result = rekey_channels(_app())
+    except NotifyKeyMissing as exc:
+        _fail(str(exc))
+    _emit(result, as_json, lambda r: console.print(
+        f"{r['rekeyed']} channel(s) re-encrypted under the first key"
+        + (f"; not readable with any listed key: {', '.join(map(str, r['unreadable']))}" if r["unreadable"] else ""),
+        highlight=False))
+    if result["unreadable"]:
+        raise typer.Exit(1)

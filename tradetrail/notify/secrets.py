@@ -4,6 +4,10 @@
 Without a key nothing is stored: adding a channel fails with :class:`NotifyKeyMissing` saying how to make
 one. A key that cannot decrypt a stored channel (it was changed) fails that channel's deliveries with a
 clear error, never a plaintext fallback.
+
+Rotation: the setting may list several keys, comma-separated, newest first (cryptography's ``MultiFernet``):
+the first encrypts, any of them decrypts, and ``tradetrail notify rekey`` re-encrypts every channel under the
+first, after which the old keys can be dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hmac
 import re
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEY_HELP = ("set TRADETRAIL_NOTIFY_KEY to a Fernet key, e.g. the output of "
             "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`")
@@ -28,14 +32,31 @@ class ChannelUnreadable(RuntimeError):
     """A stored channel does not decrypt with the current key (the key was changed)."""
 
 
-def vault(key: str | None) -> Fernet:
-    if not key:
+def keys_of(key: str | None) -> list[str]:
+    """The keys the setting lists, newest first."""
+    return [k.strip() for k in (key or "").split(",") if k.strip()]
+
+
+def vault(key: str | None) -> MultiFernet:
+    keys = keys_of(key)
+    if not keys:
         raise NotifyKeyMissing(f"notification channels are stored encrypted and no key is configured: {KEY_HELP}")
+    fernets = []
+    for number, one in enumerate(keys, 1):
+        try:
+            fernets.append(Fernet(one.encode()))
+        except (ValueError, TypeError):
+            which = f"key {number} of TRADETRAIL_NOTIFY_KEY" if len(keys) > 1 else "TRADETRAIL_NOTIFY_KEY"
+            raise NotifyKeyMissing(f"{which} is not a Fernet key (32 url-safe base64 bytes): {KEY_HELP}") from None
+    return MultiFernet(fernets)
+
+
+def rotate(key: str | None, token: str) -> str:
+    """``token`` re-encrypted under the first key (ChannelUnreadable when none of the keys opens it)."""
     try:
-        return Fernet(key.encode())
-    except (ValueError, TypeError):
-        raise NotifyKeyMissing(f"TRADETRAIL_NOTIFY_KEY is not a Fernet key (32 url-safe base64 bytes): "
-                               f"{KEY_HELP}") from None
+        return vault(key).rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ChannelUnreadable("this channel was stored under a key TRADETRAIL_NOTIFY_KEY does not list") from None
 
 
 def encrypt(key: str | None, url: str) -> str:
@@ -81,8 +102,9 @@ def redact(url: str, key: str | None = None) -> str:
 
 
 def fingerprint(key: str, url: str) -> str:
-    """The first 8 hex digits of HMAC-SHA256 of ``url`` under ``key``."""
-    return hmac.new(key.encode(), url.encode(), hashlib.sha256).hexdigest()[:8]
+    """The first 8 hex digits of HMAC-SHA256 of ``url`` under the (first) key."""
+    first = (keys_of(key) or [key])[0]
+    return hmac.new(first.encode(), url.encode(), hashlib.sha256).hexdigest()[:8]
 
 
 def secret_parts(url: str) -> list[str]:

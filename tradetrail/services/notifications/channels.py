@@ -18,7 +18,7 @@ from tradetrail.notify.sending import InvalidChannel
 
 MAX_CHANNELS = 20
 __all__ = ["ChannelError", "NotifyKeyMissing", "ChannelUnreadable", "add_channel", "list_channels",
-           "remove_channel", "test_channel", "parse_events", "KINDS"]
+           "remove_channel", "test_channel", "rekey_channels", "parse_events", "KINDS"]
 
 
 class ChannelError(ValueError):
@@ -100,3 +100,22 @@ def test_channel(app, user_id: int, channel_id: int) -> dict:
     result = sending.send(url, "tradetrail: test", f"Test message from tradetrail to channel {channel_id} "
                           f"({redacted}).", timeout_s=app.settings.notify_timeout_s)
     return {"id": channel_id, "channel": redacted, "ok": result.ok, "error": result.error}
+
+
+def rekey_channels(app) -> dict:
+    """Every user's channels re-encrypted under the first key of TRADETRAIL_NOTIFY_KEY (any listed key opens
+    them); a channel none of the keys opens is left as it is and counted (its deliveries fail until it is added
+    again). Run after putting a new key first; the old ones can then be dropped from the setting."""
+    key = _key(app)
+    secrets.vault(key)
+    done, unreadable = 0, []
+    with app.Session() as s:
+        for row in s.scalars(select(NotifyChannel).order_by(NotifyChannel.id)):
+            try:
+                row.secret = secrets.rotate(key, row.secret)
+                row.redacted = secrets.redact(secrets.decrypt(key, row.secret), key)  # its fingerprint, new key
+                done += 1
+            except ChannelUnreadable:
+                unreadable.append(row.id)
+        s.commit()
+    return {"rekeyed": done, "unreadable": unreadable}
