@@ -48,7 +48,7 @@ from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import OrderSpec
 from tradetrail.tws import shapes
 from tradetrail.tws.connection import TwsConnection
-from tradetrail.tws.errors import NotConnected, RequestFailed, RequestTimedOut, TwsError
+from tradetrail.tws.errors import NotConnected, RequestFailed, RequestTimedOut, TwsError, UnmappedOrder
 
 log = logging.getLogger(__name__)
 SUMMARY_TAGS = "AccountType,NetLiquidation,TotalCashValue"
@@ -74,6 +74,7 @@ class TwsBroker:
         self._unanswered: dict[str, dict] = {}
         self._highest_order_id = 0
         self._contracts: dict[int, IbContract] = {}
+        self._skipped: dict[int, str] = {}  # permId -> why: other programs' orders we cannot map (noted once)
         self.last_values: dict = {}
 
     # -- session and account ------------------------------------------------------------------------------
@@ -301,9 +302,22 @@ class TwsBroker:
         return self.conn.run(lambda ib: self._lists(ib, account), what=what)
 
     def orders(self, account: str) -> list[BrokerOrder]:
-        out = _orders(*self._read(account, "the order lists"))
-        self._answered([bo.client_order_id for bo in out if bo.client_order_id])
+        """Every order TWS lists that can be reported without guessing. One of ours whose status or side our
+        vocabulary lacks is left out (reconciliation then asks :meth:`order`, which says it cannot tell, and
+        leaves it as it is); another program's such order is skipped, and noted once."""
+        out, unclear = self._orders(*self._read(account, "the order lists"))
+        self._answered([bo.client_order_id for bo in out if bo.client_order_id] + list(unclear))
         return out
+
+    def _orders(self, open_, done, fills, refs) -> tuple[list[BrokerOrder], dict[str, str]]:
+        """The orders (see :func:`_orders`), and ours that TWS reports in terms we cannot map (id -> why)."""
+        out, unclear, skipped = _orders(open_, done, fills, refs)
+        with self._lock:
+            new = {perm: why for perm, why in skipped.items() if perm not in self._skipped}
+            self._skipped.update(new)
+        for perm, why in new.items():
+            log.warning("TWS: another program's order (permId %s) is not reported: %s", perm, why)
+        return out, unclear
 
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
         """Found now, or None only when two reads on one live connection, the second past its settle time (a
@@ -327,7 +341,11 @@ class TwsBroker:
             open_, done, fills, refs = self._read(account, f"the order lists (looking for {client_order_id})")
         except TwsError as exc:
             raise OrderStatusUnknown(f"TWS cannot be asked now: {exc}") from None
-        for bo in _orders(open_, done, fills, refs):
+        listed, unclear = self._orders(open_, done, fills, refs)
+        if client_order_id in unclear:
+            self._answered([client_order_id])
+            raise OrderStatusUnknown(f"TWS lists {client_order_id}, but {unclear[client_order_id]}")
+        for bo in listed:
             if bo.client_order_id == client_order_id:
                 self._answered([client_order_id])
                 return bo
@@ -409,8 +427,9 @@ class TwsBroker:
         """Connection details for status pages (never a secret)."""
         with self._lock:
             waiting = sorted(self._unanswered)
+            skipped = [{"perm_id": perm, "why": why} for perm, why in list(self._skipped.items())[-10:]]
         return {**self.conn.describe(), "account_configured": self._configured, "last_values": self.last_values,
-                "unanswered_orders": waiting}
+                "unanswered_orders": waiting, "skipped_orders": skipped}
 
 
 def _error_of(trade: Trade) -> str:
@@ -418,9 +437,11 @@ def _error_of(trade: Trade) -> str:
     return errors[-1] if errors else ""
 
 
-def _orders(open_: list[Trade], done: list[Trade], fills: list[Fill], ref_by_id: dict) -> list[BrokerOrder]:
+def _orders(open_: list[Trade], done: list[Trade], fills: list[Fill],
+            ref_by_id: dict) -> tuple[list[BrokerOrder], dict[str, str], dict[int, str]]:
     """Each order once (by permId; a completed one over its open echo), children named by their parent's ref
-    (``ref_by_id``: (clientId, orderId) -> orderRef of the orders this connection knows)."""
+    (``ref_by_id``: (clientId, orderId) -> orderRef of the orders this connection knows). Orders whose side or
+    status cannot be mapped are not in the list: ours by client order id, others' by permId (each -> why)."""
     by_perm: dict[int, Trade] = {}
     for t in open_ + done:  # completed last: it wins
         perm = t.order.permId or t.orderStatus.permId
@@ -432,13 +453,19 @@ def _orders(open_: list[Trade], done: list[Trade], fills: list[Fill], ref_by_id:
     fills_by_perm: dict[int, list[Fill]] = {}
     for f in fills:
         fills_by_perm.setdefault(f.execution.permId, []).append(f)
-    out = []
+    out, unclear, skipped = [], {}, {}
     for perm, t in by_perm.items():
         o = t.order
         parent = ref_by_perm.get(getattr(o, "parentPermId", 0) or -1) or \
             (ref_by_id.get((o.clientId, o.parentId)) if o.parentId else None)
-        out.append(shapes.broker_order(t, parent or None, fills_by_perm.get(perm, [])))
-    return out
+        try:
+            out.append(shapes.broker_order(t, parent or None, fills_by_perm.get(perm, [])))
+        except UnmappedOrder as exc:
+            if shapes.ours(o.orderRef):
+                unclear[o.orderRef] = f"in terms this adapter cannot map ({exc}), so its state is not guessed"
+            else:
+                skipped[perm] = str(exc)
+    return out, unclear, skipped
 
 
 def _from_executions(fills: list[Fill], coid: str) -> BrokerOrder:

@@ -28,3 +28,8 @@ class RequestFailed(TwsError):
     def __init__(self, code: int, message: str):
         self.code, self.text = code, message
         super().__init__(f"TWS error {code}: {message}")
+
+
+class UnmappedOrder(TwsError):
+    """TWS reports an order with a side or status our vocabulary lacks (another program's SSHORT, a status
+    newer than this adapter): it cannot be reported without guessing."""

@@ -10,6 +10,7 @@ ValidationError (a warning on a live order); a daily bar carries its session's d
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from tradetrail.domain.market_hours import EXCHANGE_TZ, SESSION_CLOSE
 from tradetrail.domain.orders import OrderSpec, OrderType
 from tradetrail.ibkr.shapes import is_us
 from tradetrail.marketdata.port import MarketDataError
-from tradetrail.tws.errors import TwsError
+from tradetrail.tws.errors import TwsError, UnmappedOrder
 
 _SIDES = {"BUY": "BUY", "BOT": "BUY", "SELL": "SELL", "SLD": "SELL"}
 # TWS order statuses → our vocabulary. ValidationError (ib_async's) and PendingCancel leave the order working.
@@ -32,6 +33,12 @@ _STATUS = {"PendingSubmit": "SUBMITTED", "ApiPending": "SUBMITTED", "PreSubmitte
            "PendingCancel": "SUBMITTED", "Filled": "FILLED", "Cancelled": "CANCELLED", "ApiCancelled": "CANCELLED",
            "Inactive": "REJECTED"}
 _TYPES = {"MKT": "MKT", "LMT": "LMT", "STP": "STP"}
+_OUR_REF = re.compile(r"tt-[0-9a-f]{20}-[a-z]+")  # tradetrail.domain.orders.client_order_id's format
+
+
+def ours(order_ref: str | None) -> bool:
+    """Whether an orderRef is one of our client order ids (anything else is another program's order)."""
+    return bool(order_ref) and _OUR_REF.fullmatch(order_ref) is not None
 
 
 def num(value: Any) -> float | None:
@@ -48,14 +55,14 @@ def num(value: Any) -> float | None:
 def side(action: str) -> str:
     text = str(action or "").upper()
     if text not in _SIDES:
-        raise TwsError(f"TWS sent an unknown order side {action!r}")
+        raise UnmappedOrder(f"TWS sent an unknown order side {action!r}")
     return _SIDES[text]
 
 
 def status(value: str, filled: float) -> str:
     """Our order state for a TWS status; a working order with fills is PARTIALLY_FILLED."""
     if value not in _STATUS:
-        raise TwsError(f"TWS sent an unknown order status {value!r}")
+        raise UnmappedOrder(f"TWS sent an unknown order status {value!r}")
     ours = _STATUS[value]
     return "PARTIALLY_FILLED" if ours == "SUBMITTED" and filled > 0 else ours
 

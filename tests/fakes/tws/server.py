@@ -48,6 +48,7 @@ from tests.fakes.tws.conn import Conn
 from tests.fakes.tws.data import DataDesk
 from tests.fakes.tws.market import INSTRUMENTS, NY, TwsInstrument, last_weekday_before
 from tests.fakes.tws.orders import OrderDesk
+from tests.fakes.tws.quirks import QuirkDesk
 
 log = logging.getLogger("tests.fakes.tws")
 
@@ -63,7 +64,7 @@ FARMS = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data f
 MAX_FRAME = 1 << 20  # a longer frame is not TWS's protocol: the connection is closed
 
 
-class FakeTWS(OrderDesk, AccountDesk, DataDesk):
+class FakeTWS(OrderDesk, QuirkDesk, AccountDesk, DataDesk):
     """``with FakeTWS() as tws:`` then connect ib_async to ``tws.host``, ``tws.port``."""
 
     host = "127.0.0.1"
