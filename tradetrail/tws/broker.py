@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -53,7 +54,8 @@ from tradetrail.tws.errors import NotConnected, RequestFailed, RequestTimedOut, 
 log = logging.getLogger(__name__)
 SUMMARY_TAGS = "AccountType,NetLiquidation,TotalCashValue"
 ACKNOWLEDGED_POLL_S = 0.01
-COMMISSION_WAIT_S = 2.0
+COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arriving later is not booked)
+COMMISSION_WAITED_KEPT = 100_000
 CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
 REJECTING = {"Cancelled", "ApiCancelled", "Inactive"}
 
@@ -74,6 +76,7 @@ class TwsBroker:
         self._unanswered: dict[str, dict] = {}
         self._highest_order_id = 0
         self._contracts: dict[int, IbContract] = {}
+        self._commission_waited: dict[str, None] = {}  # execIds whose commission report was waited for (ordered)
         self._skipped: dict[int, str] = {}  # permId -> why: other programs' orders we cannot map (noted once)
         self.last_values: dict = {}
 
@@ -234,13 +237,24 @@ class TwsBroker:
         async with self.conn.keyed():
             open_ = await ib.reqAllOpenOrdersAsync()
             done = await ib.reqCompletedOrdersAsync(False)
-        fills = await ib.reqExecutionsAsync(ExecutionFilter(acctCode=account))
+        listed = await ib.reqExecutionsAsync(ExecutionFilter(acctCode=account))
+        fills = list({f.execution.execId: f for f in listed if f.execution.acctNumber in ("", account)}.values())
         known = ib.wrapper.fills  # a commission report lands on the first Fill seen for its execution
-        deadline = asyncio.get_running_loop().time() + min(COMMISSION_WAIT_S, self.conn.timeout / 2)
-        while any(not known.get(f.execution.execId, f).commissionReport.execId for f in fills) and \
-                asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-        fills = [known.get(f.execution.execId, f) for f in fills if f.execution.acctNumber in ("", account)]
+
+        def uncharged() -> list[str]:
+            return [f.execution.execId for f in fills if not known.get(f.execution.execId, f).commissionReport.execId]
+
+        with self._lock:  # its commission report is waited for once per execution, never on every read
+            waiting = [e for e in uncharged() if e not in self._commission_waited]
+        if waiting:
+            deadline = asyncio.get_running_loop().time() + min(COMMISSION_WAIT_S, self.conn.timeout / 2)
+            while set(waiting) & set(uncharged()) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            with self._lock:
+                self._commission_waited.update(dict.fromkeys(waiting))
+                while len(self._commission_waited) > COMMISSION_WAITED_KEPT:
+                    del self._commission_waited[next(iter(self._commission_waited))]
+        fills = _corrected([known.get(f.execution.execId, f) for f in fills])
         mine = [t for t in open_ if t.order.account in ("", account)]
         refs = {key: t.order.orderRef for key, t in ib.wrapper.trades.items() if isinstance(key, tuple)}
         return mine, [t for t in done if t.order.account in ("", account)], fills, refs
@@ -466,6 +480,32 @@ def _orders(open_: list[Trade], done: list[Trade], fills: list[Fill],
             else:
                 skipped[perm] = str(exc)
     return out, unclear, skipped
+
+
+def _correction(exec_id: str) -> tuple[str, int]:
+    """An execId's base and correction number: IB sends a corrected execution as a new execId that differs
+    only after the last period ("0001f4e8.6512b1c2.01.01" → ".01.02")."""
+    base, _, suffix = exec_id.rpartition(".")
+    try:
+        return (base, int(suffix, 16)) if base else (exec_id, 0)
+    except ValueError:
+        return exec_id, 0
+
+
+def _corrected(fills: list[Fill]) -> list[Fill]:
+    """One fill per execution: the latest correction's values, under the execId first listed for it, so a
+    fill the books hold already is not booked a second time under its correction's id."""
+    groups: dict[str, list[Fill]] = {}
+    for f in fills:
+        groups.setdefault(_correction(f.execution.execId)[0], []).append(f)
+    out = []
+    for group in groups.values():
+        group.sort(key=lambda f: _correction(f.execution.execId)[1])
+        first, last = group[0], group[-1]
+        if last is not first:
+            last = last._replace(execution=dataclasses.replace(last.execution, execId=first.execution.execId))
+        out.append(last)
+    return out
 
 
 def _from_executions(fills: list[Fill], coid: str) -> BrokerOrder:

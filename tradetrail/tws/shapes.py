@@ -157,12 +157,19 @@ def broker_order(trade: Trade, parent_ref: str | None = None, fills: list[Fill] 
                        parent_client_order_id=parent_ref, reason=reason)
 
 
+def commission(fill: Fill) -> float:
+    """The commission as IB reports it: positive a cost, negative a rebate; 0 while its report has not come
+    (BrokerFill needs a number; docs/tws.md says what becomes of a late one)."""
+    report = fill.commissionReport
+    return (num(report.commission) or 0.0) if report.execId else 0.0
+
+
 def broker_fill(fill: Fill) -> BrokerFill:
     ex = fill.execution
     when = ex.time if isinstance(ex.time, datetime) else fill.time
     return BrokerFill(exec_id=ex.execId, broker_order_id=str(ex.permId), client_order_id=ex.orderRef or None,
                       symbol=(fill.contract.symbol or "").upper(), side=side(ex.side), quantity=float(ex.shares),
-                      price=float(ex.price), commission=abs(num(fill.commissionReport.commission) or 0.0),
+                      price=float(ex.price), commission=commission(fill),
                       time=when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC))
 
 

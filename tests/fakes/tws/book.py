@@ -70,6 +70,7 @@ class FakeTwsExecution:
     avg_price: float
     exchange: str
     realized_pnl: float | None = None
+    commission_reported: bool = True  # False: TWS has not sent its commission report yet
 
 
 def tws_time(t: datetime) -> str:
