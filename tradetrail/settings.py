@@ -161,6 +161,20 @@ class Settings(BaseSettings):
                                              "gateway (tests use a smaller value against the fake TWS)")
     tws_wire_log: bool = Field(default=False, description="log the TWS wire at DEBUG (logger ib_async.client): a "
                                                           "capture for checking the layouts; it names the account")
+    tws_timezone: str = Field(default="America/New_York", description="the time zone TWS / IB Gateway is set to "
+                              "(its login's time zone): an execution time TWS sends without a zone is read in it")
+
+    @field_validator("tws_timezone")
+    @classmethod
+    def _tws_timezone_known(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: this block is the TWS adapter's own
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"TRADETRAIL_TWS_TIMEZONE={value!r} is not a known time zone (e.g. "
+                             "America/New_York)") from None
+        return value
     # --- end of the TWS block ----------------------------------------------------------------------------------
 
     reconcile_interval_s: float = Field(default=300, ge=0, description="tradetrail serve reconciles every "

@@ -94,6 +94,7 @@ class TwsConnection:
         self.account = settings.tws_account or ""
         self.connect_timeout = settings.tws_connect_timeout_s
         self.timeout = settings.tws_timeout_s
+        self.timezone = settings.tws_timezone  # how ib_async reads a time TWS sends without a zone
         self.reconnect_max = settings.tws_reconnect_max_s
         self.market_data_type_name = settings.tws_market_data_type
         self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
@@ -150,6 +151,7 @@ class TwsConnection:
     async def _make_ib(self) -> IB:
         ib = IB()
         ib.RaiseRequestErrors = True  # a failed request raises (error 162 is not "0 bars")
+        ib.TimezoneTWS = self.timezone  # else a zoneless execution time is read as this host's local time
         ib.errorEvent -= ib._onError  # its 1102 handler opens an account summary nobody cancels (TWS allows 2)
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected

@@ -124,9 +124,11 @@ def order_status_fields(o: FakeTwsOrder) -> list:
             o.last_fill_price, o.client_id, "", ""]
 
 
-def exec_values(req_id: int, e: FakeTwsExecution, inst: TwsInstrument) -> dict:
+def exec_values(req_id: int, e: FakeTwsExecution, inst: TwsInstrument, zoneless: bool = False) -> dict:
+    """``zoneless``: the time without its zone's name, as TWS sends it when set so (New York time here)."""
+    when = tws_time(e.time).removesuffix(" US/Eastern") if zoneless else tws_time(e.time)
     return {**contract_values(inst, e.exchange), "reqId": req_id, "ex.orderId": e.order_id,
-            "ex.execId": e.exec_id, "time": tws_time(e.time), "ex.acctNumber": e.account,
+            "ex.execId": e.exec_id, "time": when, "ex.acctNumber": e.account,
             "ex.exchange": e.exchange, "ex.side": e.side, "ex.shares": e.shares, "ex.price": e.price,
             "ex.permId": e.perm_id, "ex.clientId": e.client_id, "ex.cumQty": e.cum_qty,
             "ex.avgPrice": e.avg_price, "ex.orderRef": e.order_ref, "ex.evRule": "", "ex.evMultiplier": "",

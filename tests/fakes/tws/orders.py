@@ -235,7 +235,8 @@ class OrderDesk:
                     or (after is not None and e.time < after)):
                 continue
             for _ in range(self._exec_repeats):  # real TWS may list one execution more than once
-                self._send(conn, wire.encode(wire.EXEC_DETAILS, exec_values(req_id, e, self.instrument(e.conid))))
+                self._send(conn, wire.encode(wire.EXEC_DETAILS, exec_values(req_id, e, self.instrument(e.conid),
+                                                                         self._zoneless_times)))
                 if e.commission_reported:
                     self._send(conn, commission_fields(e))
         self._send(conn, [55, 1, req_id])

@@ -1,6 +1,6 @@
 """The fake TWS's quirk hooks: what real TWS sends now and then that the plain order desk never does (an order
 in a status or with a side the adapter does not map; executions listed twice, corrected, or whose commission
-report comes late). A mixin of ``FakeTWS``."""
+report comes late, or whose time comes without its zone). A mixin of ``FakeTWS``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ class QuirkDesk:
         self._call(run)
 
     _exec_repeats = 1
+    _zoneless_times = False
+
+    def zoneless_times(self, zoneless: bool = True) -> None:
+        """Send execution times without their zone (New York time), as a TWS set so does."""
+        with self._lock:
+            self._zoneless_times = zoneless
 
     def repeat_executions(self, times: int = 2) -> None:
         """List every execution ``times`` times in answer to reqExecutions."""

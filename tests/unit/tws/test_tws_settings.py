@@ -34,3 +34,10 @@ def test_tws_adapters_are_gateway_ones_but_not_the_client_portal():
     assert market_data_is_live("ibkr_tws") and demo_config("ibkr_tws").symbol == "SPY"
     with pytest.raises(ValidationError):
         Settings(tws_market_data_type="sometimes")
+
+
+def test_tws_time_zone_defaults_to_new_york_and_refuses_an_unknown_zone():
+    assert Settings().tws_timezone == "America/New_York"
+    assert Settings(tws_timezone="Europe/Zurich").tws_timezone == "Europe/Zurich"
+    with pytest.raises(ValidationError, match="not a known time zone"):
+        Settings(tws_timezone="Mars/Olympus")
