@@ -16,11 +16,13 @@
   account summary), so what an earlier connection saw is never trusted. :meth:`order` answers None only when
   two reads on one settled live connection show no such order, TWS is connected to IBKR (no 1100) and the
   order is not a leg this process sent and TWS never answered (kept across reconnections: TWS may not list
-  untransmitted legs to a later session); otherwise OrderStatusUnknown. TWS keeps completed orders and
+  untransmitted legs to a later session; it expires when two looks on a settled connection at least
+  ``mark_expiry_s`` after the placement list it nowhere); otherwise OrderStatusUnknown. TWS keeps completed orders and
   executions for the current day (executions for as many days as its trade log is set to): an order older
   than that is not found (docs/tws.md).
 - Cancelling: ``cancelOrder`` from the client that placed the order (TWS lets no other cancel it), waiting to
-  a deadline for TWS's confirmation or refusal; the caller polls for the CANCELLED state.
+  a deadline for TWS's confirmation or refusal; the caller polls for the CANCELLED state. An order that
+  filled first was not cancelled: False.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ ACKNOWLEDGED_POLL_S = 0.01
 COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arriving later is not booked)
 COMMISSION_WAITED_KEPT = 100_000
 CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
+MARK_EXPIRY_S = 30.0
 REJECTING = {"Cancelled", "ApiCancelled", "Inactive"}
 
 
@@ -75,6 +78,8 @@ class TwsBroker:
         # answered yet: kept across reconnections (TWS may not list untransmitted legs to a later session)
         self._unanswered: dict[str, dict] = {}
         self._highest_order_id = 0
+        # how long after its placement a never-answered leg TWS lists nowhere stops being waited for
+        self.mark_expiry_s = max(MARK_EXPIRY_S, 2 * conn.timeout)
         self._contracts: dict[int, IbContract] = {}
         self._commission_waited: dict[str, None] = {}  # execIds whose commission report was waited for (ordered)
         self._skipped: dict[int, str] = {}  # permId -> why: other programs' orders we cannot map (noted once)
@@ -340,10 +345,11 @@ class TwsBroker:
         first_epoch = self.conn.epoch
         for attempt in (1, 2):
             epoch = self.conn.epoch
+            settled = self.conn.connected and not self.conn.settling()
             found = self._look(account, client_order_id)
             if found is not None:
                 return found
-            why = self._cannot_tell(client_order_id, first_epoch if attempt == 2 else epoch)
+            why = self._cannot_tell(client_order_id, first_epoch if attempt == 2 else epoch, settled)
             if why:
                 raise OrderStatusUnknown(f"{client_order_id} is not listed by TWS, but {why}")
             if attempt == 1:
@@ -369,14 +375,27 @@ class TwsBroker:
             return _from_executions(mine, client_order_id)
         return None
 
-    def _cannot_tell(self, client_order_id: str, epoch: int) -> str:
-        """Why TWS's lists, read just now, do not prove an order absent ("" when they do)."""
+    def _cannot_tell(self, client_order_id: str, epoch: int, settled: bool = False) -> str:
+        """Why TWS's lists, read just now, do not prove an order absent ("" when they do). A leg sent and never
+        answered stops waiting once TWS, asked on a settled connection at least ``mark_expiry_s`` after the
+        placement, has listed it nowhere twice (``settled``: this read began on a settled connection)."""
+        lost = self.conn.status()["ib_connectivity"] == "lost"
         with self._lock:
             sent = self._unanswered.get(client_order_id)
+            age = time.time() - sent["at"] if sent is not None else 0.0
+            if sent is not None and settled and not lost and age >= self.mark_expiry_s and \
+                    self.conn.epoch == epoch and self.conn.connected:
+                sent["asked"] = sent.get("asked", 0) + 1
+                if sent["asked"] >= 2:
+                    del self._unanswered[client_order_id]
+                    log.warning("TWS: %s, sent %.0f s ago and never answered, is listed nowhere by TWS after %d "
+                                "looks on a settled connection: no longer waited for", client_order_id, age,
+                                sent["asked"])
+                    sent = None
         if sent is not None:
-            return (f"it was sent to TWS {time.time() - sent['at']:.0f} s ago and never answered (TWS may not list "
-                    "the legs of a bracket whose last leg never reached it)")
-        if self.conn.status()["ib_connectivity"] == "lost":
+            return (f"it was sent to TWS {age:.0f} s ago and never answered (TWS may not list the legs of a "
+                    "bracket whose last leg never reached it)")
+        if lost:
             return "TWS has lost its connection to IBKR's servers (1100), so its lists may be incomplete"
         if self.conn.epoch != epoch or not self.conn.connected:
             return "the connection to TWS changed while its lists were read"
@@ -410,6 +429,8 @@ class TwsBroker:
         trade = next((t for t in open_ if t.order.permId == perm_id and t.order.account in ("", account)), None)
         if trade is None:
             return "not open at TWS"
+        if trade.orderStatus.status == "Filled":
+            return "it filled before the cancellation reached it"
         if trade.order.clientId != ib.wrapper.clientId:
             return (f"placed by clientId {trade.order.clientId}, and TWS lets only that client cancel it (this "
                     f"process is clientId {ib.wrapper.clientId}); cancel it there or in TWS")
@@ -426,9 +447,9 @@ class TwsBroker:
             while asyncio.get_running_loop().time() < deadline:
                 if refused:
                     return "; ".join(refused)
-                if trade.orderStatus.status in ("Cancelled", "ApiCancelled", "Filled") and \
-                        any(e.status == trade.orderStatus.status for e in trade.log[-1:]):
-                    return True
+                state = trade.orderStatus.status
+                if state in ("Cancelled", "ApiCancelled", "Filled") and any(e.status == state for e in trade.log[-1:]):
+                    return True if state != "Filled" else "it filled before the cancellation reached it"
                 await asyncio.sleep(ACKNOWLEDGED_POLL_S * 5)
             return True  # sent and not refused: TWS confirms later (the caller polls for CANCELLED)
         finally:

@@ -186,6 +186,10 @@ class OrderDesk:
         order_id = int(f[2])
         assert conn.client_id is not None
         o = self._working(conn.client_id, order_id)
+        if o is not None and self._fill_at_cancel:  # the fill crossed the cancel: TWS reports the fill only
+            self._fill_at_cancel = False
+            self._execute(o, o.remaining, o.lmt_price or o.aux_price or self.last_close(o.symbol))
+            return
         if o is not None:
             self._cancel(o)
             return

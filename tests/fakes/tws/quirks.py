@@ -1,6 +1,6 @@
 """The fake TWS's quirk hooks: what real TWS sends now and then that the plain order desk never does (an order
 in a status or with a side the adapter does not map; executions listed twice, corrected, or whose commission
-report comes late, or whose time comes without its zone). A mixin of ``FakeTWS``."""
+report comes late, or whose time comes without its zone; a fill that crosses a cancel). A mixin of ``FakeTWS``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ class QuirkDesk:
         self._call(run)
 
     _exec_repeats = 1
+    _fill_at_cancel = False
+
+    def fill_at_cancel(self) -> None:
+        """The next cancelOrder of a working order finds it filling: the order fills and TWS reports the fill
+        (the cancellation never happens)."""
+        with self._lock:
+            self._fill_at_cancel = True
     _zoneless_times = False
 
     def zoneless_times(self, zoneless: bool = True) -> None:
