@@ -6,6 +6,7 @@ Commissions are part of realized P&L when paid, so at any price p:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -23,8 +24,10 @@ class Position:
 
 
 def apply_fill(pos: Position, side: str, quantity: float, price: float, commission: float) -> tuple[Position, float]:
-    """The position after one fill, and the realized P&L the fill produced (commission included)."""
-    if quantity <= 0 or price <= 0 or commission < 0:
+    """The position after one fill, and the realized P&L the fill produced (commission included; a negative
+    commission is a rebate the broker paid, as IBKR reports one)."""
+    if not (quantity > 0 and price > 0 and math.isfinite(quantity) and math.isfinite(price)
+            and math.isfinite(commission)):
         raise ValueError(f"invalid fill: quantity {quantity}, price {price}, commission {commission}")
     signed = quantity if side == "BUY" else -quantity
     realized = -commission

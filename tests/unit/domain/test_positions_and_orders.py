@@ -112,10 +112,16 @@ def test_average_cost_and_realized_by_hand():
 
 
 @pytest.mark.parametrize("args", [("BUY", 0, 100.0, 0.0), ("BUY", -1, 100.0, 0.0), ("SELL", 1, 0.0, 0.0),
-                                  ("BUY", 1, 100.0, -0.01)])
+                                  ("BUY", 1, 100.0, float("nan")), ("BUY", 1, float("inf"), 0.0),
+                                  ("BUY", float("nan"), 100.0, 0.0), ("SELL", 1, 100.0, float("-inf"))])
 def test_invalid_fills_are_refused(args):
     with pytest.raises(ValueError, match="invalid fill"):
         apply_fill(Position(), *args)
+
+
+def test_a_negative_commission_is_a_rebate_credited_to_realized_pnl():
+    pos, realized = apply_fill(Position(), "BUY", 10, 100.0, -0.35)  # IBKR reports a rebate as a negative commission
+    assert realized == 0.35 and pos.realized_pnl == 0.35 and pos.avg_cost == 100.0
 
 
 # -- order state machine -------------------------------------------------------------------------------------------
