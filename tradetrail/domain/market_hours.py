@@ -6,7 +6,7 @@ conservative on early-close days (the bar is stamped later than it really comple
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 EXCHANGE_TZ_NAME = "America/New_York"
@@ -23,3 +23,14 @@ def exchange_day_start(moment: datetime) -> datetime:
 def session_close(moment: datetime) -> datetime:
     """The regular close (16:00 exchange time) of ``moment``'s exchange day."""
     return datetime.combine(moment.astimezone(EXCHANGE_TZ).date(), SESSION_CLOSE, tzinfo=EXCHANGE_TZ)
+
+
+def next_close_after(moment: datetime) -> datetime:
+    """The next weekday close strictly after ``moment`` (UTC): the earliest a new daily bar can exist."""
+    local = moment.astimezone(EXCHANGE_TZ)
+    close = datetime.combine(local.date(), SESSION_CLOSE, tzinfo=EXCHANGE_TZ)
+    if close <= local:
+        close += timedelta(days=1)
+    while close.weekday() >= 5:
+        close += timedelta(days=1)
+    return close.astimezone(UTC)

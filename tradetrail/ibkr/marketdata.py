@@ -20,11 +20,10 @@ import math
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tradetrail.db.market_models import BarSeries, CachedBar
+from tradetrail.db.market_models import BarSeries
 from tradetrail.db.models import Symbol
 from tradetrail.db.types import utcnow
 from tradetrail.domain.bars import BarsError, validate_bars
@@ -32,10 +31,10 @@ from tradetrail.domain.contract import Contract
 from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
 from tradetrail.ibkr.errors import IbkrError, IbkrHttpError
+from tradetrail.marketdata.bar_cache import DAILY, DailyBarCache
 from tradetrail.marketdata.port import MarketDataError
 
 SOURCE = "ibkr"
-DAILY = "1d"
 MAX_DAYS_PERIOD = 1000  # the largest "d" period IBKR documents; beyond it we ask in years (up to 15)
 
 
@@ -88,6 +87,7 @@ class IbkrMarketData:
 
     def __init__(self, session: IbkrSession, engine: Engine):
         self.session, self.engine = session, engine
+        self.bars = DailyBarCache(engine, SOURCE, "IBKR")
 
     # -- contracts ---------------------------------------------------------------------------------------
     def search(self, query: str, *, by_name: bool = False) -> list[dict]:
@@ -140,16 +140,11 @@ class IbkrMarketData:
     # -- bars --------------------------------------------------------------------------------------------
     def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
         conid = contract.conid or self._conid_for(contract.symbol)
-        needed_from = as_of - timedelta(days=math.ceil(lookback * 7 / 5) + 7)
-        with Session(self.engine, expire_on_commit=False) as s:
-            series = s.scalar(select(BarSeries).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
-                                                      BarSeries.bar == DAILY))
-        if series is None or series.covered_from > needed_from:
-            self._fetch(conid, since=needed_from, series=series)
-        elif as_of > series.complete_through and shapes.next_close_after(series.complete_through) <= as_of:
-            last = self._last_bar_time(series.id) or series.covered_from
-            self._fetch(conid, since=min(last, as_of) - timedelta(days=3), series=series)
-        return self._read(conid, as_of, lookback)
+        series = self.bars.series(conid)
+        since = self.bars.missing_since(series, as_of, lookback)
+        if since is not None:
+            self._fetch(conid, since=since, series=series)
+        return self.bars.read(conid, as_of, lookback)
 
     def sessions(self, contract: Contract) -> pd.DatetimeIndex:
         return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
@@ -182,51 +177,7 @@ class IbkrMarketData:
         frame = frame.loc[frame.index <= pd.Timestamp(now)]  # a session still running is not a bar yet
         meta = {k: data.get(k) for k in ("symbol", "mdAvailability", "mktDataDelay", "volumeFactor", "priceFactor",
                                           "barLength", "timePeriod") if k in data} | {"period": period}
-        self._store(conid, frame, now, covered, meta, series)
-
-    def _store(self, conid: int, frame: pd.DataFrame, now: datetime, covered: datetime, meta: dict,
-               series: BarSeries | None) -> None:
-        with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(BarSeries, series.id) if series is not None else None
-            if row is None:
-                row = BarSeries(source=SOURCE, key=str(conid), bar=DAILY, covered_from=covered, complete_through=now,
-                                meta=meta)
-                s.add(row)
-                s.flush()
-            if len(frame):
-                s.execute(delete(CachedBar).where(CachedBar.series_id == row.id,
-                                                  CachedBar.time >= frame.index[0].to_pydatetime(),
-                                                  CachedBar.time <= frame.index[-1].to_pydatetime()))
-                s.add_all(CachedBar(series_id=row.id, time=ts.to_pydatetime(), open=float(r.open), high=float(r.high),
-                                    low=float(r.low), close=float(r.close), volume=float(r.volume))
-                          for ts, r in frame.iterrows())
-            row.covered_from = min(row.covered_from, covered)
-            row.complete_through, row.fetched_at, row.meta = max(row.complete_through, now), now, meta
-            try:
-                s.commit()
-            except IntegrityError:  # another process stored the same bars a moment ago: theirs are as good
-                s.rollback()
-
-    def _last_bar_time(self, series_id: int) -> datetime | None:
-        with Session(self.engine) as s:
-            return s.scalar(select(CachedBar.time).where(CachedBar.series_id == series_id)
-                            .order_by(CachedBar.time.desc()).limit(1))
-
-    def _read(self, conid: int, as_of: datetime, lookback: int) -> pd.DataFrame:
-        with Session(self.engine) as s:
-            series_id = s.scalar(select(BarSeries.id).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
-                                                            BarSeries.bar == DAILY))
-            rows = s.execute(select(CachedBar.time, CachedBar.open, CachedBar.high, CachedBar.low, CachedBar.close,
-                                    CachedBar.volume).where(CachedBar.series_id == series_id, CachedBar.time <= as_of)
-                             .order_by(CachedBar.time.desc()).limit(lookback)).all()
-        frame = pd.DataFrame([r[1:] for r in reversed(rows)], columns=["open", "high", "low", "close", "volume"],
-                             index=pd.DatetimeIndex([pd.Timestamp(r[0]) for r in reversed(rows)], name="time"))
-        if frame.index.tz is None:
-            frame.index = frame.index.tz_localize("UTC")
-        try:
-            return validate_bars(frame, source=f"IBKR conid {conid}")
-        except BarsError as exc:
-            raise MarketDataError(str(exc)) from exc
+        self.bars.store(conid, frame, now, covered, meta, series)
 
 
 def _frame(points: list, conid: int) -> pd.DataFrame:

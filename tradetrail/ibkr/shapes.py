@@ -103,17 +103,6 @@ def daily_stamp(t_ms: Any) -> datetime:
     return close.astimezone(UTC)
 
 
-def next_close_after(moment: datetime) -> datetime:
-    """The next weekday 16:00 New York strictly after ``moment``: the earliest a new daily bar can exist."""
-    local = moment.astimezone(NEW_YORK)
-    close = datetime.combine(local.date(), SESSION_CLOSE, tzinfo=NEW_YORK)
-    if close <= local:
-        close += timedelta(days=1)
-    while close.weekday() >= 5:
-        close += timedelta(days=1)
-    return close.astimezone(UTC)
-
-
 def is_us(exchange: str, currency: str | None = "USD") -> bool:
     ex = (exchange or "").upper()
     return (currency in (None, "", "USD")) and (ex in US_EXCHANGES or ex.split(".")[0] in US_EXCHANGES)

@@ -22,17 +22,16 @@ from datetime import datetime, timedelta
 import pandas as pd
 from ib_async import Contract as IbContract
 from ib_async import ContractDetails
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tradetrail.db.market_models import BarSeries, CachedBar
+from tradetrail.db.market_models import BarSeries
 from tradetrail.db.models import Symbol
 from tradetrail.db.types import utcnow
-from tradetrail.domain.bars import BarsError, validate_bars
 from tradetrail.domain.contract import Contract
 from tradetrail.ibkr import shapes as web_shapes
 from tradetrail.ibkr.marketdata import UnknownContract, choose, rank
+from tradetrail.marketdata.bar_cache import DailyBarCache
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.tws import shapes
 from tradetrail.tws.connection import TwsConnection
@@ -40,7 +39,6 @@ from tradetrail.tws.errors import RequestFailed, TwsError
 from tradetrail.tws.pacing import PacingHeldBack
 
 SOURCE = "ibkr_tws"
-DAILY = "1d"
 MAX_DAYS = 365  # TWS takes durations above a year in years only
 HISTORY_ATTEMPTS = 3  # a pacing violation is waited out and the (idempotent) request asked again, this often
 NO_SUBSCRIPTION = {354, 10089, 10090, 10167, 10168}
@@ -59,6 +57,7 @@ class TwsMarketData:
 
     def __init__(self, conn: TwsConnection, engine: Engine):
         self.conn, self.engine = conn, engine
+        self.bars = DailyBarCache(engine, SOURCE, "TWS")
         self.history_timeout = conn.timeout * 4  # years of daily bars take a gateway a while
 
     # -- contracts ---------------------------------------------------------------------------------------
@@ -114,16 +113,11 @@ class TwsMarketData:
     # -- bars --------------------------------------------------------------------------------------------
     def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
         conid = contract.conid or self._conid_for(contract.symbol)
-        needed_from = as_of - timedelta(days=math.ceil(lookback * 7 / 5) + 7)
-        with Session(self.engine, expire_on_commit=False) as s:
-            series = s.scalar(select(BarSeries).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
-                                                      BarSeries.bar == DAILY))
-        if series is None or series.covered_from > needed_from:
-            self._fetch(conid, since=needed_from, series=series)
-        elif as_of > series.complete_through and web_shapes.next_close_after(series.complete_through) <= as_of:
-            last = self._last_bar_time(series.id) or series.covered_from
-            self._fetch(conid, since=min(last, as_of) - timedelta(days=3), series=series)
-        return self._read(conid, as_of, lookback)
+        series = self.bars.series(conid)
+        since = self.bars.missing_since(series, as_of, lookback)
+        if since is not None:
+            self._fetch(conid, since=since, series=series)
+        return self.bars.read(conid, as_of, lookback)
 
     def sessions(self, contract: Contract) -> pd.DatetimeIndex:
         return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
@@ -180,51 +174,7 @@ class TwsMarketData:
         frame = frame.loc[frame.index <= pd.Timestamp(now)]  # a session still running is not a bar yet
         meta = {"duration": duration, "what": "TRADES", "rth": True,
                 "market_data_type": self.conn.market_data_type}
-        self._store(conid, frame, now, now - timedelta(days=days), meta, series)
-
-    def _store(self, conid: int, frame: pd.DataFrame, now: datetime, covered: datetime, meta: dict,
-               series: BarSeries | None) -> None:
-        with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(BarSeries, series.id) if series is not None else None
-            if row is None:
-                row = BarSeries(source=SOURCE, key=str(conid), bar=DAILY, covered_from=covered, complete_through=now,
-                                meta=meta)
-                s.add(row)
-                s.flush()
-            if len(frame):
-                s.execute(delete(CachedBar).where(CachedBar.series_id == row.id,
-                                                  CachedBar.time >= frame.index[0].to_pydatetime(),
-                                                  CachedBar.time <= frame.index[-1].to_pydatetime()))
-                s.add_all(CachedBar(series_id=row.id, time=ts.to_pydatetime(), open=float(r.open), high=float(r.high),
-                                    low=float(r.low), close=float(r.close), volume=float(r.volume))
-                          for ts, r in frame.iterrows())
-            row.covered_from = min(row.covered_from, covered)
-            row.complete_through, row.fetched_at, row.meta = max(row.complete_through, now), now, meta
-            try:
-                s.commit()
-            except IntegrityError:  # another process stored the same bars a moment ago: theirs are as good
-                s.rollback()
-
-    def _last_bar_time(self, series_id: int) -> datetime | None:
-        with Session(self.engine) as s:
-            return s.scalar(select(CachedBar.time).where(CachedBar.series_id == series_id)
-                            .order_by(CachedBar.time.desc()).limit(1))
-
-    def _read(self, conid: int, as_of: datetime, lookback: int) -> pd.DataFrame:
-        with Session(self.engine) as s:
-            series_id = s.scalar(select(BarSeries.id).where(BarSeries.source == SOURCE, BarSeries.key == str(conid),
-                                                            BarSeries.bar == DAILY))
-            rows = s.execute(select(CachedBar.time, CachedBar.open, CachedBar.high, CachedBar.low, CachedBar.close,
-                                    CachedBar.volume).where(CachedBar.series_id == series_id, CachedBar.time <= as_of)
-                             .order_by(CachedBar.time.desc()).limit(lookback)).all()
-        frame = pd.DataFrame([r[1:] for r in reversed(rows)], columns=["open", "high", "low", "close", "volume"],
-                             index=pd.DatetimeIndex([pd.Timestamp(r[0]) for r in reversed(rows)], name="time"))
-        if frame.index.tz is None:
-            frame.index = frame.index.tz_localize("UTC")
-        try:
-            return validate_bars(frame, source=f"TWS conid {conid}")
-        except BarsError as exc:
-            raise MarketDataError(str(exc)) from exc
+        self.bars.store(conid, frame, now, now - timedelta(days=days), meta, series)
 
 
 def to_contract(listing: dict, rule: str = "") -> Contract:

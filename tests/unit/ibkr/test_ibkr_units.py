@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from tradetrail.domain.market_hours import next_close_after
 from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
 from tradetrail.ibkr.errors import BadReply
@@ -136,7 +137,7 @@ def test_a_daily_bar_is_stamped_when_its_session_completes_never_earlier():
     tokyo_open = int(datetime(2022, 12, 30, 0, 0, tzinfo=UTC).timestamp() * 1000)  # 09:00 Tokyo
     assert shapes.daily_stamp(tokyo_open) == datetime(2022, 12, 30, 21, 0, tzinfo=UTC)  # after Tokyo's close
     friday_evening = datetime(2024, 3, 1, 22, 0, tzinfo=UTC)
-    assert shapes.next_close_after(friday_evening) == datetime(2024, 3, 4, 21, 0, tzinfo=UTC)  # Monday
+    assert next_close_after(friday_evening) == datetime(2024, 3, 4, 21, 0, tzinfo=UTC)  # Monday
 
 
 STK = [{"secType": "STK"}]
