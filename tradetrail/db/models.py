@@ -258,4 +258,4 @@ class ScheduleSlot(Base):
 
 
 # The trading and simulator tables live in their own modules; importing them here registers them on Base.
-from tradetrail.db import account_models, backtest_models, ibkr_models, market_models, notify_models, sim_models, trading_models  # noqa: E402,F401,I001,E501
+from tradetrail.db import account_models, backtest_models, ibkr_models, market_models, notify_models, sim_models, trading_models, tws_models  # noqa: E402,F401,I001,E501

@@ -30,7 +30,7 @@ def _ibkr_web(app: App) -> Broker:
 def _ibkr_tws(app: App) -> Broker:
     from tradetrail.tws.broker import TwsBroker
 
-    return TwsBroker(app.tws_connection(), account=app.settings.tws_account)
+    return TwsBroker(app.tws_connection(), app.engine, account=app.settings.tws_account)
 
 
 BROKERS = {"simulated": _simulated, "ibkr_web": _ibkr_web, "ibkr_tws": _ibkr_tws}

@@ -15,9 +15,10 @@
 - Reading: every call reads afresh (reqAllOpenOrders, reqCompletedOrders, reqExecutions, reqPositions, the
   account summary), so what an earlier connection saw is never trusted. :meth:`order` answers None only when
   two reads on one settled live connection show no such order, TWS is connected to IBKR (no 1100) and the
-  order is not a leg this process sent and TWS never answered (kept across reconnections: TWS may not list
-  untransmitted legs to a later session; it expires when two looks on a settled connection at least
-  ``mark_expiry_s`` after the placement list it nowhere); otherwise OrderStatusUnknown. TWS keeps completed orders and
+  order is not a leg sent and never answered by TWS (marks in the database, ``tws_placements``, read by every
+  process: TWS may not list untransmitted legs to a later session or another client; a mark expires when two
+  looks on a settled connection at least ``mark_expiry_s`` after the placement list it nowhere); otherwise
+  OrderStatusUnknown. TWS keeps completed orders and
   executions for the current day (executions for as many days as its trade log is set to): an order older
   than that is not found (docs/tws.md).
 - Cancelling: ``cancelOrder`` from the client that placed the order (TWS lets no other cancel it), waiting to
@@ -36,6 +37,8 @@ from datetime import UTC, datetime
 
 from ib_async import IB, ExecutionFilter, Fill, Trade
 from ib_async import Contract as IbContract
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from tradetrail.broker.port import (
     AccountValues,
@@ -52,6 +55,7 @@ from tradetrail.domain.orders import OrderSpec
 from tradetrail.tws import shapes
 from tradetrail.tws.connection import TwsConnection
 from tradetrail.tws.errors import NotConnected, RequestFailed, RequestTimedOut, TwsError, UnmappedOrder
+from tradetrail.tws.placements import NotClaimed, PlacementMarks
 
 log = logging.getLogger(__name__)
 SUMMARY_TAGS = "AccountType,NetLiquidation,TotalCashValue"
@@ -71,12 +75,12 @@ class TwsBroker:
     name = "ibkr_tws"
     simulated = False
 
-    def __init__(self, conn: TwsConnection, *, account: str | None = None):
+    def __init__(self, conn: TwsConnection, engine: Engine, *, account: str | None = None):
         self.conn, self._configured = conn, account
         self._lock = threading.Lock()
-        # client order id -> when (wall clock) and on which connection it was sent, for every leg TWS has not
-        # answered yet: kept across reconnections (TWS may not list untransmitted legs to a later session)
-        self._unanswered: dict[str, dict] = {}
+        # every leg sent and not answered by TWS yet, in the database: every process sees it (TWS may not list
+        # untransmitted legs to a later session, nor to another client)
+        self.marks = PlacementMarks(engine)
         self._highest_order_id = 0
         # how long after its placement a never-answered leg TWS lists nowhere stops being waited for
         self.mark_expiry_s = max(MARK_EXPIRY_S, 2 * conn.timeout)
@@ -166,8 +170,11 @@ class TwsBroker:
             return PlaceResult("rejected", reason=f"{contract.symbol} has no IBKR contract id: resolve it through "
                                                   "IBKR market data ('ibkr_tws' or 'ibkr')")
         refs = [o.client_order_id for o in orders]
-        with self._lock:
-            waiting = sorted(ref for ref in refs if ref in self._unanswered)
+        try:
+            waiting = sorted(self.marks.waiting(refs))
+        except SQLAlchemyError as exc:
+            return PlaceResult("rejected", reason=f"not sent: the database cannot be read for earlier attempts "
+                                                  f"({type(exc).__name__})")
         if waiting:
             return PlaceResult("ambiguous", reason=f"an earlier attempt of {', '.join(waiting)} was sent to TWS and "
                                                    "never answered; not sent again (reconciliation settles it)")
@@ -185,17 +192,22 @@ class TwsBroker:
         except TwsError as exc:
             return PlaceResult("rejected", reason=f"not sent: {exc}")
         epoch = self.conn.epoch
-        with self._lock:
-            self._unanswered.update({ref: {"at": time.time(), "epoch": epoch} for ref in refs})
+        try:
+            self.marks.claim(refs)  # committed before any leg goes out
+        except NotClaimed as exc:
+            return PlaceResult("ambiguous", reason=f"{exc}; not sent again (reconciliation settles it)")
+        except SQLAlchemyError as exc:
+            return PlaceResult("rejected", reason=f"not sent: the placement could not be recorded in the database "
+                                                  f"first ({type(exc).__name__})")
         try:
             status, detail = self.conn.run(lambda ib: self._send(ib, account, target, orders),
                                            what="the order placement")
         except _NotSent as exc:
-            self._answered(refs)
+            self._released(refs)
             return PlaceResult("rejected", reason=f"not sent: {exc}")
         except NotConnected as exc:
             if self.conn.epoch == epoch and not self.conn.connected and "dropped during" not in str(exc):
-                self._answered(refs)  # the connection was down before anything went out
+                self._released(refs)  # the connection was down before anything went out
                 return PlaceResult("rejected", reason=f"not sent: {exc}")
             return PlaceResult("ambiguous", reason=f"the connection dropped while placing: {exc}")
         except RequestTimedOut as exc:
@@ -203,7 +215,7 @@ class TwsBroker:
         except TwsError as exc:
             return PlaceResult("ambiguous", reason=str(exc))
         if status == "accepted":
-            self._answered(refs)
+            self._answered(refs, detail)
             return PlaceResult("accepted", broker_order_ids=detail)
         if status == "rejected":
             self._answered(refs)
@@ -232,10 +244,20 @@ class TwsBroker:
             self._contracts[conid] = contract
         return contract
 
-    def _answered(self, refs) -> None:
-        with self._lock:
-            for ref in refs:
-                self._unanswered.pop(ref, None)
+    def _answered(self, refs, perm_ids: dict[str, str] | None = None) -> None:
+        """TWS answered these legs. A failed write leaves the marks waiting: the safe side (UNKNOWN until a
+        later look lists them and answers the marks)."""
+        try:
+            self.marks.answered(refs, perm_ids)
+        except SQLAlchemyError:
+            log.exception("TWS: the answer to %s could not be recorded (the marks stay waiting)", ", ".join(refs))
+
+    def _released(self, refs) -> None:
+        try:
+            self.marks.release(refs)
+        except SQLAlchemyError:
+            log.exception("TWS: the claim of %s, never sent, could not be dropped (it stays ambiguous)",
+                          ", ".join(refs))
 
     async def _lists(self, ib: IB, account: str) -> tuple[list[Trade], list[Trade], list[Fill], dict]:
         """All clients' open orders, the completed orders and the executions of ``account``, read now."""
@@ -341,7 +363,7 @@ class TwsBroker:
     def order(self, account: str, client_order_id: str) -> BrokerOrder | None:
         """Found now, or None only when two reads on one live connection, the second past its settle time (a
         look just after a (re)connect waits that out, at most ``settle_s``), list it nowhere, TWS is connected to
-        IBKR, and no leg of that id waits for TWS's answer in this process."""
+        IBKR, and no leg of that id waits for TWS's answer (a mark in the database, of any process)."""
         first_epoch = self.conn.epoch
         for attempt in (1, 2):
             epoch = self.conn.epoch
@@ -367,7 +389,7 @@ class TwsBroker:
             raise OrderStatusUnknown(f"TWS lists {client_order_id}, but {unclear[client_order_id]}")
         for bo in listed:
             if bo.client_order_id == client_order_id:
-                self._answered([client_order_id])
+                self._answered([client_order_id], {client_order_id: bo.broker_order_id})
                 return bo
         mine = [f for f in fills if f.execution.orderRef == client_order_id]
         if mine:
@@ -380,18 +402,20 @@ class TwsBroker:
         answered stops waiting once TWS, asked on a settled connection at least ``mark_expiry_s`` after the
         placement, has listed it nowhere twice (``settled``: this read began on a settled connection)."""
         lost = self.conn.status()["ib_connectivity"] == "lost"
-        with self._lock:
-            sent = self._unanswered.get(client_order_id)
-            age = time.time() - sent["at"] if sent is not None else 0.0
+        try:
+            sent = self.marks.waiting([client_order_id]).get(client_order_id)
+            age = (datetime.now(UTC) - sent).total_seconds() if sent is not None else 0.0
             if sent is not None and settled and not lost and age >= self.mark_expiry_s and \
                     self.conn.epoch == epoch and self.conn.connected:
-                sent["asked"] = sent.get("asked", 0) + 1
-                if sent["asked"] >= 2:
-                    del self._unanswered[client_order_id]
-                    log.warning("TWS: %s, sent %.0f s ago and never answered, is listed nowhere by TWS after %d "
-                                "looks on a settled connection: no longer waited for", client_order_id, age,
-                                sent["asked"])
+                looks = self.marks.missed(client_order_id)
+                if looks == 0 or looks >= 2:
+                    if looks:
+                        log.warning("TWS: %s, sent %.0f s ago and never answered, is listed nowhere by TWS after "
+                                    "%d looks on a settled connection: no longer waited for", client_order_id, age,
+                                    looks)
                     sent = None
+        except SQLAlchemyError as exc:
+            return f"the database cannot be read for its placement marks ({type(exc).__name__})"
         if sent is not None:
             return (f"it was sent to TWS {age:.0f} s ago and never answered (TWS may not list the legs of a "
                     "bracket whose last leg never reached it)")
@@ -460,8 +484,11 @@ class TwsBroker:
 
     def describe(self) -> dict:
         """Connection details for status pages (never a secret)."""
+        try:
+            waiting = sorted(self.marks.waiting())
+        except SQLAlchemyError as exc:
+            waiting = [f"not readable: {type(exc).__name__}"]
         with self._lock:
-            waiting = sorted(self._unanswered)
             skipped = [{"perm_id": perm, "why": why} for perm, why in list(self._skipped.items())[-10:]]
         return {**self.conn.describe(), "account_configured": self._configured, "last_values": self.last_values,
                 "unanswered_orders": waiting, "skipped_orders": skipped}

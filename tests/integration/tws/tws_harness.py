@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tests.fakes.tws_server import FakeTWS
 from tradetrail.app_context import App
+from tradetrail.db.session import engine_for
 from tradetrail.db.trading_models import Order
 from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
@@ -58,15 +59,16 @@ def make_app_fixture() -> Callable[..., App]:
 
 
 @pytest.fixture(name="make_broker")
-def make_broker_fixture() -> Callable[..., tuple[TwsConnection, TwsBroker]]:
-    """``make_broker(fake, **settings)``: the adapter alone (a connection and its broker, no database) on the
-    fake; every connection is closed at teardown."""
+def make_broker_fixture(settings) -> Callable[..., tuple[TwsConnection, TwsBroker]]:
+    """``make_broker(fake, **settings)``: the adapter alone (a connection and its broker on the test database,
+    which holds the placement marks) on the fake; every connection is closed at teardown. Two made here share
+    the database as two processes do."""
     built: list[TwsConnection] = []
 
     def make(fake: FakeTWS, **extra) -> tuple[TwsConnection, TwsBroker]:
         conn = TwsConnection(Settings(**tws_values(fake, **extra)))
         built.append(conn)
-        return conn, TwsBroker(conn)
+        return conn, TwsBroker(conn, engine_for(settings.database_url))
 
     yield make
     for conn in built:
