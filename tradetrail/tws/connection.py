@@ -184,7 +184,7 @@ class TwsConnection:
         self._start()
         if self.connected:
             return
-        budget = self.connect_timeout * 2 + self.timeout + MARGIN_S
+        budget = self.attempt_s() + MARGIN_S
         if not self._connect_gate.acquire(timeout=budget):
             raise NotConnected(f"still connecting to TWS at {self.host}:{self.port} (synchronising) after "
                                f"{budget:.0f} s; not asked")
@@ -204,7 +204,34 @@ class TwsConnection:
         finally:
             self._connect_gate.release()
 
+    def attempt_s(self) -> float:
+        """The one deadline of a connection attempt: the handshake and ib_async's own synchronisation (up to
+        ``connect_timeout`` each), then our three reads (up to ``timeout`` each)."""
+        return 2 * self.connect_timeout + 3 * self.timeout
+
     async def _connect(self, *, reconnect: bool) -> None:
+        """One attempt, under one deadline (:meth:`attempt_s`) that the caller's wait covers. Cut off (the
+        deadline, or the caller gave up): the failure is recorded (backoff, ``last_error``) and the half-made
+        connection closed, never left handshaken and unsynchronised."""
+        try:
+            async with asyncio.timeout(self.attempt_s()):
+                await self._connect_locked(reconnect=reconnect)
+        except TimeoutError:
+            self._cut_off(f"no synchronised connection to TWS at {self.host}:{self.port} within "
+                          f"{self.attempt_s():g} s (the handshake, then the account, positions, orders and "
+                          "executions): the gateway is slow or not answering")
+            raise NotConnected(self.state["last_error"]) from None
+        except asyncio.CancelledError:
+            self._cut_off(f"the connection attempt to TWS at {self.host}:{self.port} was cut off before it "
+                          "synchronised")
+            raise
+
+    def _cut_off(self, why: str) -> None:
+        if not self.connected and self.ib is not None:
+            self.ib.disconnect()
+            self._failed(NotConnected(why))
+
+    async def _connect_locked(self, *, reconnect: bool) -> None:
         async with self._alock:
             if self.connected:
                 return
