@@ -64,6 +64,7 @@ COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arrivin
 COMMISSION_WAITED_KEPT = 100_000
 CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
 MARK_EXPIRY_S = 30.0
+PROBE_S = 5.0  # health's reqCurrentTime answer, at most this long
 REJECTING = {"Cancelled", "ApiCancelled", "Inactive"}
 
 
@@ -96,9 +97,14 @@ class TwsBroker:
         except TwsError as exc:
             return BrokerHealth(broker=self.name, authenticated=False, connected=False, competing=False,
                                 paper=shapes.paper(self._configured or ""), message=str(exc))
+        problems: list[str] = []
+        try:  # a half-open connection still looks connected: only an answer proves it alive
+            self.conn.run(lambda ib: ib.reqCurrentTimeAsync(), timeout=min(self.conn.timeout, PROBE_S),
+                          what="the current time (a liveness probe)")
+        except TwsError as exc:
+            problems.append(str(exc))
         st = self.conn.status()
         accounts = list(st["accounts"])
-        problems: list[str] = []
         authenticated = bool(accounts)
         if not accounts:
             problems.append("TWS lists no managed account: is it logged in?")
@@ -114,7 +120,8 @@ class TwsBroker:
         if broken:
             problems.append(f"data farm connection broken: {', '.join(broken)}")
         traded = self._configured or (accounts[0] if accounts else "")
-        return BrokerHealth(broker=self.name, authenticated=authenticated, connected=st["connected"] and not lost,
+        alive = st["connected"] and not lost and not st["timing_out"]
+        return BrokerHealth(broker=self.name, authenticated=authenticated, connected=alive,
                             competing=False, paper=shapes.paper(traded), message="; ".join(problems))
 
     def account(self, user_id: int, strategy_id: int | None = None) -> str:

@@ -64,6 +64,7 @@ BACKOFF_START_S = 1.0
 STABLE_S = 60.0  # a connection that lasted less than this was a flap: the backoff keeps growing
 SETTLE_S = 3.0  # after a (re)connect, TWS's order lists are not trusted to prove an order absent for this long
 STICKY_ATTEMPTS = 3  # a reconnection asks for its previous clientId this many times before taking another
+TIMEOUTS_TO_DROP = 2  # requests in a row TWS left unanswered: the connection is taken as dead (half-open)
 MARGIN_S = 5.0  # on top of a request's own deadline, for the hop to the loop thread and back
 # What ib_async's connectAsync reads itself (positions it always reads): the account updates only. Orders and
 # executions are read by _after_connect under ``serial``, as every later read of them is: ib_async keys the
@@ -121,6 +122,7 @@ class TwsConnection:
         self._pending_epoch: int | None = None  # a reconnection the listeners have not been told of yet
         self._notifier: threading.Thread | None = None
         self._reconnect: asyncio.Task | None = None
+        self._timeouts = 0  # requests in a row that timed out (reset by any answered one)
         self._listeners: list[Callable[[int], None]] = []
         self.state: dict[str, Any] = {
             "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
@@ -483,13 +485,39 @@ class TwsConnection:
             return await asyncio.wait_for(make(self.ib), limit)
 
         try:
-            return self._submit(guarded(), limit + MARGIN_S)
+            out = self._submit(guarded(), limit + MARGIN_S)
         except TimeoutError:
+            self._timed_out(what)
             raise RequestTimedOut(f"TWS did not answer {what} within {limit:g} s") from None
         except RequestError as exc:
             raise RequestFailed(exc.code, exc.message) from None
         except ConnectionError as exc:
             raise NotConnected(f"the connection to TWS dropped during {what} ({exc})") from None
+        self._timeouts = 0
+        return out
+
+    def _timed_out(self, what: str) -> None:
+        """A half-open connection (a dead path, a hung gateway: no FIN, no RST) answers nothing and never drops:
+        after ``TIMEOUTS_TO_DROP`` requests in a row unanswered it is closed, so the reconnect loop takes over.
+        (This also ends the late answers of a timed-out read keyed by kind: the next one is on a new connection.)"""
+        with self._state_lock:
+            self._timeouts += 1
+            n, epoch = self._timeouts, self.epoch
+        if n < TIMEOUTS_TO_DROP or self._loop is None:
+            return
+
+        def drop() -> None:
+            if self.epoch != epoch or not self._up:
+                return
+            self._timeouts = 0
+            log.warning("TWS: %d requests in a row unanswered (the last: %s): closing the connection to reconnect",
+                        n, what)
+            self.ib.disconnect()
+            with self._state_lock:
+                self.state["last_error"] = (f"TWS answered none of {n} requests in a row (the last: {what}): the "
+                                            "connection was closed as dead, reconnecting")
+
+        self._loop.call_soon_threadsafe(drop)
 
     def status(self) -> dict[str, Any]:
         """What we know of the connection now (a copy; any thread)."""
@@ -497,6 +525,7 @@ class TwsConnection:
             out = {k: (list(v) if isinstance(v, deque) else dict(v) if isinstance(v, dict) else v)
                    for k, v in self.state.items()}
         out["connected"] = self.connected
+        out["timing_out"] = self._timeouts
         return out
 
     def describe(self) -> dict[str, Any]:
