@@ -114,8 +114,10 @@ class TwsBroker:
                             f"this login manages ({', '.join(map(shapes.masked, accounts))})")
         lost = st["ib_connectivity"] == "lost"
         if lost:
-            problems.append("TWS has lost its connection to IBKR's servers (1100): orders cannot reach the market "
-                            "until it restores it (1101/1102)")
+            code = st.get("lost_by") or 1100
+            problems.append(f"TWS has lost its connection to IBKR's servers ({code}): orders cannot reach the market "
+                            "until it restores it (" + ("1101/1102" if code == 1100 else "1101/1102 or a data farm OK")
+                            + ")")
         broken = sorted(farm for farm, state in st["farms"].items() if state == "broken")
         if broken:
             problems.append(f"data farm connection broken: {', '.join(broken)}")

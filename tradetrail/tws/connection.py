@@ -23,7 +23,8 @@ caller waits for its result to a deadline.
   and positions afresh on each call, matched on orderRef and permId, so nothing of an earlier connection is
   trusted; listeners (:meth:`TwsConnection.on_reconnect`: the serving process reconciles every account) run
   after each reconnection.
-- 1100 (TWS lost IBKR's servers) is tracked until 1101/1102; 1101 (restored, data lost) resubscribes the
+- 1100 (TWS lost IBKR's servers) is tracked until 1101/1102, 2110 (TWS's link broken, restored by itself)
+  until 1101/1102 or a data farm's "connection is OK" (2104/2106/2158); 1101 (restored, data lost) resubscribes the
   account updates (no account summary is held open: TWS allows two subscriptions, and ib_async's own 1102
   handler, which would open one, is unhooked); 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
@@ -59,6 +60,9 @@ T = TypeVar("T")
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 FARM_OK, FARM_BROKEN, FARM_INACTIVE = {2104, 2106, 2158}, {2103, 2105, 2157}, {2107, 2108}
 CONNECTIVITY = {1100: "lost", 2110: "lost", 1101: "restored", 1102: "restored"}
+# 2110 ("connectivity between TWS and server is broken; it will be restored automatically") may end with no
+# 1101/1102, only the farms' "connection is OK": one of those (FARM_OK) ends a 2110. A 1100 waits for 1101/1102.
+ENDED_BY_FARM_OK = {2110}
 MARKET_DATA_NOTES = {354, 10089, 10090, 10167, 10168}
 BACKOFF_START_S = 1.0
 STABLE_S = 60.0  # a connection that lasted less than this was a flap: the backoff keeps growing
@@ -126,7 +130,7 @@ class TwsConnection:
         self._listeners: list[Callable[[int], None]] = []
         self.state: dict[str, Any] = {
             "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
-            "last_error": None, "ib_connectivity": "unknown", "farms": {}, "market_data_notes": [],
+            "last_error": None, "ib_connectivity": "unknown", "lost_by": None, "farms": {}, "market_data_notes": [],
             "resubscribed": 0, "synced": None, "messages": deque(maxlen=20)}
 
     # -- the loop thread ----------------------------------------------------------------------------------
@@ -283,7 +287,7 @@ class TwsConnection:
         ib.errorEvent += on_error
         ib.client.apiError += on_api_error
         with self._state_lock:  # what TWS says of IBKR's servers from here on (1100 while connecting stays)
-            self.state["ib_connectivity"] = "unknown"
+            self.state.update(ib_connectivity="unknown", lost_by=None)
         task = asyncio.ensure_future(ib.connectAsync(self.host, self.port, client_id, timeout=self.connect_timeout,
                                                      account=self.account, fetchFields=STARTUP_FETCH))
         try:
@@ -434,12 +438,18 @@ class TwsConnection:
         with self._state_lock:
             self.state["messages"].append({"at": _now(), "code": code, "req_id": req_id, "text": text[:300]})
             if code in CONNECTIVITY:
+                lost = CONNECTIVITY[code] == "lost"
+                if not (lost and self.state["ib_connectivity"] == "lost" and self.state["lost_by"] == 1100):
+                    self.state["lost_by"] = code if lost else None  # a 2110 after a 1100 still needs 1101/1102
                 self.state["ib_connectivity"] = CONNECTIVITY[code]
                 self.state[f"last_{code}"] = _now()
             elif code in FARM_OK | FARM_BROKEN | FARM_INACTIVE:
                 farm = text.rsplit(":", 1)[-1].strip() or str(code)
                 self.state["farms"][farm] = "ok" if code in FARM_OK else "broken" if code in FARM_BROKEN \
                     else "inactive"
+                if (code in FARM_OK and self.state["ib_connectivity"] == "lost"
+                        and self.state["lost_by"] in ENDED_BY_FARM_OK):
+                    self.state.update(ib_connectivity="restored", lost_by=None, restored_by=code)
             elif code in MARKET_DATA_NOTES:
                 self.state["market_data_notes"] = (self.state["market_data_notes"] + [f"{code}: {text[:200]}"])[-10:]
         if code == 1101 and not self._closing:

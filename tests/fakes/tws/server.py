@@ -58,6 +58,7 @@ TEXT = {
     1100: "Connectivity between IB and Trader Workstation has been lost.",
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
 }
 FARMS = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data farm connection is OK:ushmds"),
          (2158, "Sec-def data farm connection is OK:secdefnj"))
@@ -422,10 +423,12 @@ class FakeTWS(OrderDesk, QuirkDesk, AccountDesk, DataDesk):
 
     def connectivity(self, code: int) -> None:
         """Send IB's connectivity message ``code`` (1100 lost, 1101 restored with data lost, 1102 restored
-        with data maintained) to every connected client."""
-        if code not in (1100, 1101, 1102):
-            raise ValueError("connectivity codes are 1100, 1101 and 1102")
-        self._call(lambda: [self._error(c, -1, code, TEXT[code]) for c in self._live()])
+        with data maintained, 2110 TWS-server link broken, or a farm's "connection is OK": 2104, 2106, 2158)
+        to every connected client."""
+        texts = {**TEXT, **dict(FARMS)}
+        if code not in (1100, 1101, 1102, 2110, *dict(FARMS)):
+            raise ValueError("connectivity codes are 1100, 1101, 1102, 2110 and the farm OKs 2104, 2106, 2158")
+        self._call(lambda: [self._error(c, -1, code, texts[code]) for c in self._live()])
 
     def delay_answers(self, request: str, seconds: float) -> None:
         """Answer every later ``request`` (its name as in ``count``, e.g. "reqOpenOrders") ``seconds`` late, as a
