@@ -64,6 +64,7 @@ COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arrivin
 COMMISSION_WAITED_KEPT = 100_000
 CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
 MARK_EXPIRY_S = 30.0
+SKIPPED_KEPT = 100  # notes of other programs' skipped orders kept (the latest listed); one dropped is noted again
 PROBE_S = 5.0  # health's reqCurrentTime answer, at most this long
 REJECTING = {"Cancelled", "ApiCancelled", "Inactive"}
 
@@ -88,6 +89,7 @@ class TwsBroker:
         self._contracts: dict[int, IbContract] = {}
         self._commission_waited: dict[str, None] = {}  # execIds whose commission report was waited for (ordered)
         self._skipped: dict[int, str] = {}  # permId -> why: other programs' orders we cannot map (noted once)
+        self.skipped_kept = SKIPPED_KEPT
         self.last_values: dict = {}
 
     # -- session and account ------------------------------------------------------------------------------
@@ -364,7 +366,11 @@ class TwsBroker:
         out, unclear, skipped = _orders(open_, done, fills, refs)
         with self._lock:
             new = {perm: why for perm, why in skipped.items() if perm not in self._skipped}
-            self._skipped.update(new)
+            for perm, why in skipped.items():  # listed again: kept longest (the notes dropped are of gone orders)
+                self._skipped.pop(perm, None)
+                self._skipped[perm] = why
+            for perm in list(self._skipped)[:max(0, len(self._skipped) - self.skipped_kept)]:  # the oldest go
+                del self._skipped[perm]
         for perm, why in new.items():
             log.warning("TWS: another program's order (permId %s) is not reported: %s", perm, why)
         return out, unclear

@@ -38,3 +38,16 @@ def test_an_order_of_ours_in_an_unmapped_status_is_neither_absent_nor_guessed(tw
     with pytest.raises(OrderStatusUnknown, match="PendingReplace"):
         broker.order(tws.account, ours)
     assert broker.describe()["skipped_orders"] == []
+
+
+def test_the_notes_of_skipped_orders_are_capped_keeping_the_latest(tws, make_broker):
+    """Another program placing unmappable orders all day must not grow the notes without bound."""
+    _, broker = make_broker(tws)
+    assert broker.skipped_kept == 100  # the default cap; a small one here keeps the test quick
+    broker.skipped_kept = 3
+    booked = []
+    for _ in range(5):
+        booked.append(tws.book("SPY", "SSHORT", 1).perm_id)
+        broker.orders(tws.account)
+    assert [row["perm_id"] for row in broker.describe()["skipped_orders"]] == booked[-3:]
+    assert len(broker._skipped) == 3
