@@ -173,6 +173,10 @@ class TwsConnection:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise
+        except concurrent.futures.CancelledError:  # close() ends every task on the loop, perhaps mid-way:
+            # "dropped during" tells a placement that a leg may have gone out (ambiguous, never "not sent")
+            raise NotConnected("the connection to TWS dropped during the request: this process's TWS connection "
+                               "was closed") from None
 
     # -- connecting ---------------------------------------------------------------------------------------
     @property
@@ -312,6 +316,8 @@ class TwsConnection:
         except OSError as exc:
             raise NotConnected(self._why_not(exc)) from None
         finally:
+            if not task.done():  # this attempt was cut off (close(), the deadline): its connectAsync ends with it
+                task.cancel()
             ib.errorEvent -= on_error
             ib.client.apiError -= on_api_error
 
@@ -553,12 +559,19 @@ class TwsConnection:
             return
 
         async def shut() -> None:
-            if self._reconnect is not None:
-                self._reconnect.cancel()
+            # every task on the loop (the reconnect loop, a connection attempt and its connectAsync, a
+            # resubscription, a request) ends here, on the loop, before it stops: else the loop is stopped
+            # under them ("Task was destroyed but it is pending", a read on a closed socket)
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
             self._up = False
             self.ib.disconnect()
 
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, concurrent.futures.CancelledError):
             self._submit(shut(), 10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
