@@ -28,6 +28,7 @@ caller waits for its result to a deadline.
   account updates (no account summary is held open: TWS allows two subscriptions, and ib_async's own 1102
   handler, which would open one, is unhooked); 2103-2108/2157/2158 keep each data farm's state; 354/10167/10168 are kept
   as market-data notes.
+- A child forked from this process gets every connection fresh (:func:`_after_fork`): it connects on its own.
 ib_async's loggers are kept at WARNING (at INFO they name the account in every order and execution); with
 ``TRADETRAIL_TWS_WIRE_LOG=true`` the wire is logged at DEBUG (logger ``ib_async.client``): a paper account's
 capture confirms the fake TWS's layouts. Our own log lines show account ids masked.
@@ -39,8 +40,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -104,7 +107,15 @@ class TwsConnection:
         self.market_data_type_name = settings.tws_market_data_type
         self.market_data_type = MARKET_DATA_TYPES[settings.tws_market_data_type]
         quiet_ib_async(settings.tws_wire_log)
-        self.pacer = HistoryPacer(settings.tws_pacing_scale, share=settings.processes_sharing_gateway)
+        self._pacing = (settings.tws_pacing_scale, settings.processes_sharing_gateway)
+        self.settle_s, self.stable_s = SETTLE_S, STABLE_S
+        self._fresh()
+        self._listeners: list[Callable[[int], None]] = []
+        _CONNECTIONS.add(self)
+
+    def _fresh(self) -> None:
+        """Not started: no loop, no connection (at construction, and in a forked child: :func:`_after_fork`)."""
+        self.pacer = HistoryPacer(self._pacing[0], share=self._pacing[1])
         self.ib: IB | None = None
         self.client_id: int | None = None
         self.epoch = 0
@@ -117,17 +128,14 @@ class TwsConnection:
         self.serial: asyncio.Lock | None = None  # on the loop: requests whose answers share one key in ib_async
         self._up = False
         self._up_since = 0.0  # monotonic
-        self.settle_s = SETTLE_S
         self._closing = False
         self._failures = 0  # failed attempts since the last successful one (the clientId stays sticky for 3)
         self._flaps = 0  # connections in a row that dropped within ``stable_s``
-        self.stable_s = STABLE_S
         self._next_attempt = 0.0
         self._pending_epoch: int | None = None  # a reconnection the listeners have not been told of yet
         self._notifier: threading.Thread | None = None
         self._reconnect: asyncio.Task | None = None
         self._timeouts = 0  # requests in a row that timed out (reset by any answered one)
-        self._listeners: list[Callable[[int], None]] = []
         self.state: dict[str, Any] = {
             "connected": False, "connected_at": None, "accounts": [], "drops": 0, "dropped_at": None,
             "last_error": None, "ib_connectivity": "unknown", "lost_by": None, "farms": {}, "market_data_notes": [],
@@ -578,3 +586,26 @@ class TwsConnection:
         if not self._thread.is_alive():
             self._loop.close()
         self._thread = None
+
+
+# Every TwsConnection of this process: a child forked from it must not use the parent's (its loop thread does
+# not exist in the child, and the socket, the loop's epoll instance are the parent's).
+_CONNECTIONS: weakref.WeakSet[TwsConnection] = weakref.WeakSet()
+# What a forked child inherited of its parent's connections, kept unreferenced by them and never closed or
+# garbage-collected: closing (or collecting) the transport would unregister the socket from the epoll instance
+# the child shares with the parent, and the parent's connection would stop hearing TWS.
+_INHERITED: list[tuple[Any, ...]] = []
+
+
+def _after_fork() -> None:
+    """In a forked child: every connection is fresh (not started); its next request connects on a loop of its
+    own, as a clientId of its own (TWS refuses the parent's with 326: the next free one is taken)."""
+    for conn in list(_CONNECTIONS):
+        _INHERITED.append((conn.ib, conn._loop, conn._thread, conn._reconnect, conn._notifier))
+        closing = conn._closing
+        conn._start_lock, conn._connect_gate = threading.Lock(), threading.Lock()
+        conn._fresh()
+        conn._closing = closing
+
+
+os.register_at_fork(after_in_child=_after_fork)
