@@ -20,18 +20,16 @@ import math
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from tradetrail.db.market_models import BarSeries
-from tradetrail.db.models import Symbol
 from tradetrail.db.types import utcnow
 from tradetrail.domain.bars import BarsError, validate_bars
 from tradetrail.domain.contract import Contract
 from tradetrail.ibkr import shapes
 from tradetrail.ibkr.client import IbkrSession
 from tradetrail.ibkr.errors import IbkrError, IbkrHttpError
-from tradetrail.marketdata.bar_cache import DAILY, DailyBarCache
+from tradetrail.marketdata.bar_cache import DAILY, CachedGatewayBars, DailyBarCache
 from tradetrail.marketdata.port import MarketDataError
 
 SOURCE = "ibkr"
@@ -82,7 +80,7 @@ def choose(listings: list[dict], symbol: str) -> tuple[dict, str]:
     raise MarketDataError(f"ticker {key!r} is ambiguous at IBKR: {options}; use the conid as the symbol")
 
 
-class IbkrMarketData:
+class IbkrMarketData(CachedGatewayBars):
     name = SOURCE
 
     def __init__(self, session: IbkrSession, engine: Engine):
@@ -138,22 +136,6 @@ class IbkrMarketData:
         return to_contract(listing, rule)
 
     # -- bars --------------------------------------------------------------------------------------------
-    def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
-        conid = contract.conid or self._conid_for(contract.symbol)
-        series = self.bars.series(conid)
-        since = self.bars.missing_since(series, as_of, lookback)
-        if since is not None:
-            self._fetch(conid, since=since, series=series)
-        return self.bars.read(conid, as_of, lookback)
-
-    def sessions(self, contract: Contract) -> pd.DatetimeIndex:
-        return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
-
-    def _conid_for(self, symbol: str) -> int:
-        with Session(self.engine) as s:
-            conid = s.scalar(select(Symbol.conid).where(Symbol.source == SOURCE, Symbol.symbol == symbol.upper()))
-        return int(conid) if conid else int(self.resolve(symbol).conid)
-
     def _fetch(self, conid: int, *, since: datetime, series: BarSeries | None) -> None:
         now = utcnow()
         days = max(1, math.ceil((now - since).total_seconds() / 86400))

@@ -15,7 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tradetrail.db.market_models import BarSeries, CachedBar
+from tradetrail.db.models import Symbol
+from tradetrail.db.types import utcnow
 from tradetrail.domain.bars import BarsError, validate_bars
+from tradetrail.domain.contract import Contract
 from tradetrail.domain.market_hours import next_close_after
 from tradetrail.marketdata.port import MarketDataError
 
@@ -89,3 +92,30 @@ class DailyBarCache:
             return validate_bars(frame, source=f"{self.label} conid {conid}")
         except BarsError as exc:
             raise MarketDataError(str(exc)) from exc
+
+
+class CachedGatewayBars:
+    """What a gateway's market-data adapter shares: daily bars read through :class:`DailyBarCache`, asking the
+    gateway (``_fetch``, the adapter's own) only for what is missing; a contract without a conid found through
+    the symbol cache (or resolved). The adapter sets ``name``, ``engine``, ``bars`` and implements ``resolve``
+    and ``_fetch(conid, since=, series=)``."""
+
+    name: str
+    engine: Engine
+    bars: DailyBarCache
+
+    def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
+        conid = contract.conid or self._conid_for(contract.symbol)
+        series = self.bars.series(conid)
+        since = self.bars.missing_since(series, as_of, lookback)
+        if since is not None:
+            self._fetch(conid, since=since, series=series)
+        return self.bars.read(conid, as_of, lookback)
+
+    def sessions(self, contract: Contract) -> pd.DatetimeIndex:
+        return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
+
+    def _conid_for(self, symbol: str) -> int:
+        with Session(self.engine) as s:
+            conid = s.scalar(select(Symbol.conid).where(Symbol.source == self.name, Symbol.symbol == symbol.upper()))
+        return int(conid) if conid else int(self.resolve(symbol).conid)

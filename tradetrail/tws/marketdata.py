@@ -22,16 +22,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 from ib_async import Contract as IbContract
 from ib_async import ContractDetails
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from tradetrail.db.market_models import BarSeries
-from tradetrail.db.models import Symbol
 from tradetrail.db.types import utcnow
 from tradetrail.domain.contract import Contract
 from tradetrail.ibkr import shapes as web_shapes
 from tradetrail.ibkr.marketdata import UnknownContract, choose, rank
-from tradetrail.marketdata.bar_cache import DailyBarCache
+from tradetrail.marketdata.bar_cache import CachedGatewayBars, DailyBarCache
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.tws import shapes
 from tradetrail.tws.connection import TwsConnection
@@ -52,7 +50,7 @@ def _duration(days: int) -> tuple[str, int]:
     return f"{years} Y", 365 * years
 
 
-class TwsMarketData:
+class TwsMarketData(CachedGatewayBars):
     name = SOURCE
 
     def __init__(self, conn: TwsConnection, engine: Engine):
@@ -111,22 +109,6 @@ class TwsMarketData:
         return to_contract(chosen, rule)
 
     # -- bars --------------------------------------------------------------------------------------------
-    def daily_bars(self, contract: Contract, *, as_of: datetime, lookback: int) -> pd.DataFrame:
-        conid = contract.conid or self._conid_for(contract.symbol)
-        series = self.bars.series(conid)
-        since = self.bars.missing_since(series, as_of, lookback)
-        if since is not None:
-            self._fetch(conid, since=since, series=series)
-        return self.bars.read(conid, as_of, lookback)
-
-    def sessions(self, contract: Contract) -> pd.DatetimeIndex:
-        return self.daily_bars(contract, as_of=utcnow(), lookback=3000).index
-
-    def _conid_for(self, symbol: str) -> int:
-        with Session(self.engine) as s:
-            conid = s.scalar(select(Symbol.conid).where(Symbol.source == SOURCE, Symbol.symbol == symbol.upper()))
-        return int(conid) if conid else int(self.resolve(symbol).conid)
-
     def _history(self, conid: int, duration: str) -> list:
         """Daily bars from TWS, paced; a pacing violation (162) waited out and recorded; no bars an error."""
         contract = IbContract(conId=conid, exchange="SMART")
