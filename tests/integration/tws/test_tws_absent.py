@@ -9,21 +9,15 @@ import threading
 
 import pytest
 
-from tests.integration.tws.tws_harness import SPY, make_broker_fixture, tws_fixture, until  # noqa: F401
+from tests.integration.tws.tws_harness import (  # noqa: F401
+    SPY,
+    SPY_CONTRACT,
+    make_broker_fixture,
+    resting_bracket,
+    tws_fixture,
+    until,
+)
 from tradetrail.broker.port import OrderStatusUnknown
-from tradetrail.domain.contract import Contract
-from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
-
-SPY_CONTRACT = Contract(source="ibkr_tws", symbol="SPY", name="SPY", conid=SPY)
-
-
-def _bracket(base: str, close: float) -> list[OrderSpec]:
-    entry = OrderSpec(f"{base}-entry", Leg.ENTRY, Side.BUY, OrderType.LMT, 5, limit_price=round(close * 0.5, 2))
-    return [entry,
-            OrderSpec(f"{base}-stop", Leg.STOP, Side.SELL, OrderType.STP, 5, stop_price=round(close * 0.4, 2),
-                      parent_client_order_id=entry.client_order_id),
-            OrderSpec(f"{base}-target", Leg.TARGET, Side.SELL, OrderType.LMT, 5, limit_price=round(close * 0.6, 2),
-                      parent_client_order_id=entry.client_order_id)]
 
 
 def test_legs_sent_before_a_drop_and_not_listed_later_are_unknown_and_never_sent_again(tws, make_broker):
@@ -31,7 +25,7 @@ def test_legs_sent_before_a_drop_and_not_listed_later_are_unknown_and_never_sent
     account = broker.account(1)
     tws.hide_untransmitted()  # a later session does not see the first two (untransmitted) legs
     tws.drop_at_placement(3)  # the gateway goes away as the leg that transmits arrives
-    legs = _bracket("tt-dropped-bracket", tws.last_close("SPY"))
+    legs = resting_bracket("tt-dropped-bracket", tws.last_close("SPY"))
     first = broker.place(account, SPY_CONTRACT, legs)
     assert first.status == "ambiguous", first
     until(lambda: conn.connected and conn.epoch == 2, what="the reconnection")

@@ -8,12 +8,16 @@ import logging
 
 import pytest
 
-from tests.integration.tws.tws_harness import SPY, make_broker_fixture, tws_fixture, until  # noqa: F401
+from tests.integration.tws.tws_harness import (  # noqa: F401
+    SPY,
+    SPY_CONTRACT,
+    make_broker_fixture,
+    resting_bracket,
+    tws_fixture,
+    until,
+)
 from tradetrail.broker.port import OrderStatusUnknown
-from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
-
-SPY_CONTRACT = Contract(source="ibkr_tws", symbol="SPY", name="SPY", conid=SPY)
 
 
 def test_a_cancel_that_meets_a_fill_is_not_reported_as_accepted(tws, make_broker, caplog):

@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.tws.tws_harness import SPY, make_broker_fixture, tws_fixture, until  # noqa: F401
+from tests.integration.tws.tws_harness import (  # noqa: F401
+    SPY,
+    SPY_CONTRACT,
+    make_broker_fixture,
+    resting_bracket,
+    tws_fixture,
+    until,
+)
 from tradetrail.broker.port import OrderStatusUnknown
-from tradetrail.domain.contract import Contract
 from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
-
-SPY_CONTRACT = Contract(source="ibkr_tws", symbol="SPY", name="SPY", conid=SPY)
-
-
-def _bracket(base: str, close: float) -> list[OrderSpec]:
-    entry = OrderSpec(f"{base}-entry", Leg.ENTRY, Side.BUY, OrderType.LMT, 5, limit_price=round(close * 0.5, 2))
-    return [entry,
-            OrderSpec(f"{base}-stop", Leg.STOP, Side.SELL, OrderType.STP, 5, stop_price=round(close * 0.4, 2),
-                      parent_client_order_id=entry.client_order_id),
-            OrderSpec(f"{base}-target", Leg.TARGET, Side.SELL, OrderType.LMT, 5, limit_price=round(close * 0.6, 2),
-                      parent_client_order_id=entry.client_order_id)]
 
 
 def test_another_process_is_told_unknown_for_legs_the_placing_process_never_heard_back_of(tws, make_broker):
@@ -31,7 +26,7 @@ def test_another_process_is_told_unknown_for_legs_the_placing_process_never_hear
     server.account(1)
     tws.hide_untransmitted()
     tws.drop_at_placement(3)  # parent and stop reach TWS untransmitted; the connection dies at the target
-    legs = _bracket("tt-shared-marks-0001", tws.last_close("SPY"))
+    legs = resting_bracket("tt-shared-marks-0001", tws.last_close("SPY"))
     assert placer.place(account, SPY_CONTRACT, legs).status == "ambiguous"
     held = [o.order_ref for o in tws.orders]
     assert legs[0].client_order_id in held and legs[1].client_order_id in held

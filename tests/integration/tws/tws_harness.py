@@ -17,6 +17,8 @@ from tests.fakes.tws_server import FakeTWS
 from tradetrail.app_context import App
 from tradetrail.db.session import engine_for
 from tradetrail.db.trading_models import Order
+from tradetrail.domain.contract import Contract
+from tradetrail.domain.orders import Leg, OrderSpec, OrderType, Side
 from tradetrail.runtime.build import build_app
 from tradetrail.settings import Settings
 from tradetrail.tws.broker import TwsBroker
@@ -24,6 +26,18 @@ from tradetrail.tws.connection import TwsConnection
 
 SCALE = 0.01  # IBKR's historical pacing windows × this, at the fake and in the limiter alike
 SPY, AAPL = 756733, 265598
+SPY_CONTRACT = Contract(source="ibkr_tws", symbol="SPY", name="SPY", conid=SPY)
+
+
+def resting_bracket(base: str, close: float) -> list[OrderSpec]:
+    """A BUY LMT bracket of 5 far from ``close`` (it rests: nothing fills by itself), client order ids from
+    ``base``."""
+    entry = OrderSpec(f"{base}-entry", Leg.ENTRY, Side.BUY, OrderType.LMT, 5, limit_price=round(close * 0.5, 2))
+    return [entry,
+            OrderSpec(f"{base}-stop", Leg.STOP, Side.SELL, OrderType.STP, 5, stop_price=round(close * 0.4, 2),
+                      parent_client_order_id=entry.client_order_id),
+            OrderSpec(f"{base}-target", Leg.TARGET, Side.SELL, OrderType.LMT, 5, limit_price=round(close * 0.6, 2),
+                      parent_client_order_id=entry.client_order_id)]
 BIN = Path(sys.executable).with_name("tradetrail")
 WAIT = 20.0  # generous deadlines for a loaded machine; a healthy run takes milliseconds
 
