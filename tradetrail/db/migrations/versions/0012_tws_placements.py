@@ -2,7 +2,7 @@
 
 Revision ID: 0012
 Revises: 0011
-Create Date: 2026-12-09
+Create Date: 2026-11-28
 """
 
 from alembic import op
