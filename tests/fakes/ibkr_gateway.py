@@ -98,7 +98,8 @@ INSTRUMENTS = [
 ]
 
 
-def _weekdays(until: date, count: int) -> list[date]:
+def weekdays_until(until: date, count: int) -> list[date]:
+    """The ``count`` weekdays ending at ``until``, oldest first (the fakes' trading sessions)."""
     days, d = [], until
     while len(days) < count:
         if d.weekday() < 5:
@@ -214,7 +215,7 @@ class FakeGateway:
         """The whole daily series of an instrument (deterministic; ends with a strong rise)."""
         if conid not in self._bars:
             inst = self.instruments[conid]
-            days = _weekdays(datetime.now(NY).date(), self.history_days)
+            days = weekdays_until(datetime.now(NY).date(), self.history_days)
             out, n = [], len(days)
             for i, d in enumerate(days):
                 trend = inst.start_price * math.exp(0.0006 * i + 0.03 * math.sin(i / 23.0))

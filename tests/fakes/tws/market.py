@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tests.fakes.ibkr_gateway import weekdays_until
+
 NY = ZoneInfo("America/New_York")
 
 
@@ -48,15 +50,6 @@ def last_weekday_before(day: date) -> date:
     while d.weekday() >= 5:
         d -= timedelta(days=1)
     return d
-
-
-def weekdays_until(until: date, count: int) -> list[date]:
-    days, d = [], until
-    while len(days) < count:
-        if d.weekday() < 5:
-            days.append(d)
-        d -= timedelta(days=1)
-    return days[::-1]
 
 
 def daily_bars(inst: TwsInstrument, last_session: date, sessions: int) -> list[dict]:
