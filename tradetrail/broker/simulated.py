@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, func, or_, select
+from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import (
@@ -39,6 +39,7 @@ from tradetrail.broker.port import (
     Question,
 )
 from tradetrail.db.sim_models import SimAccount, SimClock, SimFill, SimOrder, SimPosition, SimQuestion
+from tradetrail.db.upsert import insert_ignore
 from tradetrail.domain.commissions import commission
 from tradetrail.domain.contract import Contract
 from tradetrail.domain.fill_rules import bar_events, fill_price
@@ -82,6 +83,19 @@ _SA = SimAccount.__table__
 _ACCOUNT = select(_SA.c.account).where(_SA.c.account == bindparam("account"))
 _ACCOUNT_VALUES = select(_SA.c.cash, _SA.c.currency).where(_SA.c.account == bindparam("account"))
 _TAKEN = select(_SO.c.client_order_id).where(_SO.c.client_order_id.in_(bindparam("coids", expanding=True)))
+_CLOCK_OF = select(_C.c.clock).where(_C.c.account == bindparam("account"), _C.c.symbol == bindparam("symbol"))
+_INSERT_ORDERS = insert(_SO).returning(_SO.c.id, sort_by_parameter_order=True)  # ids in the order given
+_FIRST_WORKING = (select(_SO.c.placed_at)
+                  .where(_SO.c.account == bindparam("account"), _SO.c.symbol == bindparam("symbol"),
+                         _SO.c.status == "SUBMITTED").order_by(_SO.c.placed_at).limit(1))
+_START_CLOCK = insert(_C)
+_MOVE_CLOCK = (update(_C).where(_C.c.account == bindparam("acct"), _C.c.symbol == bindparam("sym"))
+               .values(clock=bindparam("clock")))
+_WORKING_BEFORE = (select(SimOrder).where(SimOrder.account == bindparam("account"),
+                                          SimOrder.symbol == bindparam("symbol"), SimOrder.status == "SUBMITTED",
+                                          SimOrder.placed_at < bindparam("ts")).order_by(SimOrder.id))
+_FILLED_AMONG = select(SimOrder.client_order_id).where(
+    SimOrder.client_order_id.in_(bindparam("coids", expanding=True)), SimOrder.status == "FILLED")
 
 
 def _thread_lock(name: str) -> threading.Lock:
@@ -123,13 +137,12 @@ class SimulatedBroker:
         """``SIM<user>`` shared by the user's real-clock strategies; ``SIM<user>-S<strategy>`` for one
         replay-clock strategy. Created on first use with the initial cash."""
         account = f"SIM{user_id:06d}" if strategy_id is None else f"SIM{user_id:06d}-S{strategy_id:06d}"
-        with self._session() as s:
-            if s.scalar(_ACCOUNT, {"account": account}) is not None:
+        with self.engine.connect() as conn:
+            if conn.execute(_ACCOUNT, {"account": account}).first() is not None:
                 return account
-        with self._locks(f"sim:{account}"), self._session() as s:  # create it once, whoever asks first
-            if s.get(SimAccount, account) is None:
-                s.add(SimAccount(account=account, cash=self.initial_cash, initial_cash=self.initial_cash))
-                s.commit()
+        with self.engine.begin() as conn:  # created once, whoever asks first: the insert ignores a second
+            insert_ignore(conn, _SA, {"account": account, "cash": self.initial_cash,
+                                      "initial_cash": self.initial_cash, "currency": "USD"}, key=["account"])
         return account
 
     def _prices(self, s: Session, account: str) -> dict[str, float]:
@@ -199,21 +212,20 @@ class SimulatedBroker:
 
     def _accept(self, account: str, pending: dict) -> PlaceResult:
         contract = pending["contract"]
-        with self._session() as s:
+        with self.engine.begin() as conn:
             coids = [spec["client_order_id"] for spec in pending["orders"]]
-            taken = set(s.scalars(_TAKEN, {"coids": coids}))
+            taken = set(conn.execute(_TAKEN, {"coids": coids}).scalars())
             for coid in coids:  # one query for the bracket; the first taken id in the order given is named
                 if coid in taken:
                     return PlaceResult("rejected", reason=f"Order couldn't be submitted: Local order ID="
                                                           f"{coid} is already registered.")
-            clock = s.get(SimClock, (account, contract["symbol"]))
-            placed_at = clock.clock if clock else datetime.now(UTC)
-            rows = [SimOrder(account=account, source=contract["source"], symbol=contract["symbol"],
-                             status="SUBMITTED", placed_at=placed_at, **spec) for spec in pending["orders"]]
-            s.add_all(rows)
-            s.flush()  # one batched INSERT, ids in the order given
-            ids = {row.client_order_id: str(row.id) for row in rows}
-            s.commit()
+            clock = conn.execute(_CLOCK_OF, {"account": account, "symbol": contract["symbol"]}).scalar()
+            placed_at = clock or datetime.now(UTC)
+            new = conn.execute(_INSERT_ORDERS, [
+                dict(account=account, source=contract["source"], symbol=contract["symbol"], status="SUBMITTED",
+                     placed_at=placed_at, filled_quantity=0.0, avg_fill_price=None, closed_at=None, reason="",
+                     **spec) for spec in pending["orders"]]).scalars().all()
+            ids = {spec["client_order_id"]: str(row_id) for spec, row_id in zip(pending["orders"], new, strict=True)}
         if "place_timeout_after_accept" in self.faults:
             raise SimulatedTimeout("simulated timeout after the order was booked")
         return PlaceResult("accepted", broker_order_ids=ids)
@@ -302,32 +314,25 @@ class SimulatedBroker:
             s.commit()
 
     def _advance(self, s: Session, account: str, symbol: str, source: str, now: datetime) -> None:
-        clock = s.get(SimClock, (account, symbol))
-        if clock is not None and clock.clock >= now:
+        conn, key = s.connection(), {"account": account, "symbol": symbol}
+        clock = conn.execute(_CLOCK_OF, key).scalar()  # the clock row on the table: read and written with Core
+        if clock is not None and clock >= now:
             return
-        if clock is None:
-            clock = SimClock(account=account, symbol=symbol, source=source, clock=now)
-            s.add(clock)
-            first = s.scalar(select(SimOrder.placed_at).where(SimOrder.account == account, SimOrder.symbol == symbol,
-                                                              SimOrder.status == "SUBMITTED")
-                             .order_by(SimOrder.placed_at))
-            after = first
-        else:
-            after = clock.clock
+        after = conn.execute(_FIRST_WORKING, key).scalar() if clock is None else clock
         if after is not None:
             for ts, bar in self._bars(source, symbol, after, now).iterrows():
                 self._process_bar(s, account, symbol, ts.to_pydatetime(), bar)
-        clock.clock = now
+        if clock is None:
+            conn.execute(_START_CLOCK, {**key, "source": source, "clock": now})
+        else:
+            conn.execute(_MOVE_CLOCK, {"acct": account, "sym": symbol, "clock": now})
 
     def _process_bar(self, s: Session, account: str, symbol: str, ts: datetime, bar) -> None:
-        working = s.scalars(select(SimOrder).where(SimOrder.account == account, SimOrder.symbol == symbol,
-                                                   SimOrder.status == "SUBMITTED", SimOrder.placed_at < ts)
-                            .order_by(SimOrder.id)).all()
+        working = s.scalars(_WORKING_BEFORE, {"account": account, "symbol": symbol, "ts": ts}).all()
         if not working:  # nothing can fill or expire on this bar
             return
         parents = {c.parent_client_order_id for c in working if c.parent_client_order_id is not None}
-        filled = set(s.scalars(select(SimOrder.client_order_id).where(
-            SimOrder.client_order_id.in_(parents), SimOrder.status == "FILLED"))) if parents else set()
+        filled = set(s.scalars(_FILLED_AMONG, {"coids": sorted(parents)})) if parents else set()
         events = bar_events(working, filled.__contains__, float(bar["open"]), float(bar["high"]), float(bar["low"]),
                             self.slippage)
         for event in events:  # the shared rules decide (domain/fill_rules.py); the books are kept here

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 import talib
 
 from tradetrail.domain.bounds import Bound
+from tradetrail.domain.records import as_dict
 from tradetrail.domain.supertrend import supertrend
 
 PERIOD_RANGE = (2, 500)
@@ -138,7 +139,7 @@ class IndicatorParams:
 
     def to_dict(self) -> dict:
         """JSON-friendly settings (periods as lists)."""
-        out = asdict(self)
+        out = as_dict(self)
         out["sma_periods"] = list(self.sma_periods)
         out["ema_periods"] = list(self.ema_periods)
         return out

@@ -22,10 +22,11 @@ position a SELL is a recorded no-op (no shorting).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 from tradetrail.domain.bounds import Bound, check_number
+from tradetrail.domain.records import as_dict
 from tradetrail.domain.trading_states import TradingState, strictest
 
 LIMIT_BOUNDS: dict[str, Bound] = {
@@ -138,7 +139,7 @@ class RiskDecision:
     numbers: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return as_dict(self)
 
 
 def _state(inputs: RiskInputs) -> TradingState:

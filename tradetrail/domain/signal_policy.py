@@ -28,9 +28,10 @@ BUY or SELL shows everything it passed.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from tradetrail.domain.bounds import Bound, check_bool, check_number
+from tradetrail.domain.records import as_dict
 
 POLICY_BOUNDS: dict[str, Bound] = {
     "min_confidence": Bound(0, 100, whole=True),
@@ -94,7 +95,7 @@ class SignalDecision:
     rules: list[RuleResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return as_dict(self)
 
 
 _WANTED = {"BUY": "BULLISH", "SELL": "BEARISH"}

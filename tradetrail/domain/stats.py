@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from tradetrail.domain.records import as_dict
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Statistics:
     max_drawdown_pct: float | None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return as_dict(self)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -70,13 +70,15 @@ def fit_key(key: str) -> str:
     return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def order_event(s: Session, order, state: str, detail: str) -> None:
-    """An order reached a state a trader hears about (sent, filled, cancelled, rejected, unknown)."""
+def order_notice(order, state: str, detail: str) -> tuple[str, str, str] | None:
+    """The (kind, text, link) of an order reaching ``state``, or None when a trader does not hear of it.
+
+    ``order`` is an ORM order or a row of the orders table (the same attribute names)."""
     kind = ORDER_KINDS.get(state)
     if kind is None or simulated_account(order.account):
-        return  # a backtest session re-run's order
+        return None  # a backtest session re-run's order
     if kind == "order_sent" and order.parent_client_order_id:
-        return  # a bracket is sent as one: its entry says so, its stop and target are heard of when they act
+        return None  # a bracket is sent as one: its entry says so, its stop and target are heard of when they act
     verb = {"order_sent": "sent", "order_filled": "FILLED", "order_cancelled": "cancelled",
             "order_rejected": "REJECTED", "order_unknown": "of UNKNOWN fate (reconciliation will ask the broker)"}[kind]
     qty = f"{order.quantity:g}"
@@ -84,7 +86,14 @@ def order_event(s: Session, order, state: str, detail: str) -> None:
     text = f"Order {verb}: {order.side} {qty} {order.symbol}{price} ({order.leg}, {order.account})"
     if detail and kind != "order_filled":
         text += f": {detail}"
-    event(s, order.user_id, kind, text, f"/orders/{order.id}")
+    return kind, text, f"/orders/{order.id}"
+
+
+def order_event(s: Session, order, state: str, detail: str) -> None:
+    """An order reached a state a trader hears about (sent, filled, cancelled, rejected, unknown)."""
+    notice = order_notice(order, state, detail)
+    if notice is not None:
+        event(s, order.user_id, *notice)
 
 
 def position_closed(s: Session, user_id: int, symbol: str, account: str, pnl: float, r: float | None) -> None:

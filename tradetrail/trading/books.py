@@ -5,12 +5,15 @@ numbers (see :func:`fill_deviation`), whichever path books the fill."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import BrokerFill
+from tradetrail.db.notify_models import NotifyEvent
 from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trade
 from tradetrail.domain.orders import InvalidTransition, OrderState, check_transition
 from tradetrail.domain.positions import Position as Pos
@@ -28,6 +31,48 @@ def move(s: Session, order: Order, new: OrderState | str, detail: str = "") -> N
     if new.value != order.state:
         outbox.order_event(s, order, new.value, detail)  # same transaction as the move
     order.state = new.value
+
+
+_O, _OE, _NE = Order.__table__, OrderEvent.__table__, NotifyEvent.__table__
+_INSERT_EVENTS = insert(_OE)
+_INSERT_NOTICES = insert(_NE)
+_CHANGEABLE = ("state", "broker_order_id", "reason")  # what a send writes back on an order row
+_SET = (update(_O).where(_O.c.id == bindparam("oid"))
+        .values({name: bindparam(f"new_{name}") for name in _CHANGEABLE}))
+
+
+def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str, dict]]) -> dict[int, str]:
+    """:func:`move` for rows of the orders table on a Core connection, inside the caller's transaction: each
+    ``(order row, new state, detail, other changes)`` is checked against the state machine (InvalidTransition
+    before anything is written), and the events, the outbox entries and the updates go as one statement each
+    (the ORM's unit of work wrote them one row at a time). Returns every order's state after the moves.
+
+    ``other changes`` may set ``broker_order_id`` and ``reason``; ``(row, row.state, detail, {})`` only leaves
+    an event behind (a late answer)."""
+    events, notices, updates, states = [], [], [], {}
+    for order, new, detail, changes in moves:
+        new = check_transition(order.state, new)
+        states[order.id] = new.value
+        if new.value == order.state and not detail and not changes:
+            continue
+        events.append(dict(order_id=order.id, from_state=order.state, to_state=new.value, detail=detail))
+        if new.value != order.state:
+            notice = outbox.order_notice(order, new.value, detail)  # same transaction as the move
+            if notice is not None:
+                kind, text, link = notice
+                notices.append(dict(user_id=order.user_id, kind=kind, text=text[:outbox.MAX_TEXT], link=link[:300],
+                                    fanned_out=False))
+        if new.value != order.state or changes:
+            values = {name: changes.get(name, getattr(order, name)) for name in _CHANGEABLE}
+            values["state"] = new.value
+            updates.append({"oid": order.id, **{f"new_{k}": v for k, v in values.items()}})
+    if events:
+        conn.execute(_INSERT_EVENTS, events)
+    if notices:
+        conn.execute(_INSERT_NOTICES, notices)
+    if updates:
+        conn.execute(_SET, updates)
+    return states
 
 
 def position_row(s: Session, order: Order) -> Position:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, insert, select
 
 from tradetrail.broker.port import PlaceResult
 from tradetrail.db.trading_models import Order, OrderEvent
@@ -21,7 +21,7 @@ from tradetrail.domain.contract import Contract
 from tradetrail.domain.errors import NotFound
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side
 from tradetrail.drills import crash_point
-from tradetrail.trading.books import move
+from tradetrail.trading.books import move_rows
 from tradetrail.trading.locks import submission_lock
 
 MAX_QUESTIONS = 20
@@ -36,42 +36,45 @@ class SendOutcome:
     questions: list[dict]
 
 
-# Built once (each entry runs them): building a statement costs more CPU than SQLite takes to answer it.
-_BY_COIDS = select(Order).where(Order.client_order_id.in_(bindparam("coids", expanding=True)))
-_BY_IDS = select(Order).where(Order.id.in_(bindparam("ids", expanding=True)))
+# Built once (each entry runs them): building a statement costs more CPU than SQLite takes to answer it. The
+# order manager writes with Core: the ORM's unit of work inserted the legs and their events one row at a time
+# and cost several times the statements themselves (issue #12).
+_O, _OE = Order.__table__, OrderEvent.__table__
+_BY_COIDS = select(_O).where(_O.c.client_order_id.in_(bindparam("coids", expanding=True))).order_by(_O.c.id)
+_BY_IDS = select(_O).where(_O.c.id.in_(bindparam("ids", expanding=True))).order_by(_O.c.id)
 _BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
+_INSERT_LEGS = insert(_O).returning(*_O.c, sort_by_parameter_order=True)  # rows back in the order given
+_INSERT_EVENTS = insert(_OE)
 
 
 def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: str | None, account: str,
                  contract: Contract, specs: list[OrderSpec], risk_per_unit: float | None = None,
-                 sized_price: float | None = None, price_allowance_pct: float | None = None) -> list[Order]:
+                 sized_price: float | None = None, price_allowance_pct: float | None = None) -> list[Row]:
     """Persist the legs as NEW orders; a second call for the same client order ids returns the saved ones.
+    Returns rows of the orders table, by id (the entry first).
 
     ``sized_price`` and ``price_allowance_pct`` (the price the gate sized the entry at and the slippage
     allowance) go on the entry leg, so a fill outside the allowance can be flagged when it is booked."""
-    with app.Session() as s:
-        existing = s.scalars(_BY_COIDS, {"coids": [o.client_order_id for o in specs]}).all()
+    with app.engine.begin() as conn:
+        existing = conn.execute(_BY_COIDS, {"coids": [o.client_order_id for o in specs]}).all()
         if existing:
-            return sorted(existing, key=lambda o: o.id)
-        rows = []
-        for spec in specs:
-            row = Order(user_id=user_id, strategy_id=strategy_id, execution_id=execution_id, broker=app.broker.name,
-                        account=account, client_order_id=spec.client_order_id,
-                        parent_client_order_id=spec.parent_client_order_id, leg=spec.leg.value,
-                        symbol=contract.symbol, conid=contract.conid, source=contract.source, side=spec.side.value,
-                        order_type=spec.order_type.value, quantity=spec.quantity, limit_price=spec.limit_price,
-                        stop_price=spec.stop_price, tif=spec.tif, state=OrderState.NEW.value,
-                        risk_per_unit=risk_per_unit if spec.leg == Leg.ENTRY else None,
-                        sized_price=sized_price if spec.leg == Leg.ENTRY else None,
-                        price_allowance_pct=price_allowance_pct if spec.leg == Leg.ENTRY else None)
-            s.add(row)
-            rows.append(row)
-        s.flush()  # one batched INSERT for the legs, ids in the order added (the entry first)
-        s.add_all([OrderEvent(order_id=row.id, from_state=None, to_state=OrderState.NEW.value, detail="intent saved")
-                   for row in rows])
-        s.commit()
+            return list(existing)
+        legs = [dict(user_id=user_id, strategy_id=strategy_id, execution_id=execution_id, broker=app.broker.name,
+                     account=account, client_order_id=spec.client_order_id,
+                     parent_client_order_id=spec.parent_client_order_id, leg=spec.leg.value,
+                     symbol=contract.symbol, conid=contract.conid, source=contract.source, side=spec.side.value,
+                     order_type=spec.order_type.value, quantity=spec.quantity, limit_price=spec.limit_price,
+                     stop_price=spec.stop_price, tif=spec.tif, state=OrderState.NEW.value, broker_order_id=None,
+                     filled_quantity=0.0, avg_fill_price=None, reason=None, external=False,
+                     risk_per_unit=risk_per_unit if spec.leg == Leg.ENTRY else None,
+                     sized_price=sized_price if spec.leg == Leg.ENTRY else None,
+                     price_allowance_pct=price_allowance_pct if spec.leg == Leg.ENTRY else None)
+                for spec in specs]
+        rows = conn.execute(_INSERT_LEGS, legs).all()
+        conn.execute(_INSERT_EVENTS, [dict(order_id=row.id, from_state=None, to_state=OrderState.NEW.value,
+                                           detail="intent saved") for row in rows])
     crash_point("after_intent_saved")
-    return rows
+    return list(rows)
 
 
 def spec_of(order: Order) -> OrderSpec:
@@ -112,14 +115,12 @@ def send(app, orders: list[Order]) -> SendOutcome:
 
 def send_locked(app, ids: list[int]) -> SendOutcome:
     """:func:`send` for a caller that already holds the account's submission lock."""
-    with app.Session() as s:
-        rows = sorted(s.scalars(_BY_IDS, {"ids": ids}).all(), key=lambda o: o.id)
+    with app.engine.begin() as conn:
+        rows = conn.execute(_BY_IDS, {"ids": ids}).all()
         if any(r.state != OrderState.NEW for r in rows):
             return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
                                                                                   for r in rows}, [])
-        for r in rows:
-            move(s, r, OrderState.SUBMITTING, "sending to the broker")
-        s.commit()
+        move_rows(conn, [(r, OrderState.SUBMITTING, "sending to the broker", {}) for r in rows])
         account, contract, specs = rows[0].account, contract_of(rows[0]), [spec_of(r) for r in rows]
     asked: list[dict] = []
     try:
@@ -130,31 +131,28 @@ def send_locked(app, ids: list[int]) -> SendOutcome:
         crash_point("after_broker_accepted")
     result = _answer_questions(app, account, result, asked)
     crash_point("before_status_stored")
-    with app.Session() as s:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
-        rows = sorted(s.scalars(_BY_IDS_FOR_UPDATE, {"ids": ids}).all(), key=lambda o: o.id)
+    with app.engine.begin() as conn:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
+        rows = conn.execute(_BY_IDS_FOR_UPDATE, {"ids": ids}).all()
         status = result.status
         if status == "rejected" and DUPLICATE_MARKER in result.reason:
             status = "ambiguous"  # the broker holds an order with this id; reconciliation finds out which
+        moves = []
         for r in rows:
             if r.state != OrderState.SUBMITTING:  # someone (a sync) settled it meanwhile: keep theirs
-                s.add(OrderEvent(order_id=r.id, from_state=r.state, to_state=r.state,
-                                 detail=f"late broker answer '{result.status}' {result.reason}".rstrip()))
-                continue
-            if status == "accepted":
-                r.broker_order_id = result.broker_order_ids.get(r.client_order_id)
-                move(s, r, OrderState.SUBMITTED, f"accepted as broker order {r.broker_order_id}")
+                moves.append((r, r.state, f"late broker answer '{result.status}' {result.reason}".rstrip(), {}))
+            elif status == "accepted":
+                broker_id = result.broker_order_ids.get(r.client_order_id)
+                moves.append((r, OrderState.SUBMITTED, f"accepted as broker order {broker_id}",
+                              {"broker_order_id": broker_id}))
             elif status == "rejected":
-                r.reason = result.reason
-                move(s, r, OrderState.REJECTED, result.reason)
+                moves.append((r, OrderState.REJECTED, result.reason, {"reason": result.reason}))
             elif status == "declined":
-                r.reason = result.reason
-                move(s, r, OrderState.CANCELLED, result.reason)
+                moves.append((r, OrderState.CANCELLED, result.reason, {"reason": result.reason}))
             else:
-                r.reason = result.reason
-                move(s, r, OrderState.UNKNOWN, f"ambiguous outcome, reconcile before anything is resent: "
-                                               f"{result.reason}")
-        s.commit()
-        return SendOutcome(status, result.reason, {r.client_order_id: r.state for r in rows}, asked)
+                moves.append((r, OrderState.UNKNOWN, f"ambiguous outcome, reconcile before anything is resent: "
+                                                     f"{result.reason}", {"reason": result.reason}))
+        states = move_rows(conn, moves)
+        return SendOutcome(status, result.reason, {r.client_order_id: states[r.id] for r in rows}, asked)
 
 
 def cancel(app, order_id: int, *, user_id: int | None = None) -> str:

@@ -81,13 +81,19 @@ def _is_child(local: dict, by_broker_id: dict, fill) -> bool:
     return bool(order is not None and order.parent_client_order_id)
 
 
+_REFERRED = select(Order).where(Order.account == bindparam("account"), or_(  # built once: every sync asks
+    Order.client_order_id.in_(bindparam("coids", expanding=True)),
+    Order.broker_order_id.in_(bindparam("broker_ids", expanding=True))))
+_KNOWN_EXECS = select(Fill.exec_id).where(Fill.exec_id.in_(bindparam("execs", expanding=True)))
+
+
 def _local_orders(s, account: str, broker_orders: list[BrokerOrder], fills: list) -> tuple[dict, dict]:
     """Our orders that the broker's orders and fills refer to, by client order id and by broker order id."""
     coids = {bo.client_order_id for bo in broker_orders if bo.client_order_id}
     coids |= {f.client_order_id for f in fills if f.client_order_id}
     broker_ids = {bo.broker_order_id for bo in broker_orders} | {f.broker_order_id for f in fills}
-    rows = s.scalars(select(Order).where(Order.account == account, or_(
-        Order.client_order_id.in_(coids), Order.broker_order_id.in_(broker_ids)))).all() if coids or broker_ids else []
+    rows = s.scalars(_REFERRED, {"account": account, "coids": sorted(coids), "broker_ids": sorted(broker_ids)}
+                     ).all() if coids or broker_ids else []
     return {o.client_order_id: o for o in rows}, {o.broker_order_id: o for o in rows if o.broker_order_id}
 
 
@@ -138,8 +144,7 @@ def _sync_account(app, user_id: int, account: str) -> dict:
             notes.append(f"fetched all fills: {len(fills) - len(fetched)} older than the recent window")
         # Book in time order, a parent's fill before its children's (brokers do not promise any order).
         fills = sorted(fills, key=lambda f: (f.time, _is_child(local, by_broker_id, f), f.exec_id))
-        known_execs = set(s.scalars(select(Fill.exec_id).where(Fill.exec_id.in_([f.exec_id for f in fills])))) \
-            if fills else set()
+        known_execs = set(s.scalars(_KNOWN_EXECS, {"execs": [f.exec_id for f in fills]})) if fills else set()
         for bo in broker_orders:
             order = local.get(bo.client_order_id) if bo.client_order_id else by_broker_id.get(bo.broker_order_id)
             if order is None:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradetrail.domain.records import field_names
+
 
 def to_jsonable(value: Any) -> Any:
     """A JSON-safe copy: NaN/inf become None, timestamps ISO strings, numpy scalars Python numbers."""
@@ -32,8 +34,8 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.value)
     if isinstance(value, Path):
         return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # field by field: no deep copy
+        return {name: to_jsonable(getattr(value, name)) for name in field_names(type(value))}
     if hasattr(value, "model_dump"):
         return to_jsonable(value.model_dump(mode="json"))
     if isinstance(value, bytes):

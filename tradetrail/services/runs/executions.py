@@ -7,15 +7,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 
 from tradetrail.app_context import App
-from tradetrail.db.models import Execution, LineageStep, Strategy
+from tradetrail.db.models import Execution, LineageStep, Strategy, StrategyVersion
 from tradetrail.db.types import utcnow
 from tradetrail.domain.errors import NotFound
 from tradetrail.notify import outbox
 from tradetrail.services.errors import AlreadyRunning
-from tradetrail.services.strategies.configs import current_version, get_strategy
+from tradetrail.services.strategies.configs import get_strategy
 from tradetrail.trading.locks import strategy_lock
 from tradetrail.workflow.context import RunContext
 from tradetrail.workflow.executor import RunSummary, Step, execute
@@ -26,18 +26,24 @@ from tradetrail.workflow.recorder import LineageRecorder
 log = logging.getLogger(__name__)
 
 
+_E, _V = Execution.__table__, StrategyVersion.__table__
+# Built once: every run starts with them (the ORM's unit of work cost more than the statements).
+_CURRENT_VERSION = select(_V.c.id).where(_V.c.strategy_id == bindparam("strategy"),
+                                         _V.c.version == bindparam("version"))
+_INSERT_EXECUTION = insert(_E)
+
+
 def create_execution(app: App, strategy: Strategy, *, trigger: str = "manual") -> RunContext:
     """Persist a new running execution pinned to the strategy's current version."""
-    with app.Session() as s:
-        version = current_version(s, strategy)
-        now = utcnow()
-        execution = Execution(id=str(uuid.uuid4()), user_id=strategy.user_id, strategy_id=strategy.id,
-                              strategy_version_id=version.id, status="running", trigger=trigger, as_of=now,
-                              started_at=now)
-        s.add(execution)
-        s.commit()
-        return RunContext(app=app, execution_id=execution.id, user_id=strategy.user_id, strategy_id=strategy.id,
-                          strategy_version_id=version.id, as_of=now, trigger=trigger)
+    with app.engine.begin() as conn:
+        version_id = conn.execute(_CURRENT_VERSION, {"strategy": strategy.id,
+                                                     "version": strategy.current_version}).scalar_one()
+        now, execution_id = utcnow(), str(uuid.uuid4())
+        conn.execute(_INSERT_EXECUTION, dict(id=execution_id, user_id=strategy.user_id, strategy_id=strategy.id,
+                                             strategy_version_id=version_id, status="running", trigger=trigger,
+                                             as_of=now, started_at=now))
+    return RunContext(app=app, execution_id=execution_id, user_id=strategy.user_id, strategy_id=strategy.id,
+                      strategy_version_id=version_id, as_of=now, trigger=trigger)
 
 
 class _ReportingRecorder(LineageRecorder):
@@ -92,22 +98,26 @@ def execute_locked(app: App, strategy: Strategy, *, trigger: str,
 
 
 # Replays, backtests and their sessions' re-runs hold no lock; built once: every run asks
-_RUNNING = select(Execution).where(Execution.strategy_id == bindparam("strategy"), Execution.status == "running",
-                                   Execution.trigger.notin_(("replay", "backtest", "backtest-session")))
+_RUNNING = select(_E.c.id).where(_E.c.strategy_id == bindparam("strategy"), _E.c.status == "running",
+                                 _E.c.trigger.notin_(("replay", "backtest", "backtest-session")))
+_INTERRUPTED = update(_E).where(_E.c.id == bindparam("execution")).values(
+    status="failed", finished_at=bindparam("now"), error=bindparam("error"))
+INTERRUPTED = "interrupted: the process running it ended before it finished"
 
 
 def mark_interrupted(app: App, strategy_id: int) -> int:
-    """Executions of the strategy still marked running while we hold its lock: their process ended."""
-    with app.Session() as s:
-        rows = s.scalars(_RUNNING, {"strategy": strategy_id}).all()
-        for row in rows:
-            row.status, row.finished_at = "failed", utcnow()
-            row.error = "interrupted: the process running it ended before it finished"
-        s.flush()
-        for row in rows:  # committed with the failure they report
-            outbox.execution_failed(s.connection(), row.id, None, row.error)
-        s.commit()
-        return len(rows)
+    """Executions of the strategy still marked running while we hold its lock: their process ended. A read
+    only, when there are none (every run asks)."""
+    with app.engine.connect() as conn:
+        ids = conn.execute(_RUNNING, {"strategy": strategy_id}).scalars().all()
+        if not ids:
+            return 0
+        now = utcnow()
+        for execution_id in ids:
+            conn.execute(_INTERRUPTED, {"execution": execution_id, "now": now, "error": INTERRUPTED})
+            outbox.execution_failed(conn, execution_id, None, INTERRUPTED)  # committed with the failure
+        conn.commit()
+        return len(ids)
 
 
 def step_dict(row) -> dict[str, Any]:

@@ -5,11 +5,10 @@ so an answer whose prices belong to another market, or to no market, never becom
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sqlalchemy import insert
 
 from tradetrail.db.models import Signal
+from tradetrail.domain.records import as_dict
 from tradetrail.notify import outbox
 from tradetrail.trading.decisions import market_of, proposal_of, signal_decision
 from tradetrail.workflow.context import RunContext, StepOutcome
@@ -36,7 +35,7 @@ def decide_signal(ctx: RunContext) -> StepOutcome:
                                    symbol=ctx.contract.symbol, action=decision.action, confidence=decision.confidence,
                                    entry=decision.entry, stop_loss=decision.stop_loss,
                                    take_profit=decision.take_profit, reward_risk=_finite(decision.reward_risk),
-                                   reasons=[asdict(r) for r in decision.rules], policy=asdict(policy)))
+                                   reasons=[as_dict(r) for r in decision.rules], policy=as_dict(policy)))
         if decision.action in ("BUY", "SELL") and not outbox.quiet(ctx.trigger):  # with the signal row
             outbox.event_conn(conn, ctx.user_id, "signal", _signal_text(ctx, decision),
                               f"/executions/{ctx.execution_id}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 
 from tradetrail.catalogue import replay_clock as replay
 from tradetrail.catalogue.symbols import resolve_symbol
@@ -21,6 +21,12 @@ from tradetrail.workflow.jsonable import dumps
 from tradetrail.workflow.memo import Memo
 
 _configs = Memo(1024)
+_S, _V, _E = Strategy.__table__, StrategyVersion.__table__, Execution.__table__
+# Built once (every run loads): the strategy's and its version's rows in one statement, none if either is gone.
+_LOAD = (select(_S.c.name, _S.c.enabled, _V.c.version, _V.c.config)
+         .select_from(_S.join(_V, _V.c.strategy_id == _S.c.id))
+         .where(_S.c.id == bindparam("strategy"), _V.c.id == bindparam("version")))
+_SET_AS_OF = update(_E).where(_E.c.id == bindparam("execution")).values(as_of=bindparam("as_of"))
 
 
 def _validated(raw: dict) -> tuple[StrategyConfig, dict]:
@@ -32,17 +38,16 @@ def _validated(raw: dict) -> tuple[StrategyConfig, dict]:
 def load_strategy(ctx: RunContext) -> StepOutcome:
     ctx.step_input.update(strategy_id=ctx.strategy_id, strategy_version_id=ctx.strategy_version_id)
     with ctx.app.Session() as s:
-        strategy = s.get(Strategy, ctx.strategy_id)
-        version = s.get(StrategyVersion, ctx.strategy_version_id)
-        if strategy is None or version is None:
+        row = s.execute(_LOAD, {"strategy": ctx.strategy_id, "version": ctx.strategy_version_id}).first()
+        if row is None:
             raise StepError("the strategy or its version no longer exists")
-        ctx.strategy_name = strategy.name
-        out = {"name": strategy.name, "version": version.version, "enabled": strategy.enabled}
-        if not strategy.enabled:
+        ctx.strategy_name = row.name
+        out = {"name": row.name, "version": row.version, "enabled": row.enabled}
+        if not row.enabled:
             return StepOutcome(output={**out, "reason": "strategy is disabled"}, status="skipped", halt=True)
         try:
-            key = hashlib.sha256(dumps(version.config).encode()).hexdigest()
-            ctx.config, config_json = _configs.get(key, lambda: _validated(version.config))
+            key = hashlib.sha256(dumps(row.config).encode()).hexdigest()
+            ctx.config, config_json = _configs.get(key, lambda: _validated(row.config))
         except ValueError as exc:
             raise StepError(f"stored configuration no longer validates: {exc}", output=out) from exc
         start = ctx.config.market_data.replay_start
@@ -59,10 +64,10 @@ def load_strategy(ctx: RunContext) -> StepOutcome:
             except MarketDataError as exc:
                 raise StepError(f"cannot resolve {ctx.config.symbol} at {source.name}: {exc}", output=out) from exc
             try:
-                ctx.as_of, runs = replay.advance(s, strategy.id, source.sessions(contract), start)
+                ctx.as_of, runs = replay.advance(s, ctx.strategy_id, source.sessions(contract), start, commit=False)
             except replay.ReplayExhausted as exc:
                 raise StepError(str(exc), output=out) from exc
-            s.execute(update(Execution).where(Execution.id == ctx.execution_id).values(as_of=ctx.as_of))
-            s.commit()
+            s.execute(_SET_AS_OF, {"execution": ctx.execution_id, "as_of": ctx.as_of})
+            s.commit()  # the clock's move and the run's as-of together
             out["replay"] = {"start": start.isoformat(), "run": runs, "as_of": ctx.as_of.isoformat()}
     return StepOutcome(output={**out, "as_of": ctx.as_of.isoformat(), "config": config_json})
