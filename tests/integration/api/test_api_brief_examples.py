@@ -17,6 +17,8 @@ import pytest
 from tests.fakes.ibkr_gateway import FakeGateway
 from tests.support.ibkr import SCALE, SEARCH
 
+pytestmark = pytest.mark.once  # the brief's examples through the API: the same on either backend
+
 BIN = Path(sys.executable).with_name("tradetrail")
 
 

@@ -26,6 +26,8 @@ from tests.support.api_client import api_user
 from tests.support.helpers import demo, wait_for
 from tradetrail.server.app import create_app
 
+pytestmark = pytest.mark.once  # the API against its OpenAPI document: the same on either backend
+
 EXAMPLES = int(os.environ.get("TRADETRAIL_TEST_FUZZ_EXAMPLES", "15"))
 # "schema-valid data must be accepted" cannot hold here: a schema-valid strategy may name a symbol the
 # market data does not have, a prompt that does not exist or a cron that never fires in a session — checks

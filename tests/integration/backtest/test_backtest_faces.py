@@ -13,6 +13,8 @@ from tests.support.api_client import api_user
 from tests.support.cli import tt
 from tests.support.helpers import demo
 
+pytestmark = pytest.mark.once  # what the faces print and serve: the same on either backend
+
 TRADE_KEYS = {"entry_date", "exit_date", "entry_price", "exit_price", "quantity", "pnl", "r_multiple"}
 
 

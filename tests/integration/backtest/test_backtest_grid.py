@@ -13,6 +13,8 @@ from tests.support.helpers import demo
 from tradetrail.services.backtests.queries import get_backtest, list_backtests
 from tradetrail.services.strategies.configs import save_strategy
 
+pytestmark = pytest.mark.once  # the grid runs in memory; its records are plain inserts: the same on either backend
+
 
 @pytest.fixture
 def uid(app):

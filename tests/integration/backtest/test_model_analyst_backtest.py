@@ -29,6 +29,8 @@ from tradetrail.services.backtests.sessions import rerun_session, trade_sessions
 from tradetrail.services.errors import InvalidBacktest
 from tradetrail.services.runs.executions import get_execution
 
+pytestmark = pytest.mark.once  # the backtest engine and the model's answers: the same on either backend
+
 START, END = date(2005, 1, 3), date(2005, 1, 31)  # 20 sessions; the rules analyst trades once in them
 # The demo market's first session (2005-01-03) closes at 1202.08 with a daily ATR(14) of about 8.89.
 GOOD_BUY = {"action": "BUY", "confidence": 80, "trend": "bullish", "entry": 1202.0, "stop_loss": 1170.0,

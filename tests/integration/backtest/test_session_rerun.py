@@ -29,6 +29,8 @@ from tradetrail.services.errors import InvalidBacktest, NotFound
 from tradetrail.services.runs.executions import run_strategy
 from tradetrail.services.strategies.configs import save_strategy
 
+pytestmark = pytest.mark.once  # what a re-run does, not how it is stored: the same on either backend
+
 START = date(2004, 3, 1)
 SESSIONS = 60
 LIVE_SESSIONS = 8  # the replay-clock strategy's own account has books before the re-runs

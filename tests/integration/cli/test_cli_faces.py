@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from tests.support.cli import tt
+
+pytestmark = pytest.mark.once  # what the command line prints: the same on either backend
 
 WIDTH = 80
 STEPS = ["load_strategy", "check_broker", "resolve_contract", "fetch_market_data", "compute_indicators",

@@ -19,7 +19,8 @@ from celery import Celery
 from tests.fakes.ibkr_gateway import FakeGateway
 from tests.support.celery_procs import Procs, wait_for_log
 
-pytestmark = pytest.mark.slow
+# the shared budget lives in Redis and the gateway fake: the same on either backend
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 APP = "tests.integration.ibkr.celery_ibkr_app"
 SCALE = 0.1  # the reopen test's intervals (its live orders cache lasts 0.5 s)
 LIVE = "GET /iserver/account/orders"

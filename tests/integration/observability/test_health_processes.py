@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support.celery_procs import Procs
 from tests.support.helpers import wait_for
 from tradetrail.runtime.build import build_app
 from tradetrail.runtime.health import health_report
+
+pytestmark = pytest.mark.once  # processes stopping and being noticed: the same on either backend
 
 
 def test_beat_and_worker_stopping_are_noticed(settings, cli_env, redis_url, procs):

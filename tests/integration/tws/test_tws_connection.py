@@ -26,6 +26,8 @@ from tradetrail.services.accounts.bootstrap import init
 from tradetrail.services.runs.executions import get_execution, run_strategy
 from tradetrail.services.trading.broker_status import broker_status, start_session_keeper
 
+pytestmark = pytest.mark.once  # the connection to the gateway: the same on either backend
+
 
 def test_health_reports_the_connection_the_managed_account_and_the_data_farms(settings, tws, make_app):
     app = make_app(settings, tws)

@@ -10,6 +10,8 @@ from tests.integration.tws.tcp_proxy import FreezableProxy
 from tests.integration.tws.tws_harness import make_broker_fixture, tws_fixture, until  # noqa: F401
 from tradetrail.tws.errors import RequestTimedOut
 
+pytestmark = pytest.mark.once  # the connection to the gateway: the same on either backend
+
 
 @pytest.fixture(name="proxy")
 def proxy_fixture(tws):

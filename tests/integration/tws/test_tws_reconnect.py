@@ -8,7 +8,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.integration.tws.tws_harness import make_broker_fixture, tws_fixture, until  # noqa: F401
+
+pytestmark = pytest.mark.once  # the connection to the gateway: the same on either backend
 
 
 def _listener_threads() -> list[threading.Thread]:
