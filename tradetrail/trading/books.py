@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -37,8 +38,13 @@ _O, _OE, _NE = Order.__table__, OrderEvent.__table__, NotifyEvent.__table__
 _INSERT_EVENTS = insert(_OE)
 _INSERT_NOTICES = insert(_NE)
 _CHANGEABLE = ("state", "broker_order_id", "reason")  # what a send writes back on an order row
-_SET = (update(_O).where(_O.c.id == bindparam("oid"))
-        .values({name: bindparam(f"new_{name}") for name in _CHANGEABLE}))
+
+
+@lru_cache(maxsize=8)
+def _set(columns: tuple[str, ...]):
+    """The UPDATE of exactly ``columns`` of one order (built once per set): a column a move does not change is
+    not written, so what a sync wrote meanwhile (a broker order id, a reason) stays."""
+    return update(_O).where(_O.c.id == bindparam("oid")).values({name: bindparam(f"new_{name}") for name in columns})
 
 
 def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str, dict]]) -> dict[int, str]:
@@ -49,7 +55,8 @@ def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str
 
     ``other changes`` may set ``broker_order_id`` and ``reason``; ``(row, row.state, detail, {})`` only leaves
     an event behind (a late answer)."""
-    events, notices, updates, states = [], [], [], {}
+    events, notices, states = [], [], {}
+    updates: dict[tuple[str, ...], list[dict]] = {}
     for order, new, detail, changes in moves:
         new = check_transition(order.state, new)
         states[order.id] = new.value
@@ -62,16 +69,20 @@ def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str
                 kind, text, link = notice
                 notices.append(dict(user_id=order.user_id, kind=kind, text=text[:outbox.MAX_TEXT], link=link[:300],
                                     fanned_out=False))
-        if new.value != order.state or changes:
-            values = {name: changes.get(name, getattr(order, name)) for name in _CHANGEABLE}
+        if unknown := set(changes) - set(_CHANGEABLE):
+            raise ValueError(f"a move cannot change {sorted(unknown)}")
+        values = dict(changes)
+        if new.value != order.state:
             values["state"] = new.value
-            updates.append({"oid": order.id, **{f"new_{k}": v for k, v in values.items()}})
+        if values:
+            updates.setdefault(tuple(sorted(values)), []).append(
+                {"oid": order.id, **{f"new_{k}": v for k, v in values.items()}})
     if events:
         conn.execute(_INSERT_EVENTS, events)
     if notices:
         conn.execute(_INSERT_NOTICES, notices)
-    if updates:
-        conn.execute(_SET, updates)
+    for columns, rows in updates.items():
+        conn.execute(_set(columns), rows)
     return states
 
 

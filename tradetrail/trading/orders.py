@@ -55,6 +55,8 @@ def save_intents(app, *, user_id: int, strategy_id: int | None, execution_id: st
 
     ``sized_price`` and ``price_allowance_pct`` (the price the gate sized the entry at and the slippage
     allowance) go on the entry leg, so a fill outside the allowance can be flagged when it is booked."""
+    if not specs:
+        return []
     with app.engine.begin() as conn:
         existing = conn.execute(_BY_COIDS, {"coids": [o.client_order_id for o in specs]}).all()
         if existing:
