@@ -40,26 +40,35 @@ _INSERT_NOTICES = insert(_NE)
 _CHANGEABLE = ("state", "broker_order_id", "reason")  # what a send writes back on an order row
 
 
+class StaleOrder(Exception):
+    """An order changed between the caller's read and its move (a sync committed meanwhile): read it again."""
+
+
 @lru_cache(maxsize=8)
 def _set(columns: tuple[str, ...]):
-    """The UPDATE of exactly ``columns`` of one order (built once per set): a column a move does not change is
-    not written, so what a sync wrote meanwhile (a broker order id, a reason) stays."""
-    return update(_O).where(_O.c.id == bindparam("oid")).values({name: bindparam(f"new_{name}") for name in columns})
+    """The UPDATE of exactly ``columns`` of one order, if it is still in the state it was read in (built once
+    per set). A column a move does not change is not written, so what a sync wrote meanwhile stays; a state
+    changed meanwhile is not overwritten (SQLite ignores FOR UPDATE: the read before is not locked)."""
+    return (update(_O).where(_O.c.id == bindparam("oid"), _O.c.state == bindparam("read_state"))
+            .values({name: bindparam(f"new_{name}") for name in columns}))
 
 
 def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str, dict]]) -> dict[int, str]:
     """:func:`move` for rows of the orders table on a Core connection, inside the caller's transaction: each
     ``(order row, new state, detail, other changes)`` is checked against the state machine (InvalidTransition
-    before anything is written), and the events, the outbox entries and the updates go as one statement each
-    (the ORM's unit of work wrote them one row at a time). Returns every order's state after the moves.
+    before anything is written); each order is updated only if its state is still the one read
+    (:class:`StaleOrder` otherwise, before any event is written: the caller rolls back and reads again), then
+    the events and the outbox entries go as one statement each (the ORM's unit of work wrote them one row at
+    a time). Returns every order's state after the moves.
 
     ``other changes`` may set ``broker_order_id`` and ``reason``; ``(row, row.state, detail, {})`` only leaves
     an event behind (a late answer)."""
-    events, notices, states = [], [], {}
-    updates: dict[tuple[str, ...], list[dict]] = {}
+    events, notices, updates, states = [], [], [], {}
     for order, new, detail, changes in moves:
         new = check_transition(order.state, new)
         states[order.id] = new.value
+        if unknown := set(changes) - set(_CHANGEABLE):
+            raise ValueError(f"a move cannot change {sorted(unknown)}")
         if new.value == order.state and not detail and not changes:
             continue
         events.append(dict(order_id=order.id, from_state=order.state, to_state=new.value, detail=detail))
@@ -69,20 +78,20 @@ def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str
                 kind, text, link = notice
                 notices.append(dict(user_id=order.user_id, kind=kind, text=text[:outbox.MAX_TEXT], link=link[:300],
                                     fanned_out=False))
-        if unknown := set(changes) - set(_CHANGEABLE):
-            raise ValueError(f"a move cannot change {sorted(unknown)}")
         values = dict(changes)
         if new.value != order.state:
             values["state"] = new.value
         if values:
-            updates.setdefault(tuple(sorted(values)), []).append(
-                {"oid": order.id, **{f"new_{k}": v for k, v in values.items()}})
+            updates.append((order, values))
+    for order, values in updates:  # first: on SQLite the first write takes the database's write lock
+        done = conn.execute(_set(tuple(sorted(values))), {"oid": order.id, "read_state": order.state,
+                                                          **{f"new_{k}": v for k, v in values.items()}})
+        if done.rowcount != 1:
+            raise StaleOrder(f"order {order.id} is no longer {order.state}")
     if events:
         conn.execute(_INSERT_EVENTS, events)
     if notices:
         conn.execute(_INSERT_NOTICES, notices)
-    for columns, rows in updates.items():
-        conn.execute(_set(columns), rows)
     return states
 
 

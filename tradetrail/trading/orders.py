@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 
 from tradetrail.broker.port import PlaceResult
 from tradetrail.db.trading_models import Order, OrderEvent
@@ -21,11 +22,12 @@ from tradetrail.domain.contract import Contract
 from tradetrail.domain.errors import NotFound
 from tradetrail.domain.orders import Leg, OrderSpec, OrderState, OrderType, Side
 from tradetrail.drills import crash_point
-from tradetrail.trading.books import move_rows
+from tradetrail.trading.books import StaleOrder, move_rows
 from tradetrail.trading.locks import submission_lock
 
 MAX_QUESTIONS = 20
 DUPLICATE_MARKER = "already registered"
+STALE_RETRIES = 3  # reads again when a sync moved an order between our read and our write
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,20 @@ def send(app, orders: list[Order]) -> SendOutcome:
 
 def send_locked(app, ids: list[int]) -> SendOutcome:
     """:func:`send` for a caller that already holds the account's submission lock."""
-    with app.engine.begin() as conn:
+    def submitting(conn: Connection) -> SendOutcome | None:
         rows = conn.execute(_BY_IDS, {"ids": ids}).all()
         if any(r.state != OrderState.NEW for r in rows):
             return SendOutcome("skipped", "not all legs are NEW (already sent)", {r.client_order_id: r.state
                                                                                   for r in rows}, [])
         move_rows(conn, [(r, OrderState.SUBMITTING, "sending to the broker", {}) for r in rows])
-        account, contract, specs = rows[0].account, contract_of(rows[0]), [spec_of(r) for r in rows]
+        sending.extend(rows)
+        return None
+
+    sending: list[Row] = []
+    skipped = _in_transaction(app, submitting)
+    if skipped is not None:
+        return skipped
+    account, contract, specs = sending[0].account, contract_of(sending[0]), [spec_of(r) for r in sending]
     asked: list[dict] = []
     try:
         result = app.broker.place(account, contract, specs)
@@ -133,7 +142,8 @@ def send_locked(app, ids: list[int]) -> SendOutcome:
         crash_point("after_broker_accepted")
     result = _answer_questions(app, account, result, asked)
     crash_point("before_status_stored")
-    with app.engine.begin() as conn:  # FOR UPDATE: a concurrent sync cannot slip between our read and our write
+
+    def answered(conn: Connection) -> SendOutcome:  # FOR UPDATE: a concurrent sync cannot slip in (PostgreSQL)
         rows = conn.execute(_BY_IDS_FOR_UPDATE, {"ids": ids}).all()
         status = result.status
         if status == "rejected" and DUPLICATE_MARKER in result.reason:
@@ -155,6 +165,21 @@ def send_locked(app, ids: list[int]) -> SendOutcome:
                                                      f"{result.reason}", {"reason": result.reason}))
         states = move_rows(conn, moves)
         return SendOutcome(status, result.reason, {r.client_order_id: states[r.id] for r in rows}, asked)
+
+    return _in_transaction(app, answered)
+
+
+def _in_transaction(app, write: Callable[[Connection], SendOutcome | None]) -> SendOutcome | None:
+    """Run ``write`` in a transaction, again from a fresh read when an order changed between its read and its
+    write (a sync committed meanwhile: :class:`StaleOrder`); a few times at most, then the error stands."""
+    for attempt in range(STALE_RETRIES):
+        try:
+            with app.engine.begin() as conn:
+                return write(conn)
+        except StaleOrder:
+            if attempt == STALE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def cancel(app, order_id: int, *, user_id: int | None = None) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, event, select, text
 
 from tests.support.helpers import demo, demo_account
 from tradetrail.db.notify_models import NotifyEvent
 from tradetrail.db.trading_models import Order, OrderEvent
 from tradetrail.domain.orders import InvalidTransition, OrderState, OrderType, Side, bracket
 from tradetrail.trading.books import move_rows
-from tradetrail.trading.orders import save_intents
+from tradetrail.trading.orders import save_intents, send
 
 
 def _legs(app):
@@ -59,7 +59,7 @@ def test_each_move_leaves_its_event_and_a_notice_only_for_what_a_trader_hears_of
     assert events[-3:] == [(entry.id, "SUBMITTING", "SUBMITTED"), (stop.id, "SUBMITTING", "SUBMITTED"),
                            (target.id, "SUBMITTING", "SUBMITTING")]
     assert len(events) == 3 + 3 + 3  # intent saved, sending, the answers
-    assert notices == ["Order sent: BUY 2 SPX (entry, %s): accepted" % entry.account]  # the bracket is sent as one
+    assert notices == [f"Order sent: BUY 2 SPX (entry, {entry.account}): accepted"]  # the bracket is sent as one
     assert _order(app, target.id).state == "SUBMITTING"
 
 
@@ -78,3 +78,38 @@ def test_saving_no_legs_saves_nothing(app) -> None:
     user_id, strategy = demo(app)
     assert save_intents(app, user_id=user_id, strategy_id=strategy.id, execution_id=None, account="SIM1",
                         contract=app.market_data("sample").resolve("SPX"), specs=[]) == []
+
+
+def test_a_state_a_sync_committed_while_the_answer_is_written_is_not_overwritten(app, backend) -> None:
+    """SQLite ignores FOR UPDATE: between send_locked's read of the legs and its write of the broker's answer,
+    another process's sync can commit (here: the entry filled). The answer must not put it back to SUBMITTED."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks the rows read FOR UPDATE: the sync waits instead (a hook here would deadlock)")
+    entry, stop, target = _legs(app)
+    other = create_engine(app.settings.database_url)
+    armed = {"placed": False, "done": False}
+
+    @event.listens_for(app.engine, "before_cursor_execute")
+    def sync_commits_meanwhile(conn, cursor, statement, params, context, executemany) -> None:
+        sql = statement.lstrip().upper()
+        if sql.startswith("INSERT INTO SIM_ORDERS"):  # the broker took the bracket: the answer is next
+            armed["placed"] = True
+        elif armed["placed"] and not armed["done"] and sql.startswith("UPDATE ORDERS"):
+            armed["done"] = True
+            with other.begin() as c:
+                c.execute(text("UPDATE orders SET state = 'FILLED', filled_quantity = quantity WHERE id = :id"),
+                          {"id": entry.id})
+    try:
+        outcome = send(app, [entry, stop, target])
+    finally:
+        event.remove(app.engine, "before_cursor_execute", sync_commits_meanwhile)
+        other.dispose()
+    assert armed["done"]
+    assert outcome.status == "accepted"
+    assert outcome.states == {entry.client_order_id: "FILLED", stop.client_order_id: "SUBMITTED",
+                              target.client_order_id: "SUBMITTED"}
+    assert _order(app, entry.id).state == "FILLED"
+    with app.Session() as s:
+        last = s.execute(select(OrderEvent.from_state, OrderEvent.to_state, OrderEvent.detail)
+                         .where(OrderEvent.order_id == entry.id).order_by(OrderEvent.id.desc())).first()
+    assert (last.from_state, last.to_state) == ("FILLED", "FILLED") and last.detail.startswith("late broker answer")
