@@ -1,8 +1,9 @@
 """IBKR's documented limits, and the in-process rate limiter that keeps to them.
 
-CP Gateway: about 10 requests/s in all; ``/iserver/account/orders``, ``/iserver/account/trades``,
-``/portfolio/accounts`` and P&L at most once per 5 s; ``/tickle`` once per second, snapshots 10/s, and the
-other per-endpoint limits IBKR lists (``INTERVALS``); at most 5 history requests at once. A 429 holds every
+CP Gateway: about 10 requests/s in all (we keep to 8: ``GLOBAL_RATE``); ``/iserver/account/orders``,
+``/iserver/account/trades``, ``/portfolio/accounts`` and P&L at most once per 5 s; ``/tickle`` once per
+second, snapshots 10/s, and the other per-endpoint limits IBKR lists (``INTERVALS``); at most 5 history
+requests at once. A 429 holds every
 request back (Retry-After when given, else an exponential back-off from 5 s) and is recorded; nothing is sent
 again before the back-off ends, so IBKR is never hammered. ``scale`` shrinks the intervals for tests against a
 fake gateway; it is 1 in production.
@@ -35,7 +36,11 @@ from tradetrail.ibkr import metrics
 
 log = logging.getLogger(__name__)
 
-GLOBAL_RATE = 10.0
+GATEWAY_RATE = 10.0  # requests per second the CP Gateway takes in all (IBKR's "Pacing Limitations")
+# What we keep to: a fifth under it. Turns are booked where the request leaves; network and thread jitter move
+# its arrival by milliseconds, and at exactly 10/s that put 11 or 12 into one of the gateway's seconds (a
+# violation is a 429 and may cost a 10-minute penalty box for the whole IP, every strategy stopped).
+GLOBAL_RATE = 8.0
 # Seconds between two calls of one pacing class (IBKR's "Pacing Limitations", shared/reference/ibkr-apis.md 2.1).
 INTERVALS = {"live_orders": 5.0, "trades": 5.0, "portfolio_accounts": 5.0, "pnl": 5.0, "tickle": 1.0,
              "sso_validate": 60.0, "snapshot": 0.1, "scanner_run": 1.0, "scanner_params": 900.0,

@@ -51,8 +51,9 @@ def producer(redis_url: str) -> Celery:
     strict=True, raises=AssertionError,
     reason="the old per-process budget: four processes each keep to a third of the budget"))])
 def test_two_workers_stay_within_the_gateways_limits_together(settings, cli_env, redis_url, procs, budget):
-    # IBKR's documented limits themselves, unscaled: 10 requests/s, live orders once per 5 s (scaled down, the
-    # milliseconds of jitter between booking a turn and arriving at the gateway would be a whole turn).
+    # IBKR's documented limits themselves, unscaled: 10 requests/s (we keep to 8), live orders once per 5 s
+    # (scaled down, the milliseconds of jitter between booking a turn and arriving at the gateway would be a
+    # whole turn).
     with FakeGateway(pacing_scale=1.0) as gw:
         within_limits(procs, cli_env, redis_url, gw, budget)
 
@@ -69,20 +70,20 @@ def within_limits(procs, cli_env, redis_url, gw, budget):
     assert len({r["pid"] for r in results}) == 4, results  # four processes made the requests
     assert all(r["budget"] == ("redis" if budget == "auto" else "process") for r in results), results
     assert all(not r["errors"] for r in results), results
-    # Within IBKR's limits at the gateway: no 429 (the fake answers one to more than 12 requests within a
-    # second, or live orders within half their interval) and no request refused for pacing; 10 requests per
-    # second overall across the four seconds in the middle of the run (+5 % for the milliseconds of jitter
-    # between a booked turn and the arrival; any one second may hold 11 or 12 for the same reason), and live
-    # orders never closer than 5 s (less 10 %).
+    # Within IBKR's limits at the gateway: no 429 (the fake, at this scale, answers one to more than 10
+    # requests within a second, or live orders within half their interval) and no request refused for pacing;
+    # 8 requests per second overall across the four seconds in the middle of the run (+5 % for the
+    # milliseconds of jitter between a booked turn and the arrival), never more than IBKR's 10 in any second,
+    # and live orders never closer than 5 s (less 10 %).
     assert (gw.violations, sum(r["refused"] for r in results)) == ([], 0), (gw.violations[:5], results)
     first = min(t for t, _, _ in gw.stamps)
     middle = [t for t, _, _ in gw.stamps if first + 1.0 <= t < first + 5.0]
-    assert len(middle) / 4.0 <= 10.5, len(middle)
-    assert gw.most_in_window(1.0) <= 12, gw.most_in_window(1.0)
+    assert len(middle) / 4.0 <= 8.4, len(middle)
+    assert gw.most_in_window(1.0) <= 10, gw.most_in_window(1.0)
     closest = gw.closest(LIVE)
     assert closest is not None and closest >= 0.9 * 5.0, closest
     sent = sum(sum(r["sent"].values()) for r in results)
-    assert sent >= 50, results  # the load was there: as much as the budget allows
+    assert sent >= 40, results  # the load was there: as much as the budget allows
 
 
 @pytest.mark.parametrize("budget", ["auto", pytest.param("process", marks=pytest.mark.xfail(

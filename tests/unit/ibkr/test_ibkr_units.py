@@ -41,12 +41,12 @@ def starts(limiter: RateLimiter, clock: Clock, endpoint: str, n: int) -> list[fl
     return out
 
 
-def test_the_limiter_keeps_ten_per_second_overall_and_one_per_five_seconds_for_live_orders():
+def test_the_limiter_keeps_eight_per_second_overall_and_one_per_five_seconds_for_live_orders():
     clock = Clock()
     limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep)
-    assert starts(limiter, clock, "other", 3) == [0.0, 0.1, 0.2]
-    assert starts(limiter, clock, "live_orders", 3) == [0.3, 5.3, 10.3]
-    assert starts(limiter, clock, "trades", 2) == [10.4, 15.4]
+    assert starts(limiter, clock, "other", 3) == [0.0, 0.125, 0.25]  # 8/s: a fifth under the gateway's 10/s
+    assert starts(limiter, clock, "live_orders", 3) == [0.375, 5.375, 10.375]
+    assert starts(limiter, clock, "trades", 2) == [10.5, 15.5]
     assert endpoint_of("GET", "iserver/account/orders") == "live_orders"
     assert endpoint_of("POST", "iserver/account/DU1/orders") == "other"  # placing is not the live list
     assert endpoint_of("GET", "iserver/account/trades") == "trades"
@@ -57,8 +57,8 @@ def test_the_limiter_keeps_ten_per_second_overall_and_one_per_five_seconds_for_l
 def test_processes_sharing_one_gateway_each_keep_to_their_share_of_its_budget():
     clock = Clock()
     limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep, share=2)
-    assert starts(limiter, clock, "other", 3) == [0.0, 0.2, 0.4]  # 5/s here: two processes stay within 10/s
-    assert starts(limiter, clock, "live_orders", 2) == [0.6, 10.6]
+    assert starts(limiter, clock, "other", 3) == [0.0, 0.25, 0.5]  # 4/s here: two processes keep to 8/s
+    assert starts(limiter, clock, "live_orders", 2) == [0.75, 10.75]
     history = []
     for _ in range(3):  # 5 history requests at once across both processes: 2 each
         got = limiter._history.acquire(blocking=False)
