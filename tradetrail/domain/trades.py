@@ -63,3 +63,14 @@ def after_fill(trade: RoundTrip | None, price: float, at: object, before: float,
         r = r_multiple(pnl, risk_per_unit, quantity) if risk_per_unit else None
         return RoundTrip(quantity, entry_price, entry_at, pnl, risk_per_unit, exit_price, at, r, "closed")
     return RoundTrip(quantity, entry_price, entry_at, pnl, risk_per_unit, exit_price, exit_at, r, status)
+
+
+def with_late_commission(trade: RoundTrip, commission: float) -> RoundTrip:
+    """The trade once a commission the broker reported after its fill was booked (booked as 0) is charged:
+    its P&L lower by it (higher for a rebate), its R again from that P&L when it is closed."""
+    pnl = round(trade.pnl - commission, 6)
+    r = trade.r_multiple
+    if trade.status == "closed" and trade.risk_per_unit:
+        r = r_multiple(pnl, trade.risk_per_unit, trade.quantity)
+    return RoundTrip(trade.quantity, trade.entry_price, trade.entry_at, pnl, trade.risk_per_unit, trade.exit_price,
+                     trade.exit_at, r, trade.status)

@@ -5,12 +5,13 @@ numbers (see :func:`fill_deviation`), whichever path books the fill."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradetrail.broker.port import BrokerFill
@@ -19,7 +20,7 @@ from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trad
 from tradetrail.domain.orders import InvalidTransition, OrderState, check_transition
 from tradetrail.domain.positions import Position as Pos
 from tradetrail.domain.positions import apply_fill
-from tradetrail.domain.trades import RoundTrip, after_fill
+from tradetrail.domain.trades import RoundTrip, after_fill, with_late_commission
 from tradetrail.notify import outbox
 
 
@@ -201,6 +202,42 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
     row.r_multiple, row.status = trade.r_multiple, trade.status
     if trade.status == "closed" and was_open:
         outbox.position_closed(s, order.user_id, order.symbol, order.account, trade.pnl, trade.r_multiple)
+
+
+def charge_late_commission(s: Session, order: Order, fill: Fill, commission: float) -> str | None:
+    """A commission the broker reported after ``fill`` was booked without one (booked as 0: TWS's commission
+    report came after the wait, the Web API's trade listed none yet): charge it once to the fill, the
+    position's realized P&L and the trade the fill belongs to, leave an event on the order, and say so.
+
+    Only a fill booked at 0 is charged, and only once (it is not 0 afterwards); a broker that later reports
+    another non-zero amount for a charged fill is not followed (a correction of a correction is for a person
+    to look at). Returns the note, or None when there is nothing to charge."""
+    if fill.commission != 0 or not commission or not math.isfinite(commission):
+        return None
+    fill.commission = commission
+    pos = position_row(s, order)
+    pos.realized_pnl = pos.realized_pnl - commission  # as apply_fill charges it: realized P&L, not the cost
+    trade = s.scalar(_trade_of_fill(order, fill))
+    if trade is not None:
+        charged = with_late_commission(RoundTrip(
+            quantity=trade.quantity, entry_price=trade.entry_price, entry_at=trade.entry_at, pnl=trade.pnl,
+            risk_per_unit=trade.risk_per_unit, exit_price=trade.exit_price, exit_at=trade.exit_at,
+            r_multiple=trade.r_multiple, status=trade.status), commission)
+        trade.pnl, trade.r_multiple = charged.pnl, charged.r_multiple
+    note = (f"fill {fill.exec_id}: commission {commission:g} reported after the fill was booked; charged now "
+            f"(realized P&L of {order.symbol} {-commission:+g})")
+    s.add(OrderEvent(order_id=order.id, from_state=order.state, to_state=order.state, detail=note))
+    return note
+
+
+def _trade_of_fill(order: Order, fill: Fill):
+    """The trade a booked fill belongs to: open at its time; an entry's fill the latest trade opened by then,
+    an exit's the earliest still open then (at one timestamp a trade may close and the next open)."""
+    same = [Trade.account == order.account, Trade.symbol == order.symbol,
+            Trade.strategy_id.is_(None) if order.strategy_id is None else Trade.strategy_id == order.strategy_id,
+            Trade.entry_at <= fill.filled_at, or_(Trade.exit_at.is_(None), Trade.exit_at >= fill.filled_at)]
+    order_by = (Trade.entry_at.desc(), Trade.id.desc()) if order.leg == "entry" else (Trade.entry_at, Trade.id)
+    return select(Trade).where(*same).order_by(*order_by).limit(1)
 
 
 _F = Fill.__table__

@@ -24,7 +24,7 @@ from tradetrail.domain.risk import TradingState
 from tradetrail.domain.trading_states import after_mismatch, allows
 from tradetrail.marketdata.port import MarketDataError
 from tradetrail.notify import outbox
-from tradetrail.trading.books import fill_deviation, last_fill_time, move, record_fill
+from tradetrail.trading.books import charge_late_commission, fill_deviation, last_fill_time, move, record_fill
 from tradetrail.trading.locks import process_lock, submission_lock
 from tradetrail.trading.orders import send_locked
 from tradetrail.trading.trading_accounts import find_account, shared_account, user_accounts
@@ -84,7 +84,8 @@ def _is_child(local: dict, by_broker_id: dict, fill) -> bool:
 _REFERRED = select(Order).where(Order.account == bindparam("account"), or_(  # built once: every sync asks
     Order.client_order_id.in_(bindparam("coids", expanding=True)),
     Order.broker_order_id.in_(bindparam("broker_ids", expanding=True))))
-_KNOWN_EXECS = select(Fill.exec_id).where(Fill.exec_id.in_(bindparam("execs", expanding=True)))
+_KNOWN_EXECS = select(Fill.exec_id, Fill.commission).where(Fill.exec_id.in_(bindparam("execs", expanding=True)))
+_UNCHARGED = select(Fill).where(Fill.exec_id.in_(bindparam("execs", expanding=True)), Fill.commission == 0)
 
 
 def _local_orders(s, account: str, broker_orders: list[BrokerOrder], fills: list) -> tuple[dict, dict]:
@@ -144,7 +145,7 @@ def _sync_account(app, user_id: int, account: str) -> dict:
             notes.append(f"fetched all fills: {len(fills) - len(fetched)} older than the recent window")
         # Book in time order, a parent's fill before its children's (brokers do not promise any order).
         fills = sorted(fills, key=lambda f: (f.time, _is_child(local, by_broker_id, f), f.exec_id))
-        known_execs = set(s.scalars(_KNOWN_EXECS, {"execs": [f.exec_id for f in fills]})) if fills else set()
+        known_execs = dict(s.execute(_KNOWN_EXECS, {"execs": [f.exec_id for f in fills]}).all()) if fills else {}
         for bo in broker_orders:
             order = local.get(bo.client_order_id) if bo.client_order_id else by_broker_id.get(bo.broker_order_id)
             if order is None:
@@ -155,8 +156,17 @@ def _sync_account(app, user_id: int, account: str) -> dict:
                 continue
             if order.state in OPEN:
                 _apply_status(s, order, bo, notes)
+        late = [f for f in fills if known_execs.get(f.exec_id, None) == 0 and f.commission]
+        uncharged = {row.exec_id: row for row in s.scalars(
+            _UNCHARGED, {"execs": [f.exec_id for f in late]})} if late else {}
         for fill in fills:
             if fill.exec_id in known_execs:
+                order = local.get(fill.client_order_id) if fill.client_order_id else \
+                    by_broker_id.get(fill.broker_order_id)
+                if fill.exec_id in uncharged and order is not None:
+                    note = charge_late_commission(s, order, uncharged[fill.exec_id], fill.commission)
+                    if note:
+                        notes.append(note)
                 continue
             order = local.get(fill.client_order_id) if fill.client_order_id else by_broker_id.get(fill.broker_order_id)
             if order is None:

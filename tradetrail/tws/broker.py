@@ -60,7 +60,7 @@ from tradetrail.tws.placements import NotClaimed, PlacementMarks
 log = logging.getLogger(__name__)
 SUMMARY_TAGS = "AccountType,NetLiquidation,TotalCashValue"
 ACKNOWLEDGED_POLL_S = 0.01
-COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arriving later is not booked)
+COMMISSION_WAIT_S = 2.0  # once per execution (docs/tws.md: a commission arriving later is charged by the next sync)
 COMMISSION_WAITED_KEPT = 100_000
 CONFIRM_GAP_S = 0.2  # "absent" is read twice, this far apart at least (and past the connection's settle time)
 MARK_EXPIRY_S = 30.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tradetrail.domain.trades import RoundTrip, after_fill
+from tradetrail.domain.trades import RoundTrip, after_fill, with_late_commission
 
 
 def test_a_long_opened_grown_reduced_and_closed() -> None:
@@ -36,3 +36,13 @@ def test_a_trade_is_immutable() -> None:
     trade = after_fill(None, 100.0, 1, 0.0, 1.0, 0.0, None)
     with pytest.raises(AttributeError):
         trade.pnl = 1.0  # type: ignore[misc]
+
+
+def test_a_late_commission_lowers_the_pnl_and_a_closed_trades_r() -> None:
+    closed = RoundTrip(10, 100.0, "t0", pnl=50.0, risk_per_unit=5.0, exit_price=105.0, exit_at="t1",
+                       r_multiple=1.0, status="closed")
+    charged = with_late_commission(closed, 1.25)
+    assert (charged.pnl, charged.r_multiple, charged.status) == (48.75, 0.975, "closed")
+    still_open = with_late_commission(RoundTrip(10, 100.0, "t0", pnl=-1.0, risk_per_unit=5.0), 1.0)
+    assert (still_open.pnl, still_open.r_multiple) == (-2.0, None)  # R is measured when it closes
+    assert with_late_commission(closed, -0.5).pnl == 50.5  # a rebate
