@@ -44,6 +44,12 @@ def booked(settings):
     return app, user_id, account, rows[0]
 
 
+def _broker_reports(app, commission: float) -> None:
+    """The broker's report of the fill now carries ``commission``."""
+    with app.engine.begin() as conn:
+        conn.execute(text("UPDATE sim_fills SET commission = :c"), {"c": commission})
+
+
 def _books(app, account):
     with app.Session() as s:
         fill = s.scalars(select(Fill)).one()
@@ -56,8 +62,7 @@ def _books(app, account):
 def test_a_commission_reported_after_the_booking_is_charged_once(booked) -> None:
     app, user_id, account, entry = booked
     assert _books(app, account) == (0.0, 0.0, 0.0, [])
-    with app.engine.begin() as conn:  # the broker's report now carries the commission
-        conn.execute(text("UPDATE sim_fills SET commission = 1.25"))
+    _broker_reports(app, 1.25)
     synced = sync_account(app, user_id, account)
     assert synced["fills"] == []  # no new fill: the booked one is charged
     assert [n for n in synced["notes"] if "commission 1.25 reported after the fill was booked" in n], synced
@@ -69,18 +74,15 @@ def test_a_commission_reported_after_the_booking_is_charged_once(booked) -> None
 
 def test_a_charged_commission_reported_again_otherwise_is_not_followed(booked) -> None:
     app, user_id, account, _ = booked
-    with app.engine.begin() as conn:
-        conn.execute(text("UPDATE sim_fills SET commission = 1.25"))
+    _broker_reports(app, 1.25)
     sync_account(app, user_id, account)
-    with app.engine.begin() as conn:
-        conn.execute(text("UPDATE sim_fills SET commission = 2.0"))
+    _broker_reports(app, 2.0)
     assert sync_account(app, user_id, account)["notes"] == []
     assert _books(app, account)[:3] == (1.25, -1.25, -1.25)
 
 
 def test_a_rebate_reported_late_raises_the_pnl(booked) -> None:
     app, user_id, account, _ = booked
-    with app.engine.begin() as conn:
-        conn.execute(text("UPDATE sim_fills SET commission = -0.35"))
+    _broker_reports(app, -0.35)
     sync_account(app, user_id, account)
     assert _books(app, account)[:3] == (-0.35, 0.35, 0.35)
