@@ -76,6 +76,8 @@ class Fill(Base):
     commission: Mapped[float] = mapped_column(Float)
     filled_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The trade the fill was booked to (a commission reported later is charged to it); None before 0013.
+    trade_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Position(Base):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tradetrail.broker.port import BrokerFill
 from tradetrail.db.notify_models import NotifyEvent
@@ -151,8 +152,10 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
     """Apply one broker fill to the order, its position and its trade. False if already recorded."""
     if s.scalar(select(Fill.id).where(Fill.exec_id == fill.exec_id)) is not None:
         return False
-    s.add(Fill(order_id=order.id, exec_id=fill.exec_id, account=order.account, symbol=order.symbol, side=fill.side,
-               quantity=fill.quantity, price=fill.price, commission=fill.commission, filled_at=fill.time))
+    booked = Fill(order_id=order.id, exec_id=fill.exec_id, account=order.account, symbol=order.symbol,
+                  side=fill.side, quantity=fill.quantity, price=fill.price, commission=fill.commission,
+                  filled_at=fill.time)
+    s.add(booked)
     filled = order.filled_quantity + fill.quantity
     avg = ((order.avg_fill_price or 0.0) * order.filled_quantity + fill.price * fill.quantity) / filled
     order.filled_quantity, order.avg_fill_price = filled, round(avg, 6)
@@ -176,11 +179,16 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
                                fill.price, fill.commission)
     row.quantity, row.avg_cost, row.realized_pnl = new.quantity, new.avg_cost, new.realized_pnl
     row.last_price = fill.price
-    _update_trade(s, order, fill, before, new.quantity, realized)
+    trade = _update_trade(s, order, fill, before, new.quantity, realized)
+    if trade is not None:  # the trade it was booked to (a commission reported later is charged there)
+        if trade.id is None:
+            s.flush()  # a new trade: its id
+        booked.trade_id = trade.id
     return True
 
 
-def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, after: float, realized: float) -> None:
+def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, after: float,
+                  realized: float) -> Trade | None:
     row = s.scalar(select(Trade).where(Trade.account == order.account, Trade.symbol == order.symbol,
                                        Trade.status == "open",
                                        Trade.strategy_id.is_(None) if order.strategy_id is None
@@ -192,7 +200,7 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
     risk = _entry_risk(s, order) if row is None and after != 0 else None
     trade = after_fill(current, fill.price, fill.time, before, after, realized, risk)  # domain/trades.py
     if trade is None:
-        return
+        return None
     if row is None:
         row = Trade(user_id=order.user_id, account=order.account, strategy_id=order.strategy_id, symbol=order.symbol)
         s.add(row)
@@ -202,6 +210,7 @@ def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, aft
     row.r_multiple, row.status = trade.r_multiple, trade.status
     if trade.status == "closed" and was_open:
         outbox.position_closed(s, order.user_id, order.symbol, order.account, trade.pnl, trade.r_multiple)
+    return row
 
 
 def charge_late_commission(s: Session, order: Order, fill: Fill, commission: float) -> str | None:
@@ -214,10 +223,12 @@ def charge_late_commission(s: Session, order: Order, fill: Fill, commission: flo
     to look at). Returns the note, or None when there is nothing to charge."""
     if fill.commission != 0 or not commission or not math.isfinite(commission):
         return None
-    fill.commission = commission
+    if s.execute(_CHARGE, {"fill": fill.id, "new_commission": commission}).rowcount != 1:
+        return None  # charged meanwhile (one sync per account runs at a time; this says so again)
+    set_committed_value(fill, "commission", commission)
     pos = position_row(s, order)
     pos.realized_pnl = pos.realized_pnl - commission  # as apply_fill charges it: realized P&L, not the cost
-    trade = s.scalar(_trade_of_fill(order, fill))
+    trade = s.get(Trade, fill.trade_id) if fill.trade_id is not None else s.scalar(_trade_of_fill(order, fill))
     if trade is not None:
         charged = with_late_commission(RoundTrip(
             quantity=trade.quantity, entry_price=trade.entry_price, entry_at=trade.entry_at, pnl=trade.pnl,
@@ -230,9 +241,15 @@ def charge_late_commission(s: Session, order: Order, fill: Fill, commission: flo
     return note
 
 
+_CHARGE = (update(Fill.__table__)
+           .where(Fill.__table__.c.id == bindparam("fill"), Fill.__table__.c.commission == 0)
+           .values(commission=bindparam("new_commission")))
+
+
 def _trade_of_fill(order: Order, fill: Fill):
-    """The trade a booked fill belongs to: open at its time; an entry's fill the latest trade opened by then,
-    an exit's the earliest still open then (at one timestamp a trade may close and the next open)."""
+    """For a fill booked before the books kept its trade (migration 0013): the trade open at its time; an
+    entry's fill the latest opened by then, an exit's the earliest still open then (at one timestamp a trade
+    may close and the next open, which only the kept trade id tells apart)."""
     same = [Trade.account == order.account, Trade.symbol == order.symbol,
             Trade.strategy_id.is_(None) if order.strategy_id is None else Trade.strategy_id == order.strategy_id,
             Trade.entry_at <= fill.filled_at, or_(Trade.exit_at.is_(None), Trade.exit_at >= fill.filled_at)]

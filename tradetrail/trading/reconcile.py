@@ -12,6 +12,7 @@ any position that differs from the broker's (that account goes REDUCING). Per ac
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
@@ -156,15 +157,14 @@ def _sync_account(app, user_id: int, account: str) -> dict:
                 continue
             if order.state in OPEN:
                 _apply_status(s, order, bo, notes)
-        late = [f for f in fills if known_execs.get(f.exec_id, None) == 0 and f.commission]
+        late = [f for f in fills if known_execs.get(f.exec_id, None) == 0 and f.commission
+                and math.isfinite(f.commission)]
         uncharged = {row.exec_id: row for row in s.scalars(
             _UNCHARGED, {"execs": [f.exec_id for f in late]})} if late else {}
         for fill in fills:
             if fill.exec_id in known_execs:
-                order = local.get(fill.client_order_id) if fill.client_order_id else \
-                    by_broker_id.get(fill.broker_order_id)
-                if fill.exec_id in uncharged and order is not None:
-                    note = charge_late_commission(s, order, uncharged[fill.exec_id], fill.commission)
+                if (booked := uncharged.pop(fill.exec_id, None)) is not None:  # the order it was booked to
+                    note = charge_late_commission(s, s.get(Order, booked.order_id), booked, fill.commission)
                     if note:
                         notes.append(note)
                 continue

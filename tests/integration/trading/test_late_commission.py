@@ -3,15 +3,19 @@ listed without one yet) is charged once: to the fill, the position's realized P&
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
 from tests.support.helpers import demo, demo_account
-from tradetrail.db.trading_models import Fill, OrderEvent, Position, Trade
+from tradetrail.broker.port import BrokerFill
+from tradetrail.db.trading_models import Fill, Order, OrderEvent, Position, Trade
 from tradetrail.domain.orders import OrderType, Side, bracket
 from tradetrail.marketdata.sample import load_sample_daily
 from tradetrail.runtime.build import build_app
+from tradetrail.trading.books import charge_late_commission, record_fill
 from tradetrail.trading.orders import save_intents, send
 from tradetrail.trading.reconcile import sync_account
 
@@ -86,3 +90,37 @@ def test_a_rebate_reported_late_raises_the_pnl(booked) -> None:
     _broker_reports(app, -0.35)
     sync_account(app, user_id, account)
     assert _books(app, account)[:3] == (-0.35, 0.35, 0.35)
+
+
+@pytest.mark.parametrize("leg", ["entry", "external"])
+def test_the_commission_goes_to_the_trade_the_fill_was_booked_to_when_trades_share_a_timestamp(app, leg) -> None:
+    """One trade opens and closes at t and the next opens at t (TWS stamps executions to the second): a
+    commission reported late for the first trade's opening fill is that trade's, whatever its order's leg."""
+    user_id, strategy = demo(app)
+    strategy_id = strategy.id if leg == "entry" else None
+    t = datetime(2025, 1, 2, 15, 31, tzinfo=UTC)
+    with app.Session() as s:
+        def order(coid, order_leg, side, qty):
+            row = Order(user_id=user_id, strategy_id=strategy_id, execution_id=None, broker="simulated",
+                        account="A1", client_order_id=coid, leg=order_leg, symbol="SPY", side=side,
+                        order_type="MKT", quantity=qty, tif="DAY", state="SUBMITTED", filled_quantity=0.0,
+                        risk_per_unit=1.0)
+            s.add(row)
+            s.flush()
+            return row
+
+        def fill(exec_id, side, qty, price, commission):
+            return BrokerFill(exec_id=exec_id, broker_order_id=exec_id, client_order_id=None, symbol="SPY",
+                              side=side, quantity=qty, price=price, commission=commission, time=t)
+
+        first, out, second = order("e1", leg, "BUY", 10), order("x1", "stop", "SELL", 10), order("e2", leg, "BUY", 5)
+        record_fill(s, first, fill("E1", "BUY", 10, 100.0, 0.0))  # its commission comes later
+        record_fill(s, out, fill("X1", "SELL", 10, 101.0, 1.0))  # closes the first trade at t
+        record_fill(s, second, fill("E2", "BUY", 5, 101.0, 0.0))  # opens the next at t; its commission too
+        s.commit()
+        notes = [charge_late_commission(s, first, s.scalar(select(Fill).where(Fill.exec_id == "E1")), 2.0),
+                 charge_late_commission(s, second, s.scalar(select(Fill).where(Fill.exec_id == "E2")), 0.5)]
+        s.commit()
+        trades = [(tr.status, tr.pnl, tr.r_multiple) for tr in s.scalars(select(Trade).order_by(Trade.id))]
+    assert None not in notes
+    assert trades == [("closed", 7.0, 0.7), ("open", -0.5, None)]  # were 9.0 / 0.9 and 0.0 before the charges
