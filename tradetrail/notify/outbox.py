@@ -43,10 +43,15 @@ def simulated_account(account: str | None) -> bool:
     return bool(account) and account.startswith(SESSION_ACCOUNT_PREFIX)
 
 
+def row(user_id: int, kind: str, text: str, link: str) -> dict:
+    """The outbox row of one event (its text and link cut to their columns), for a Core insert."""
+    return dict(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300], fanned_out=False,
+                created_at=utcnow())
+
+
 def event(s: Session, user_id: int, kind: str, text: str, link: str, dedupe_key: str | None = None) -> None:
     """Add one event to the session's unit of work (written by its next flush, committed with it)."""
-    s.add(NotifyEvent(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300], dedupe_key=dedupe_key,
-                      fanned_out=False, created_at=utcnow()))
+    s.add(NotifyEvent(**row(user_id, kind, text, link), dedupe_key=dedupe_key))
 
 
 _T = NotifyEvent.__table__
@@ -56,12 +61,11 @@ _INSERT = insert(_T)
 def event_conn(conn, user_id: int, kind: str, text: str, link: str, dedupe_key: str | None = None) -> None:
     """:func:`event` on a Core connection inside its transaction; with ``dedupe_key``, nothing when an event
     of that key exists already (one message for what repeats, e.g. a denial run after run)."""
-    row = dict(user_id=user_id, kind=kind, text=text[:MAX_TEXT], link=link[:300], fanned_out=False,
-               created_at=utcnow())
+    values = row(user_id, kind, text, link)
     if dedupe_key is None:
-        conn.execute(_INSERT, row)
+        conn.execute(_INSERT, values)
     else:
-        insert_ignore(conn, _T, {**row, "dedupe_key": fit_key(dedupe_key)}, key=["dedupe_key"])
+        insert_ignore(conn, _T, {**values, "dedupe_key": fit_key(dedupe_key)}, key=["dedupe_key"])
 
 
 def fit_key(key: str) -> str:

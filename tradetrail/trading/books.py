@@ -77,9 +77,7 @@ def move_rows(conn: Connection, moves: Sequence[tuple[Any, OrderState | str, str
         if new.value != order.state:
             notice = outbox.order_notice(order, new.value, detail)  # same transaction as the move
             if notice is not None:
-                kind, text, link = notice
-                notices.append(dict(user_id=order.user_id, kind=kind, text=text[:outbox.MAX_TEXT], link=link[:300],
-                                    fanned_out=False))
+                notices.append(outbox.row(order.user_id, *notice))
         values = dict(changes)
         if new.value != order.state:
             values["state"] = new.value
@@ -187,16 +185,20 @@ def record_fill(s: Session, order: Order, fill: BrokerFill) -> bool:
     return True
 
 
+def _round_trip(row: Trade) -> RoundTrip:
+    """The domain's view of a stored trade."""
+    return RoundTrip(quantity=row.quantity, entry_price=row.entry_price, entry_at=row.entry_at, pnl=row.pnl,
+                     risk_per_unit=row.risk_per_unit, exit_price=row.exit_price, exit_at=row.exit_at,
+                     r_multiple=row.r_multiple, status=row.status)
+
+
 def _update_trade(s: Session, order: Order, fill: BrokerFill, before: float, after: float,
                   realized: float) -> Trade | None:
     row = s.scalar(select(Trade).where(Trade.account == order.account, Trade.symbol == order.symbol,
                                        Trade.status == "open",
                                        Trade.strategy_id.is_(None) if order.strategy_id is None
                                        else Trade.strategy_id == order.strategy_id))
-    current = None if row is None else RoundTrip(
-        quantity=row.quantity, entry_price=row.entry_price, entry_at=row.entry_at, pnl=row.pnl,
-        risk_per_unit=row.risk_per_unit, exit_price=row.exit_price, exit_at=row.exit_at, r_multiple=row.r_multiple,
-        status=row.status)
+    current = None if row is None else _round_trip(row)
     risk = _entry_risk(s, order) if row is None and after != 0 else None
     trade = after_fill(current, fill.price, fill.time, before, after, realized, risk)  # domain/trades.py
     if trade is None:
@@ -230,10 +232,7 @@ def charge_late_commission(s: Session, order: Order, fill: Fill, commission: flo
     pos.realized_pnl = pos.realized_pnl - commission  # as apply_fill charges it: realized P&L, not the cost
     trade = s.get(Trade, fill.trade_id) if fill.trade_id is not None else s.scalar(_trade_of_fill(order, fill))
     if trade is not None:
-        charged = with_late_commission(RoundTrip(
-            quantity=trade.quantity, entry_price=trade.entry_price, entry_at=trade.entry_at, pnl=trade.pnl,
-            risk_per_unit=trade.risk_per_unit, exit_price=trade.exit_price, exit_at=trade.exit_at,
-            r_multiple=trade.r_multiple, status=trade.status), commission)
+        charged = with_late_commission(_round_trip(trade), commission)
         trade.pnl, trade.r_multiple = charged.pnl, charged.r_multiple
     note = (f"fill {fill.exec_id}: commission {commission:g} reported after the fill was booked; charged now "
             f"(realized P&L of {order.symbol} {-commission:+g})")
